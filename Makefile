@@ -1,0 +1,29 @@
+# cryopick: `make demo` runs the whole pipeline on simulated data, `make test` runs the tests.
+# Each creates its own virtual environment in .venv/ on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CORES ?= 2
+DEMO_DIR ?= demo
+
+.PHONY: venv demo test report clean
+
+$(BIN)/activate: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[test,workflow]"
+	touch $(BIN)/activate
+
+venv: $(BIN)/activate
+
+demo: venv
+	$(BIN)/snakemake -s $(CURDIR)/Snakefile --directory $(DEMO_DIR) --cores $(CORES) \
+		--configfile $(CURDIR)/config/config.yaml
+	$(BIN)/snakemake -s $(CURDIR)/Snakefile --directory $(DEMO_DIR) --cores $(CORES) \
+		--configfile $(CURDIR)/config/config.yaml --report $(CURDIR)/$(DEMO_DIR)/report.html
+
+test: venv
+	$(BIN)/python -m pytest -q tests
+
+clean:
+	rm -rf $(DEMO_DIR) .pytest_cache

@@ -1,0 +1,141 @@
+"""Array backends: one code path for NumPy (CPU), CuPy (GPU) and a strict stand-in for tests.
+
+Kernels receive arrays and ask them for their backend (:func:`backend_of`); stage functions
+resolve the configured backend once (:func:`get_backend`), move data to the device once and
+back once. Array functions come from the Array API namespace (``Backend.xp``, via
+array-api-compat), FFTs from the backend's own FFT library (``Backend.rfft2``/``irfft2``).
+
+The ``strict`` backend runs the same kernels on array-api-strict arrays placed on a
+non-CPU device: like CuPy, it refuses silent conversion to NumPy and mixing with NumPy
+arrays, so a stray ``np.`` call on device data fails in the test suite rather than on a
+user's GPU.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+from typing import Any, Literal
+
+import numpy as np
+
+__all__ = [
+    "Array",
+    "Backend",
+    "BackendName",
+    "backend_of",
+    "cupy_available",
+    "get_backend",
+]
+
+Array = Any  # numpy.ndarray, cupy.ndarray or array_api_strict.Array
+BackendName = Literal["auto", "numpy", "cupy", "strict"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Backend:
+    """An Array API namespace plus the device and FFT routines that go with it."""
+
+    name: Literal["numpy", "cupy", "strict"]
+    xp: types.ModuleType
+    device: Any = None
+
+    def asarray(self, a: Any, dtype: Any = None) -> Array:
+        """Copy or view ``a`` (host data or an array of this backend) on this backend."""
+        if self.name == "strict":
+            if isinstance(a, np.ndarray) or np.isscalar(a):
+                a = self.xp.asarray(np.asarray(a))
+            return self.xp.asarray(a, dtype=dtype, device=self.device)
+        return self.xp.asarray(a, dtype=dtype)
+
+    def to_numpy(self, a: Array) -> np.ndarray:
+        """Bring an array of this backend back to the host as a NumPy array."""
+        if self.name == "cupy":
+            return a.get()
+        if self.name == "strict":
+            return np.asarray(a.to_device(self.xp.Device("CPU_DEVICE")))
+        return np.asarray(a)
+
+    def rfft2(self, a: Array) -> Array:
+        """Unnormalised real-to-complex FFT over the last two axes."""
+        if self.name == "numpy":
+            import scipy.fft
+
+            return scipy.fft.rfft2(a, workers=_fft_workers())
+        if self.name == "cupy":
+            import cupyx.scipy.fft
+
+            return cupyx.scipy.fft.rfft2(a)
+        return self.xp.fft.rfftn(a, axes=(-2, -1))
+
+    def irfft2(self, f: Array, shape: tuple[int, int]) -> Array:
+        """Unnormalised-forward convention inverse: ``irfft2(rfft2(x)) == x``."""
+        if self.name == "numpy":
+            import scipy.fft
+
+            return scipy.fft.irfft2(f, s=shape, workers=_fft_workers())
+        if self.name == "cupy":
+            import cupyx.scipy.fft
+
+            return cupyx.scipy.fft.irfft2(f, s=shape)
+        return self.xp.fft.irfftn(f, s=shape, axes=(-2, -1))
+
+
+def _fft_workers() -> int:
+    """Threads per FFT on the CPU: CRYOPICK_FFT_THREADS, else 1 (parallelism is per micrograph)."""
+    return max(1, int(os.environ.get("CRYOPICK_FFT_THREADS", "1")))
+
+
+def cupy_available() -> bool:
+    """True when CuPy imports and sees at least one CUDA device."""
+    try:
+        import cupy
+
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:  # ImportError, CUDARuntimeError, missing driver libraries...
+        return False
+
+
+def get_backend(name: BackendName = "auto") -> Backend:
+    """Resolve ``auto|numpy|cupy|strict`` to a :class:`Backend`.
+
+    ``auto`` takes CuPy when a GPU is usable, else NumPy. ``cupy`` without a usable GPU
+    raises a ``RuntimeError`` that tells the user what to set instead.
+    """
+    if name == "auto":
+        name = "cupy" if cupy_available() else "numpy"
+    if name == "numpy":
+        import array_api_compat.numpy as xp_np
+
+        return Backend("numpy", xp_np)
+    if name == "cupy":
+        if not cupy_available():
+            raise RuntimeError(
+                "backend 'cupy' was requested but no usable CUDA GPU/CuPy was found; "
+                "set `backend: numpy` (or `auto`) in the config, or `--backend numpy`"
+            )
+        import array_api_compat.cupy as xp_cp
+
+        return Backend("cupy", xp_cp)
+    if name == "strict":
+        import array_api_strict
+
+        return Backend("strict", array_api_strict, array_api_strict.Device("device1"))
+    raise ValueError(f"unknown backend {name!r}; choose auto, numpy or cupy")
+
+
+def backend_of(a: Array) -> Backend:
+    """The backend that owns array ``a`` (NumPy, CuPy or array-api-strict)."""
+    if isinstance(a, np.ndarray):
+        return get_backend("numpy")
+    module = type(a).__module__
+    if module.startswith("cupy"):
+        import array_api_compat.cupy as xp_cp
+
+        return Backend("cupy", xp_cp)
+    if module.startswith("array_api_strict"):
+        import array_api_strict
+
+        return Backend("strict", array_api_strict, a.device)
+    raise TypeError(f"not an array of a known backend: {type(a)!r}")

@@ -1,0 +1,97 @@
+"""``cryopick autopick``: relion_autopick's flags (LoG picking)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from cryopick.errors import InputError
+from cryopick.io.star import read_micrographs_star
+from cryopick.picking.job import AutopickJob, run_autopick_log
+from cryopick.picking.log import LogPickParams
+
+__all__ = ["build_parser", "run"]
+
+_TEMPLATE_FLAGS = ("ref", "angpix_ref", "invert", "ctf", "ctf_intact_first_peak", "ang",
+                   "highpass", "particle_diameter", "threshold", "min_distance",
+                   "max_stddev_noise", "min_avg_noise", "write_fom_maps", "read_fom_maps")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """An argparse parser that accepts relion_autopick's flag names."""
+    p = argparse.ArgumentParser(
+        prog="cryopick autopick", allow_abbrev=False,
+        description="Auto-pick particles as relion_autopick does (LoG mode). Flags are "
+                    "RELION's; a RELION command line runs unchanged with `cryopick` in front.")
+    io = p.add_argument_group("I/O (relion_autopick)")
+    io.add_argument("--i", required=True, help="micrograph STAR file")
+    io.add_argument("--odir", default="AutoPick/", help="output directory (default AutoPick/)")
+    io.add_argument("--pickname", default="autopick", help="coordinate-file suffix")
+    io.add_argument("--angpix", type=float, default=-1.0,
+                    help="pixel size (Å), used only when the STAR file has none")
+    io.add_argument("--only_do_unfinished", action="store_true",
+                    help="skip micrographs that already have a coordinate file")
+    log = p.add_argument_group("Laplacian-of-Gaussian")
+    log.add_argument("--LoG", action="store_true", help="template-free LoG picking")
+    log.add_argument("--LoG_diam_min", type=float, default=-1.0, help="smallest diameter (Å)")
+    log.add_argument("--LoG_diam_max", type=float, default=-1.0, help="largest diameter (Å)")
+    log.add_argument("--Log_invert", action="store_true", help="particles are white")
+    log.add_argument("--LoG_adjust_threshold", type=float, default=0.0,
+                     help="threshold adjustment in stddevs (higher picks fewer)")
+    log.add_argument("--LoG_upper_threshold", type=float, default=99999.0,
+                     help="discard peaks this many stddevs above the mean")
+    log.add_argument("--LoG_neighbour", type=float, default=100.0,
+                     help="neighbour exclusion radius, %% of the picked diameter")
+    log.add_argument("--Log_max_search", type=int, default=5,
+                     help="scan diameters down to dmin/N and up to dmax·N")
+    gen = p.add_argument_group("picking")
+    gen.add_argument("--lowpass", type=float, default=-1.0, help="low-pass (Å)")
+    gen.add_argument("--shrink", type=float, default=1.0,
+                     help="0: to --lowpass; 0-1: fraction of the size; >1: that size")
+    gen.add_argument("--skip_optimise_scale", action="store_true",
+                     help="keep the requested working size (no FFT-friendly adjustment)")
+    gen.add_argument("--outlier_removal_zscore", type=float, default=8.0)
+    gen.add_argument("--skip_side", type=int, default=0)
+    gen.add_argument("--random_seed", type=int, default=1)
+    run = p.add_argument_group("running")
+    run.add_argument("--j", type=int, default=1, help="micrographs picked in parallel")
+    run.add_argument("--gpu", nargs="?", const="", default=None,
+                     help="use the GPU (CuPy); device ids are taken from CUDA_VISIBLE_DEVICES")
+    ours = p.add_argument_group("cryopick options (not RELION's)")
+    ours.add_argument("--backend", choices=["auto", "numpy", "cupy"], default=None,
+                      help="array backend (default: cupy with --gpu, else numpy)")
+    ours.add_argument("--seed_by_name", action="store_true",
+                      help="seed each micrograph's padding noise by its name, so picks do not "
+                           "depend on run order (RELION seeds by position in the to-do list)")
+    ours.add_argument("--png_dir", default=None,
+                      help="write a PNG of each micrograph's picks under this directory")
+    ours.add_argument("--verbose", action="store_true")
+    for flag in _TEMPLATE_FLAGS:
+        p.add_argument(f"--{flag}", default=None, nargs="?", const=True, help=argparse.SUPPRESS)
+    return p
+
+
+def run(args: argparse.Namespace) -> None:
+    """Run the picking job described by parsed RELION flags."""
+    given = [f"--{f}" for f in _TEMPLATE_FLAGS if getattr(args, f) is not None]
+    if not args.LoG:
+        raise InputError("template-based picking (--ref …) is not available yet in this version; "
+                         "use --LoG")
+    if given:
+        logging.getLogger(__name__).warning(
+            "%s: ignored by LoG picking, as in RELION", ", ".join(given))
+    params = LogPickParams(
+        diameter_min_a=args.LoG_diam_min, diameter_max_a=args.LoG_diam_max,
+        particles_white=args.Log_invert, lowpass_a=args.lowpass, shrink=args.shrink,
+        threshold_adjust=args.LoG_adjust_threshold, threshold_upper=args.LoG_upper_threshold,
+        neighbour_percent=args.LoG_neighbour, max_search=args.Log_max_search,
+        outlier_zscore=args.outlier_removal_zscore, skip_side=args.skip_side,
+        random_seed=args.random_seed, optimise_size=not args.skip_optimise_scale,
+        seed_by_name=args.seed_by_name)
+    backend = args.backend or ("cupy" if args.gpu is not None else "numpy")
+    mics = read_micrographs_star(args.i, angpix=args.angpix if args.angpix > 0 else None)
+    odir = args.odir if args.odir.endswith("/") else args.odir + "/"
+    job = AutopickJob(odir=odir, pickname=args.pickname, backend=backend, jobs=args.j,
+                      only_unfinished=args.only_do_unfinished, png_dir=args.png_dir,
+                      micrograph_list=args.i)
+    run_autopick_log(mics, params, job)

@@ -1,0 +1,43 @@
+"""``cryopick <program> [RELION flags]``: drop-in front ends for RELION's programs."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from cryopick.errors import InputError
+
+__all__ = ["main"]
+
+
+def _programs() -> dict:
+    from cryopick.cli import autopick
+
+    return {"autopick": autopick}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``cryopick`` command; returns the exit status."""
+    argv = sys.argv[1:] if argv is None else argv
+    programs = _programs()
+    if not argv or argv[0] in {"-h", "--help"} or argv[0] not in programs:
+        print("usage: cryopick {" + ",".join(programs) + "} [RELION-style flags]\n"
+              "  autopick   relion_autopick (LoG picking)\n"
+              "Run `cryopick <program> --help` for its flags.", file=sys.stderr)
+        return 0 if argv and argv[0] in {"-h", "--help"} else 2
+    module = programs[argv[0]]
+    parser = module.build_parser()
+    args = parser.parse_args(argv[1:])
+    logging.basicConfig(level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
+    try:
+        module.run(args)
+    except InputError as err:
+        logging.getLogger("cryopick").error("%s", err)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Reading and writing RELION's files: MRC images and stacks, STAR tables."""

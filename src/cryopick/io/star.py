@@ -1,0 +1,276 @@
+"""RELION STAR files: micrograph tables, coordinate files and a RELION-format writer.
+
+RELION's labels live in this module. Reading uses ``starfile``; writing follows RELION 3.1's
+own layout (``# version 30001`` before each block, ``_rlnLabel #i`` headers, RELION's number
+format) so that RELION and diff-based tests see the files they expect.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import starfile
+
+from cryopick.errors import InputError, atomic_output
+
+__all__ = [
+    "CtfParams",
+    "MicrographSet",
+    "format_star",
+    "post_name",
+    "read_coordinates",
+    "read_micrographs_star",
+    "read_star",
+    "write_coordinates",
+    "write_micrographs_star",
+    "write_star",
+]
+
+_PIPELINE_JOB = re.compile(r"^(?:.*?/)?[^/]+/job\d{3}/")
+
+
+def post_name(path: str) -> str:
+    """The part of a pipeline path after its ``Dir/jobNNN/`` component (RELION's "post").
+
+    ``MotionCorr/job002/Movies/mic001.mrc`` → ``Movies/mic001.mrc``; a path without a job
+    component is returned whole (made relative if it was absolute).
+    """
+    match = _PIPELINE_JOB.match(path)
+    if match:
+        return path[match.end():]
+    return path.lstrip("/")
+
+
+def read_star(path: str | os.PathLike[str]) -> dict[str, pd.DataFrame]:
+    """Read every block of a STAR file as a dict ``{block name: DataFrame}``."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: STAR file not found")
+    try:
+        blocks = starfile.read(path, always_dict=True)
+    except Exception as err:  # starfile raises assorted parser errors
+        raise InputError(f"{path}: not a readable STAR file ({err})") from err
+    out: dict[str, pd.DataFrame] = {}
+    for name, block in blocks.items():
+        if isinstance(block, dict):  # a list block (one object): key/value pairs
+            block = pd.DataFrame([block])
+        out[name] = block
+    if not out:
+        raise InputError(f"{path}: STAR file holds no data blocks")
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class CtfParams:
+    """CTF of one micrograph, in RELION's units."""
+
+    defocus_u_a: float
+    defocus_v_a: float
+    defocus_angle_deg: float
+    voltage_kv: float
+    cs_mm: float
+    amplitude_contrast: float
+    phase_shift_deg: float = 0.0
+    bfactor_a2: float = 0.0
+    scale: float = 1.0
+
+
+@dataclasses.dataclass
+class MicrographSet:
+    """A micrograph STAR file: optics groups, one row per micrograph, and the pixel size."""
+
+    path: Path
+    optics: pd.DataFrame
+    micrographs: pd.DataFrame
+    pixel_size_a: float
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.micrographs["rlnMicrographName"].astype(str))
+
+    def has_ctf(self) -> bool:
+        return {"rlnDefocusU", "rlnDefocusV"}.issubset(self.micrographs.columns)
+
+    def ctf(self, index: int) -> CtfParams:
+        """CTF parameters of micrograph ``index`` (row order), from its row and optics group."""
+        if not self.has_ctf():
+            raise InputError(
+                f"{self.path}: CTF requested but the micrographs have no rlnDefocusU/rlnDefocusV"
+            )
+        row = self.micrographs.iloc[index]
+        group = self.optics_row(index)
+
+        def get(label: str, default: float | None = None) -> float:
+            for source in (row, group):
+                if label in source.index and not pd.isna(source[label]):
+                    return float(source[label])
+            if default is None:
+                raise InputError(f"{self.path}: label {label} needed for the CTF is missing")
+            return default
+
+        return CtfParams(
+            defocus_u_a=get("rlnDefocusU"),
+            defocus_v_a=get("rlnDefocusV"),
+            defocus_angle_deg=get("rlnDefocusAngle", 0.0),
+            voltage_kv=get("rlnVoltage"),
+            cs_mm=get("rlnSphericalAberration"),
+            amplitude_contrast=get("rlnAmplitudeContrast"),
+            phase_shift_deg=get("rlnPhaseShift", 0.0),
+            bfactor_a2=get("rlnCtfBfactor", 0.0),
+            scale=get("rlnCtfScalefactor", 1.0),
+        )
+
+    def optics_row(self, index: int) -> pd.Series:
+        group = int(self.micrographs.iloc[index].get("rlnOpticsGroup", 1))
+        match = self.optics[self.optics["rlnOpticsGroup"].astype(int) == group]
+        if match.empty:
+            raise InputError(f"{self.path}: micrograph row {index + 1} names optics group {group}, "
+                             "which data_optics does not define")
+        return match.iloc[0]
+
+    def subset(self, indices: list[int]) -> MicrographSet:
+        """A new set with the micrograph rows ``indices`` (in that order), same optics."""
+        return MicrographSet(self.path, self.optics.copy(),
+                             self.micrographs.iloc[indices].reset_index(drop=True),
+                             self.pixel_size_a)
+
+
+def _optics_from_relion30(path: Path, table: pd.DataFrame, angpix: float | None) -> pd.DataFrame:
+    """Build an optics group for a RELION 3.0 single-block micrograph table."""
+    pixel = angpix
+    if pixel is None and {"rlnDetectorPixelSize", "rlnMagnification"}.issubset(table.columns):
+        pixel = float(table["rlnDetectorPixelSize"].iloc[0]) * 1e4 / float(
+            table["rlnMagnification"].iloc[0])
+    if pixel is None:
+        raise InputError(f"{path}: RELION 3.0-style STAR without a pixel size "
+                         "(no rlnDetectorPixelSize/rlnMagnification); give --angpix")
+    optics = {"rlnOpticsGroupName": "opticsGroup1", "rlnOpticsGroup": 1,
+              "rlnMicrographOriginalPixelSize": pixel}
+    for label in ("rlnVoltage", "rlnSphericalAberration", "rlnAmplitudeContrast"):
+        if label in table.columns:
+            optics[label] = float(table[label].iloc[0])
+    optics["rlnMicrographPixelSize"] = pixel
+    return pd.DataFrame([optics])
+
+
+def read_micrographs_star(path: str | os.PathLike[str], angpix: float | None = None) -> MicrographSet:
+    """Read a micrograph STAR file (RELION 3.1 two-block form, or the older single block).
+
+    The pixel size comes from ``rlnMicrographPixelSize`` of the optics groups, which must all
+    agree within 0.01 Å (as RELION requires); ``angpix`` is used only when the file has none.
+    Paths in ``rlnMicrographName`` are kept as written (relative to the project directory).
+    """
+    path = Path(path)
+    blocks = read_star(path)
+    if "micrographs" in blocks:
+        table = blocks["micrographs"]
+        optics = blocks.get("optics")
+        if optics is None:
+            optics = _optics_from_relion30(path, table, angpix)
+    else:  # RELION 3.0: one (often unnamed) block holding everything
+        name, table = next(iter(blocks.items()))
+        if "rlnMicrographName" not in table.columns:
+            raise InputError(f"{path}: no data_micrographs block and no rlnMicrographName column")
+        optics = _optics_from_relion30(path, table, angpix)
+    if "rlnMicrographName" not in table.columns:
+        raise InputError(f"{path}: data_micrographs has no rlnMicrographName column")
+    if "rlnOpticsGroup" not in table.columns:
+        table = table.assign(rlnOpticsGroup=1)
+    if "rlnOpticsGroup" not in optics.columns:
+        raise InputError(f"{path}: data_optics has no rlnOpticsGroup column")
+    pixel = _pixel_size(path, optics, angpix)
+    if "rlnMicrographPixelSize" not in optics.columns:
+        optics = optics.assign(rlnMicrographPixelSize=pixel)
+    table = table.reset_index(drop=True)
+    table["rlnMicrographName"] = table["rlnMicrographName"].astype(str)
+    return MicrographSet(path, optics.reset_index(drop=True), table, pixel)
+
+
+def _pixel_size(path: Path, optics: pd.DataFrame, angpix: float | None) -> float:
+    for label in ("rlnMicrographPixelSize", "rlnMicrographOriginalPixelSize", "rlnImagePixelSize"):
+        if label in optics.columns:
+            sizes = optics[label].astype(float).to_numpy()
+            if np.ptp(sizes) > 0.01:
+                raise InputError(f"{path}: optics groups have different pixel sizes "
+                                 f"({', '.join(f'{s:g}' for s in sizes)} Å); pick them separately")
+            if not sizes[0] > 0:
+                raise InputError(f"{path}: {label} must be positive, got {sizes[0]}")
+            return float(sizes[0])
+    if angpix is not None and angpix > 0:
+        return float(angpix)
+    raise InputError(f"{path}: no rlnMicrographPixelSize in data_optics; give --angpix")
+
+
+def write_micrographs_star(mset: MicrographSet, path: str | os.PathLike[str]) -> None:
+    """Write a micrograph set in RELION 3.1 form (data_optics + data_micrographs)."""
+    write_star(path, {"optics": mset.optics, "micrographs": mset.micrographs})
+
+
+def read_coordinates(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read a per-micrograph coordinate STAR (rlnCoordinateX/Y in pixels) as a DataFrame."""
+    path = Path(path)
+    blocks = read_star(path)
+    table = next(iter(blocks.values()))
+    missing = {"rlnCoordinateX", "rlnCoordinateY"} - set(table.columns)
+    if missing and len(table):
+        raise InputError(f"{path}: coordinate file lacks {', '.join(sorted(missing))}")
+    return table
+
+
+def write_coordinates(path: str | os.PathLike[str], table: pd.DataFrame) -> None:
+    """Write a per-micrograph coordinate file as RELION's autopick does (unnamed block)."""
+    write_star(path, {"": table})
+
+
+# --- writer ---------------------------------------------------------------------------
+
+def _format_value(value: object) -> str:
+    """One value in RELION's number format (``%12.6f``, exponent for tiny/huge values)."""
+    if isinstance(value, (bool, np.bool_)):
+        return f"{int(value):12d}"
+    if isinstance(value, (int, np.integer)):
+        return f"{int(value):12d}"
+    if isinstance(value, (float, np.floating)):
+        v = float(value)
+        if math.isnan(v) or math.isinf(v):
+            return f"{v:>12}"
+        if (0 < abs(v) < 0.001) or abs(v) > 100000:
+            return f"{v:12.6e}" if v >= 0 else f"{v:12.5e}"
+        return f"{v:12.6f}" if v >= 0 else f"{v:12.5f}"
+    text = str(value)
+    if text == "" or any(c.isspace() for c in text):
+        return f'"{text}"'
+    return text
+
+
+def format_star(blocks: Mapping[str, pd.DataFrame | Mapping[str, object]]) -> str:
+    """Render blocks as RELION 3.1 STAR text. A Mapping value becomes a list block."""
+    lines: list[str] = []
+    for name, block in blocks.items():
+        lines += ["", "# version 30001", "", f"data_{name}", ""]
+        if isinstance(block, Mapping):
+            width = max((len(k) for k in block), default=0) + 1
+            lines += [f"_{key:<{width}} {_format_value(v)}" for key, v in block.items()]
+        else:
+            lines.append("loop_ ")
+            lines += [f"_{label} #{i}" for i, label in enumerate(block.columns, start=1)]
+            columns = [block[c].to_numpy() for c in block.columns]
+            for row in zip(*columns):
+                lines.append(" ".join(_format_value(v) for v in row) + " ")
+        lines.append(" ")
+    return "\n".join(lines) + "\n"
+
+
+def write_star(path: str | os.PathLike[str],
+               blocks: Mapping[str, pd.DataFrame | Mapping[str, object]]) -> None:
+    """Write STAR blocks atomically (temporary name, then rename), as RELION does."""
+    text = format_star(blocks)
+    with atomic_output(path) as tmp:
+        tmp.write_text(text)

@@ -1,0 +1,1 @@
+"""Particle pickers: Laplacian-of-Gaussian (template-free) and, later, template matching."""

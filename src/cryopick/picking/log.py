@@ -1,0 +1,275 @@
+"""Template-free Laplacian-of-Gaussian picking, as ``relion_autopick --LoG`` computes it.
+
+Per micrograph: normalise (outliers to the mean), flip dark particles to bright, embed a
+non-square micrograph in a noise-padded square, one full-size FFT, Fourier-crop to the
+working size, filter with a bank of scale-normalised LoG kernels (11 diameters by default),
+keep the best response and its diameter per pixel, threshold from the statistics of pixels
+whose best diameter lies in the requested range, then greedy peak extraction with
+neighbour exclusion. Everything up to the peak search runs on the backend of the input.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+
+import numpy as np
+import pandas as pd
+
+from cryopick.backend import Array, Backend
+from cryopick.errors import InputError
+from cryopick.fourier import forward, fourier_window, inverse, relion_round, shell_radius2
+from cryopick.picking.working_size import WorkingSize, working_size
+
+__all__ = [
+    "LogPickParams",
+    "LogPickResult",
+    "best_log_response",
+    "log_diameters",
+    "log_filter_bank",
+    "micrograph_seed",
+    "normalise_micrograph",
+    "pick_log",
+]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class LogPickParams:
+    """Options of LoG picking; defaults are relion_autopick's command-line defaults."""
+
+    diameter_min_a: float
+    diameter_max_a: float
+    particles_white: bool = False  # --Log_invert
+    lowpass_a: float = -1.0  # --lowpass (Å); the GUI passes 20
+    shrink: float = 1.0  # --shrink; the GUI forces 0 for LoG
+    threshold_adjust: float = 0.0  # --LoG_adjust_threshold (stddevs)
+    threshold_upper: float = 99999.0  # --LoG_upper_threshold (stddevs)
+    neighbour_percent: float = 100.0  # --LoG_neighbour
+    max_search: int = 5  # --Log_max_search
+    outlier_zscore: float = 8.0  # --outlier_removal_zscore
+    skip_side: int = 0  # --skip_side (px)
+    random_seed: int = 1  # --random_seed
+    optimise_size: bool = True  # off with --skip_optimise_scale
+    seed_by_name: bool = False  # cryopick: seed padding noise by micrograph name, not run order
+
+    def __post_init__(self) -> None:
+        if not (self.diameter_min_a > 0 and self.diameter_max_a > 0):
+            raise InputError("--LoG_diam_min and --LoG_diam_max must both be given and > 0 Å "
+                             f"(got {self.diameter_min_a}, {self.diameter_max_a})")
+        if self.diameter_min_a > self.diameter_max_a:
+            raise InputError(f"--LoG_diam_min ({self.diameter_min_a} Å) is larger than "
+                             f"--LoG_diam_max ({self.diameter_max_a} Å)")
+        if self.max_search < 1:
+            raise InputError(f"--Log_max_search must be ≥ 1, got {self.max_search}")
+
+
+@dataclasses.dataclass
+class LogPickResult:
+    """Picks of one micrograph and what a picture of it needs."""
+
+    picks: pd.DataFrame  # rlnCoordinateX/Y (px), rlnAutopickFigureOfMerit, class, psi
+    preview: np.ndarray  # (h, w) low-passed micrograph at the working scale, dark as stored
+    scale: float  # working px per micrograph px
+    size: WorkingSize
+
+
+def log_diameters(dmin_a: float, dmax_a: float, max_search: int) -> list[float]:
+    """Diameters scanned, in RELION's order: dmin/i (i = max..2), dmin, mid, dmax, dmax·i."""
+    small = [float(relion_round(dmin_a / i)) for i in range(max_search, 1, -1)]
+    middle = [float(dmin_a), (dmin_a + dmax_a) / 2.0, float(dmax_a)]
+    large = [float(relion_round(dmax_a * i)) for i in range(2, max_search + 1)]
+    return small + middle + large
+
+
+def micrograph_seed(random_seed: int, index: int, name: str, by_name: bool) -> int:
+    """Seed of a micrograph's padding noise: RELION's ``seed + run index``, or by name."""
+    if by_name:
+        digest = hashlib.sha256(name.encode()).digest()
+        return (random_seed + int.from_bytes(digest[:4], "little")) % (2**32)
+    return random_seed + index
+
+
+def normalise_micrograph(image: Array, outlier_zscore: float, flip: bool) -> Array:
+    """Outliers (|z| > zscore) to the mean, then z-score with the population std.
+
+    ``flip`` multiplies by -1 (dark particles become bright). Float32 throughout.
+    """
+    from cryopick.backend import backend_of
+
+    xp = backend_of(image).xp
+    mean = xp.mean(image)
+    std = xp.std(image)
+    outlier = xp.abs(image - mean) / std > outlier_zscore
+    image = xp.where(outlier, mean, image)
+    image = (image - mean) / std
+    return -image if flip else image
+
+
+def _embed_square(bk: Backend, image: Array, n: int, seed: int) -> Array:
+    """Centre ``image`` in an ``n × n`` square (logical centres), padding with N(0,1) noise."""
+    ny, nx = image.shape
+    if ny == n and nx == n:
+        return image
+    xp = bk.xp
+    rng = np.random.default_rng(seed)
+    top, left = n // 2 - ny // 2, n // 2 - nx // 2
+    rows = []
+    if top > 0:
+        rows.append(bk.asarray(rng.standard_normal((top, n), dtype=np.float32)))
+    middle = [image]
+    if left > 0:
+        middle.insert(0, bk.asarray(rng.standard_normal((ny, left), dtype=np.float32)))
+    if n - left - nx > 0:
+        middle.append(bk.asarray(rng.standard_normal((ny, n - left - nx), dtype=np.float32)))
+    rows.append(xp.concat(middle, axis=1) if len(middle) > 1 else image)
+    if n - top - ny > 0:
+        rows.append(bk.asarray(rng.standard_normal((n - top - ny, n), dtype=np.float32)))
+    return xp.concat(rows, axis=0)
+
+
+def log_filter_bank(f_cropped: Array, n: int, w: int, diameters_a: list[float],
+                    pixel_size_a: float) -> Array:
+    """LoG responses ``(len(diameters), w, w)`` of a Fourier-cropped micrograph transform.
+
+    ``H(k) = (r²/q²)·exp(-r²/(2q²))`` with ``r`` in frequency units of the ``n``-sized
+    transform (cropping keeps the indices) and ``q = n·p/(2d)``: a scale-normalised LoG that
+    peaks at spatial frequency ``1/(√2·d)``.
+    """
+    from cryopick.backend import backend_of
+
+    bk = backend_of(f_cropped)
+    xp = bk.xp
+    r2 = shell_radius2(w, bk)
+    q = [n * pixel_size_a / (2.0 * d) for d in diameters_a]
+    q2 = bk.asarray(np.asarray(q, dtype=np.float32) ** 2)[:, None, None]
+    filters = (r2[None, ...] / q2) * xp.exp(-r2[None, ...] / (2.0 * q2))
+    filtered = f_cropped[None, ...] * xp.astype(filters, f_cropped.dtype)
+    return xp.astype(inverse(filtered, (w, w)), xp.float32)
+
+
+def best_log_response(responses: Array, diameters_a: list[float]) -> tuple[Array, Array]:
+    """Per pixel the largest response over diameters and that diameter (first wins ties)."""
+    from cryopick.backend import backend_of
+
+    bk = backend_of(responses)
+    xp = bk.xp
+    index = xp.argmax(responses, axis=0)
+    best = xp.max(responses, axis=0)
+    sizes = bk.asarray(np.asarray(diameters_a, dtype=np.float32))
+    best_size = xp.reshape(xp.take(sizes, xp.reshape(index, (-1,)), axis=0), best.shape)
+    return best, best_size
+
+
+def _first(n: int) -> int:
+    """RELION's FIRST_XMIPP_INDEX: -(long)(n/2)."""
+    return -(n // 2)
+
+
+def _border_mask(bk: Backend, w: int, nx_s: int, ny_s: int, skip: int) -> Array:
+    """True inside the (shrunk) micrograph area minus ``skip`` working px on every side."""
+    xp = bk.xp
+    dev = {"device": bk.device} if bk.device is not None else {}
+    logical = xp.arange(w, **dev) - w // 2
+    row_ok = (logical >= _first(ny_s) + skip) & (logical <= _first(ny_s) + ny_s - 1 - skip)
+    col_ok = (logical >= _first(nx_s) + skip) & (logical <= _first(nx_s) + nx_s - 1 - skip)
+    return row_ok[:, None] & col_ok[None, :]
+
+
+def _greedy_peaks(best: np.ndarray, size: np.ndarray, upper: float, scale: float,
+                  dmin_a: float, fudge: float, pixel_size_a: float) -> list[tuple[int, int]]:
+    """RELION's greedy extraction: highest pixel first (row-major on ties); exclude a disc.
+
+    A peak at or above ``upper`` is not emitted but still clears its neighbourhood.
+    """
+    h, w = best.shape
+    flat = best.ravel()
+    candidates = np.flatnonzero(flat > 0)
+    order = candidates[np.argsort(-flat[candidates], kind="stable")]
+    cleared = np.zeros(best.shape, dtype=bool)
+    picks: list[tuple[int, int]] = []
+    for index in order:
+        i, j = divmod(int(index), w)
+        if cleared[i, j]:
+            continue
+        if flat[index] < upper:
+            picks.append((i, j))
+        radius = relion_round(scale * (float(size[i, j]) + dmin_a) * fudge / (2.0 * pixel_size_a))
+        i0, i1 = max(0, i - radius), min(h, i + radius + 1)
+        j0, j1 = max(0, j - radius), min(w, j + radius + 1)
+        di = (np.arange(i0, i1) - i)[:, None]
+        dj = (np.arange(j0, j1) - j)[None, :]
+        cleared[i0:i1, j0:j1] |= (di * di + dj * dj) < radius * radius
+        cleared[i, j] = True
+    return picks
+
+
+def pick_log(image: np.ndarray, pixel_size_a: float, params: LogPickParams, bk: Backend,
+             seed: int) -> LogPickResult:
+    """LoG-pick one micrograph ``(ny, nx)`` (host array); the compute runs on ``bk``."""
+    ny, nx = image.shape
+    size = working_size(nx, ny, pixel_size_a, params.lowpass_a, params.shrink,
+                        params.optimise_size)
+    n, w = size.n, size.w
+    scale32 = np.float32(w) / np.float32(n)
+    scale = float(scale32)
+    nx_s, ny_s = int(np.float32(nx) * scale32), int(np.float32(ny) * scale32)
+    xp = bk.xp
+    dmin, dmax = params.diameter_min_a, params.diameter_max_a
+    diameters = log_diameters(dmin, dmax, params.max_search)
+
+    # 1. normalise, flip dark particles, pad to a square, one FFT, crop to the working size
+    mic = normalise_micrograph(bk.asarray(image, dtype=xp.float32), params.outlier_zscore,
+                               flip=not params.particles_white)
+    square = _embed_square(bk, mic, n, seed)
+    f_crop = fourier_window(forward(square), n, w)
+    del mic, square
+
+    # 2. LoG bank, best response and its diameter per pixel
+    best, best_size = best_log_response(
+        log_filter_bank(f_crop, n, w, diameters, pixel_size_a), diameters)
+
+    # 3. zero the borders (and padding), then the diameter filter
+    skip = max(params.skip_side, int(0.5 * dmin / pixel_size_a))
+    inside = _border_mask(bk, w, nx_s, ny_s, int(skip * scale))
+    zero = xp.zeros((), dtype=xp.float32, **({"device": bk.device} if bk.device else {}))
+    best = xp.where(inside, best, zero)
+    ok = (best_size <= dmax) & (best_size >= dmin)
+    best = xp.where(ok, best, zero)
+
+    # 4. threshold from the statistics of in-range pixels
+    n_ok = float(xp.sum(xp.astype(ok, xp.float64)))
+    if n_ok == 0:
+        raise InputError("no pixel has its best LoG response within the diameter range")
+    best64 = xp.astype(best, xp.float64)
+    mean = float(xp.sum(xp.where(ok, best64, 0.0))) / n_ok
+    var = float(xp.sum(xp.where(ok, best64 * best64, 0.0))) / n_ok - mean * mean
+    sd = max(var, 0.0) ** 0.5
+    threshold = mean + params.threshold_adjust * sd
+    upper = mean + params.threshold_upper * sd
+    best = xp.where(best < threshold, zero, best)
+
+    # 5. greedy peaks on the host (a W×W map, a few hundred peaks)
+    best_h, size_h = bk.to_numpy(best), bk.to_numpy(best_size)
+    peaks = _greedy_peaks(best_h, size_h, upper, scale, dmin,
+                          params.neighbour_percent / 100.0, pixel_size_a)
+    rows = np.array([p[0] for p in peaks], dtype=np.int64)
+    cols = np.array([p[1] for p in peaks], dtype=np.int64)
+    picks = pd.DataFrame({
+        "rlnCoordinateX": (cols - w // 2 + nx_s // 2) * (n / w),
+        "rlnCoordinateY": (rows - w // 2 + ny_s // 2) * (n / w),
+        "rlnAutopickFigureOfMerit": best_h[rows, cols].astype(np.float64) if len(rows)
+        else np.zeros(0),
+        "rlnClassNumber": np.zeros(len(rows), dtype=np.int64),
+        "rlnAnglePsi": np.zeros(len(rows), dtype=np.float64),
+    })
+
+    # 6. the low-passed micrograph at working scale, for pictures (contrast as stored)
+    preview = inverse(f_crop, (w, w))
+    r0, c0 = w // 2 + _first(ny_s), w // 2 + _first(nx_s)
+    preview = bk.to_numpy(preview[r0:r0 + ny_s, c0:c0 + nx_s])
+    if not params.particles_white:
+        preview = -preview
+    return LogPickResult(picks=picks, preview=preview, scale=scale, size=size)

@@ -1,0 +1,46 @@
+"""Pictures a person looks at: picks over micrographs, coloured by figure of merit."""
+
+from __future__ import annotations
+
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.collections import PatchCollection  # noqa: E402
+from matplotlib.patches import Circle  # noqa: E402
+
+from cryopick.errors import atomic_output  # noqa: E402
+
+__all__ = ["plot_picks"]
+
+
+def plot_picks(preview: np.ndarray, x_px: np.ndarray, y_px: np.ndarray, fom: np.ndarray,
+               scale: float, radius_px: float, title: str, out_png: str | os.PathLike[str],
+               fom_label: str = "rlnAutopickFigureOfMerit") -> None:
+    """Draw picks as circles over a low-passed micrograph, coloured blue (low) → red (high).
+
+    ``preview`` is the micrograph at ``scale`` working px per micrograph px; ``x_px, y_px``
+    are pick coordinates in micrograph px; ``radius_px`` the circle radius in micrograph px.
+    """
+    lo, hi = np.percentile(preview, [1, 99]) if preview.size else (0.0, 1.0)
+    height, width = preview.shape
+    fig, ax = plt.subplots(figsize=(7, 7 * height / max(width, 1) + 0.6), dpi=110)
+    ax.imshow(preview, cmap="gray", vmin=lo, vmax=hi, origin="upper", interpolation="bilinear")
+    if len(x_px):
+        circles = [Circle((x * scale, y * scale), radius_px * scale) for x, y in zip(x_px, y_px)]
+        coll = PatchCollection(circles, cmap="coolwarm", facecolor="none", linewidth=1.2)
+        coll.set_array(np.asarray(fom, dtype=float))
+        coll.set_edgecolor(plt.get_cmap("coolwarm")(
+            (np.asarray(fom) - np.min(fom)) / max(np.ptp(fom), 1e-12)))
+        coll.set_facecolor("none")
+        ax.add_collection(coll)
+        fig.colorbar(coll, ax=ax, fraction=0.04, pad=0.02, label=fom_label)
+    ax.set_title(f"{title}: {len(x_px)} picks", fontsize=9)
+    ax.set_axis_off()
+    fig.tight_layout()
+    with atomic_output(out_png) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)

@@ -1,0 +1,33 @@
+"""Shared fixtures: backends (NumPy, the strict GPU stand-in, CuPy when present), markers."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from cryopick.backend import cupy_available, get_backend
+
+needs_gpu = pytest.mark.skipif(not cupy_available(), reason="no usable CUDA device")
+needs_relion = pytest.mark.skipif(shutil.which("relion_autopick") is None,
+                                  reason="RELION 3.1 binaries not on PATH")
+
+
+@pytest.fixture(params=["numpy", "strict", pytest.param("cupy", marks=needs_gpu)])
+def backend(request):
+    """Every backend: NumPy, the strict device stand-in (catches host round-trips), CuPy."""
+    return get_backend(request.param)
+
+
+@pytest.fixture
+def blob_micrograph() -> tuple[np.ndarray, np.ndarray]:
+    """A 600×720 noisy micrograph at 2 Å/px with dark 80 Å blobs at known (y, x) centres."""
+    rng = np.random.default_rng(seed=0)
+    ny, nx = 600, 720
+    centres = np.array([[150, 160], [420, 520], [300, 330], [140, 560], [460, 170]], float)
+    yy, xx = np.mgrid[:ny, :nx]
+    image = rng.normal(0.0, 1.0, size=(ny, nx)).astype(np.float32)
+    for y, x in centres:
+        image -= 1.2 * np.exp(-((yy - y) ** 2 + (xx - x) ** 2) / (2 * 20.0**2)).astype(np.float32)
+    return image, centres

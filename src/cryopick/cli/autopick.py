@@ -95,3 +95,31 @@ def run(args: argparse.Namespace) -> None:
                       only_unfinished=args.only_do_unfinished, png_dir=args.png_dir,
                       micrograph_list=args.i)
     run_autopick_log(mics, params, job)
+
+
+def log_command(micrographs_star: str, params: LogPickParams, job: AutopickJob) -> list[str]:
+    """The ``cryopick autopick`` command line (RELION flags) that reproduces a LoG job."""
+    cmd = ["cryopick", "autopick", "--i", str(micrographs_star), "--odir", job.odir,
+           "--pickname", job.pickname, "--LoG",
+           "--LoG_diam_min", f"{params.diameter_min_a:g}",
+           "--LoG_diam_max", f"{params.diameter_max_a:g}",
+           "--shrink", f"{params.shrink:g}", "--lowpass", f"{params.lowpass_a:g}",
+           "--LoG_adjust_threshold", f"{params.threshold_adjust:g}",
+           "--LoG_upper_threshold", f"{params.threshold_upper:g}"]
+    if params.particles_white:
+        cmd.append("--Log_invert")
+    defaults = LogPickParams(params.diameter_min_a, params.diameter_max_a)
+    extra = {"LoG_neighbour": "neighbour_percent", "Log_max_search": "max_search",
+             "outlier_removal_zscore": "outlier_zscore", "skip_side": "skip_side",
+             "random_seed": "random_seed"}
+    for flag, field in extra.items():
+        if getattr(params, field) != getattr(defaults, field):
+            cmd += [f"--{flag}", f"{getattr(params, field):g}"]
+    if not params.optimise_size:
+        cmd.append("--skip_optimise_scale")
+    if params.seed_by_name:
+        cmd.append("--seed_by_name")
+    cmd += ["--j", str(job.jobs), "--backend", job.backend]
+    if job.png_dir:
+        cmd += ["--png_dir", job.png_dir]
+    return cmd

@@ -1,0 +1,25 @@
+# cryopick: RELION's auto-picking tutorial pipeline as a Snakemake workflow.
+#   snakemake -s <repo>/Snakefile --directory <RELION project> --configfile <config> --cores N
+# Outputs are RELION job folders (Select/5mics/, AutoPick/LoG/, ...) in the project directory.
+
+from pathlib import Path
+
+REPO = Path(workflow.basedir)
+
+
+configfile: str(REPO / "config" / "config.yaml")
+
+
+report: "report/workflow.rst"
+
+
+include: "rules/common.smk"
+include: "rules/demo.smk"
+include: "rules/select.smk"
+include: "rules/autopick.smk"
+
+
+rule all:
+    input:
+        final_targets(),
+    default_target: True

@@ -1,0 +1,27 @@
+# Shared definitions: config validation, job folders, input functions.
+
+from snakemake.utils import validate
+
+validate(config, schema=str(REPO / "config" / "schema.yaml"))
+
+ALIAS = config["aliases"]
+DEMO_STAR = "CtfFind/job003/micrographs_ctf.star"
+
+
+def micrographs_star():
+    """The micrograph STAR file the pipeline starts from (simulated when `demo`)."""
+    star = config["micrographs_star"]
+    return DEMO_STAR if star == "demo" else star
+
+
+def job(alias_key, name=""):
+    """A path inside the RELION job folder of a stage, e.g. job('autopick_log', 'x.star')."""
+    return f"{ALIAS[alias_key]}/{name}"
+
+
+def final_targets():
+    """Every stage's job-level outputs (what `snakemake` with no target builds)."""
+    return [
+        job("select", "micrographs_selected.star"),
+        job("autopick_log", "coords_suffix_autopick.star"),
+    ]

@@ -22,7 +22,7 @@ def backend(request):
 
 @pytest.fixture
 def blob_micrograph() -> tuple[np.ndarray, np.ndarray]:
-    """A 600×720 noisy micrograph at 2 Å/px with dark 80 Å blobs at known (y, x) centres."""
+    """A 600×720 noisy micrograph at 2 Å/px with dark Gaussian blobs (σ 40 Å) at known (y, x)."""
     rng = np.random.default_rng(seed=0)
     ny, nx = 600, 720
     centres = np.array([[150, 160], [420, 520], [300, 330], [140, 560], [460, 170]], float)

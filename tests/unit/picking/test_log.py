@@ -1,0 +1,94 @@
+"""LoG picking: RELION's diameter scan, picks on known blobs, every backend, bad input."""
+
+import numpy as np
+import pytest
+
+from cryopick.backend import get_backend
+from cryopick.errors import InputError
+from cryopick.picking.log import LogPickParams, log_diameters, micrograph_seed, pick_log
+
+PIXEL_A = 2.0
+
+
+def _params(**kw):
+    return LogPickParams(**{"diameter_min_a": 110, "diameter_max_a": 140, "lowpass_a": 20,
+                            "shrink": 0, **kw})
+
+
+def test_diameters_scanned_are_relions_for_the_tutorial():
+    assert log_diameters(150, 180, 5) == [30, 38, 50, 75, 150, 165, 180, 360, 540, 720, 900]
+
+
+def test_every_blob_is_picked_within_one_working_pixel(backend, blob_micrograph):
+    image, centres = blob_micrograph
+    result = pick_log(image, PIXEL_A, _params(), backend, seed=1)
+    found = result.picks[["rlnCoordinateY", "rlnCoordinateX"]].to_numpy()
+    tolerance = np.sqrt(2) / result.scale  # one working pixel (5 px at scale 0.2)
+    for centre in centres:
+        assert np.min(np.hypot(*(found - centre).T)) <= tolerance
+
+
+def test_without_shrinking_blobs_are_picked_within_2_px(blob_micrograph):
+    image, centres = blob_micrograph
+    result = pick_log(image, PIXEL_A, _params(shrink=1), get_backend("numpy"), seed=1)
+    assert result.scale == 1.0
+    found = result.picks[["rlnCoordinateY", "rlnCoordinateX"]].to_numpy()
+    for centre in centres:
+        assert np.min(np.hypot(*(found - centre).T)) <= 2.0
+
+
+def test_picks_are_written_in_descending_fom(blob_micrograph):
+    image, _ = blob_micrograph
+    fom = pick_log(image, PIXEL_A, _params(), get_backend("numpy"), 1).picks[
+        "rlnAutopickFigureOfMerit"].to_numpy()
+    assert len(fom) >= 5 and np.all(np.diff(fom) <= 0)
+
+
+def test_backends_give_identical_picks(blob_micrograph):
+    image, _ = blob_micrograph
+    ref = pick_log(image, PIXEL_A, _params(), get_backend("numpy"), 1).picks
+    strict = pick_log(image, PIXEL_A, _params(), get_backend("strict"), 1).picks
+    np.testing.assert_allclose(strict.to_numpy(float), ref.to_numpy(float), rtol=1e-4, atol=1e-4)
+
+
+def test_white_particles_need_the_invert_flag(blob_micrograph):
+    image, centres = blob_micrograph
+    picks = pick_log(-image, PIXEL_A, _params(particles_white=True), get_backend("numpy"), 1).picks
+    found = picks[["rlnCoordinateY", "rlnCoordinateX"]].to_numpy()
+    assert all(np.min(np.hypot(*(found - c).T)) <= 7.5 for c in centres)
+
+
+def test_higher_threshold_picks_fewer(blob_micrograph):
+    image, _ = blob_micrograph
+    counts = [len(pick_log(image, PIXEL_A, _params(threshold_adjust=a), get_backend("numpy"),
+                           1).picks) for a in (-1.0, 0.0, 2.0)]
+    assert counts[0] >= counts[1] >= counts[2] and counts[0] > counts[2]
+
+
+def test_upper_threshold_drops_the_strongest_blob(blob_micrograph):
+    image, centres = blob_micrograph
+    image = image.copy()
+    yy, xx = np.mgrid[: image.shape[0], : image.shape[1]]
+    image -= 8 * np.exp(-((yy - 300) ** 2 + (xx - 330) ** 2) / (2 * 20.0**2)).astype(np.float32)
+    picks = pick_log(image, PIXEL_A, _params(threshold_upper=5), get_backend("numpy"), 1).picks
+    found = picks[["rlnCoordinateY", "rlnCoordinateX"]].to_numpy()
+    assert np.min(np.hypot(*(found - [300, 330]).T)) > 10
+
+
+@pytest.mark.parametrize("shape", [(512, 512), (511, 600), (600, 513)])
+def test_odd_and_square_sizes_keep_picks_inside(shape):
+    rng = np.random.default_rng(3)
+    image = rng.normal(size=shape).astype(np.float32)
+    picks = pick_log(image, PIXEL_A, _params(threshold_adjust=-1), get_backend("numpy"), 1).picks
+    assert (picks["rlnCoordinateX"].between(0, shape[1])).all()
+    assert (picks["rlnCoordinateY"].between(0, shape[0])).all()
+
+
+def test_diameters_out_of_order_are_refused():
+    with pytest.raises(InputError, match="LoG_diam_min"):
+        LogPickParams(diameter_min_a=180, diameter_max_a=150)
+
+
+def test_seed_by_name_does_not_depend_on_run_order():
+    assert micrograph_seed(1, 0, "a.mrc", True) == micrograph_seed(1, 7, "a.mrc", True)
+    assert micrograph_seed(1, 0, "a.mrc", False) != micrograph_seed(1, 7, "a.mrc", False)

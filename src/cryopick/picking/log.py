@@ -258,8 +258,8 @@ def pick_log(image: np.ndarray, pixel_size_a: float, params: LogPickParams, bk: 
     rows = np.array([p[0] for p in peaks], dtype=np.int64)
     cols = np.array([p[1] for p in peaks], dtype=np.int64)
     picks = pd.DataFrame({
-        "rlnCoordinateX": (cols - w // 2 + nx_s // 2) / (w / n),
-        "rlnCoordinateY": (rows - w // 2 + ny_s // 2) / (w / n),
+        "rlnCoordinateX": (cols - w // 2 + nx_s // 2) / scale,  # RELION divides by a float32 scale
+        "rlnCoordinateY": (rows - w // 2 + ny_s // 2) / scale,  # RELION divides by a float32 scale
         "rlnAutopickFigureOfMerit": best_h[rows, cols].astype(np.float64) if len(rows)
         else np.zeros(0),
         "rlnClassNumber": np.zeros(len(rows), dtype=np.int64),

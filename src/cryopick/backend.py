@@ -69,6 +69,30 @@ class Backend:
             return cupyx.scipy.fft.rfft2(a)
         return self.xp.fft.rfftn(a, axes=(-2, -1))
 
+    def rfft_last(self, a: Array) -> Array:
+        """Unnormalised real-to-complex FFT along the last axis."""
+        if self.name == "numpy":
+            import scipy.fft
+
+            return scipy.fft.rfft(a, axis=-1, workers=_fft_workers())
+        if self.name == "cupy":
+            import cupyx.scipy.fft
+
+            return cupyx.scipy.fft.rfft(a, axis=-1)
+        return self.xp.fft.rfft(a, axis=-1)
+
+    def fft_axis(self, a: Array, axis: int) -> Array:
+        """Unnormalised complex FFT along one axis."""
+        if self.name == "numpy":
+            import scipy.fft
+
+            return scipy.fft.fft(a, axis=axis, workers=_fft_workers())
+        if self.name == "cupy":
+            import cupyx.scipy.fft
+
+            return cupyx.scipy.fft.fft(a, axis=axis)
+        return self.xp.fft.fft(a, axis=axis)
+
     def irfft2(self, f: Array, shape: tuple[int, int]) -> Array:
         """Unnormalised-forward convention inverse: ``irfft2(rfft2(x)) == x``."""
         if self.name == "numpy":

@@ -64,3 +64,13 @@ def test_working_size_for_the_tutorial_lowpass():
     assert working_size(1024, 800, 2.0, 20.0, shrink=0.5).w == 510
     assert working_size(1024, 1024, 2.0, 20.0, shrink=301).w == 304
     assert working_size(1024, 1024, 2.0, 20.0, shrink=0.5, optimise_size=False).w == 512
+
+
+@pytest.mark.parametrize("n, n_out", [(64, 20), (63, 20), (50, 16), (64, 64)])
+def test_cropped_forward_equals_full_transform_then_crop(backend, n, n_out):
+    from cryopick.fourier import forward_cropped
+
+    image = np.random.default_rng(4).normal(size=(n, n)).astype(np.float32)
+    full = backend.to_numpy(fourier_window(forward(backend.asarray(image)), n, n_out))
+    fast = backend.to_numpy(forward_cropped(backend.asarray(image), n_out))
+    np.testing.assert_allclose(fast, full, rtol=1e-4, atol=1e-6)

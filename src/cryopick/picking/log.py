@@ -19,13 +19,21 @@ import pandas as pd
 
 from cryopick.backend import Array, Backend
 from cryopick.errors import InputError
-from cryopick.fourier import forward, fourier_window, inverse, relion_round, shell_radius2
+from cryopick.fourier import (
+    forward,
+    forward_cropped,
+    fourier_window,
+    inverse,
+    relion_round,
+    shell_radius2,
+)
 from cryopick.picking.working_size import WorkingSize, working_size
 
 __all__ = [
     "LogPickParams",
     "LogPickResult",
     "best_log_response",
+    "embed_square",
     "log_diameters",
     "log_filter_bank",
     "micrograph_seed",
@@ -95,39 +103,46 @@ def micrograph_seed(random_seed: int, index: int, name: str, by_name: bool) -> i
 def normalise_micrograph(image: Array, outlier_zscore: float, flip: bool) -> Array:
     """Outliers (|z| > zscore) to the mean, then z-score with the population std.
 
-    ``flip`` multiplies by -1 (dark particles become bright). Float32 throughout.
+    ``flip`` multiplies by -1 (dark particles become bright). Float32 throughout; the
+    outlier pass is skipped when the extremes show there are none (the usual case).
     """
     from cryopick.backend import backend_of
 
     xp = backend_of(image).xp
     mean = xp.mean(image)
     std = xp.std(image)
-    outlier = xp.abs(image - mean) / std > outlier_zscore
-    image = xp.where(outlier, mean, image)
-    image = (image - mean) / std
-    return -image if flip else image
+    mean_f, std_f = float(mean), float(std)
+    if (float(xp.max(image)) - mean_f) / std_f > outlier_zscore or \
+            (mean_f - float(xp.min(image))) / std_f > outlier_zscore:
+        image = xp.where(xp.abs(image - mean) / std > outlier_zscore, mean, image)
+    # dividing by -std is exactly the negation of dividing by std (IEEE)
+    return (image - mean) / (-std if flip else std)
 
 
-def _embed_square(bk: Backend, image: Array, n: int, seed: int) -> Array:
-    """Centre ``image`` in an ``n × n`` square (logical centres), padding with N(0,1) noise."""
+def embed_square(bk: Backend, image: Array, n: int, seed: int) -> Array:
+    """Centre ``image`` in an ``n × n`` square (logical centres), padding with N(0,1) noise.
+
+    RELION fills the padding with Gaussian noise so that local statistics stay defined; its
+    own random numbers cannot be reproduced, so FOMs near the padding differ slightly.
+    """
     ny, nx = image.shape
     if ny == n and nx == n:
         return image
-    xp = bk.xp
     rng = np.random.default_rng(seed)
     top, left = n // 2 - ny // 2, n // 2 - nx // 2
-    rows = []
-    if top > 0:
-        rows.append(bk.asarray(rng.standard_normal((top, n), dtype=np.float32)))
-    middle = [image]
-    if left > 0:
-        middle.insert(0, bk.asarray(rng.standard_normal((ny, left), dtype=np.float32)))
-    if n - left - nx > 0:
-        middle.append(bk.asarray(rng.standard_normal((ny, n - left - nx), dtype=np.float32)))
-    rows.append(xp.concat(middle, axis=1) if len(middle) > 1 else image)
-    if n - top - ny > 0:
-        rows.append(bk.asarray(rng.standard_normal((n - top - ny, n), dtype=np.float32)))
-    return xp.concat(rows, axis=0)
+    square = bk.xp.empty((n, n), dtype=bk.xp.float32, **_dev(bk))
+    strips = [(0, top, 0, n), (top + ny, n, 0, n),  # rows above and below
+              (top, top + ny, 0, left), (top, top + ny, left + nx, n)]  # columns left, right
+    for r0, r1, c0, c1 in strips:
+        if r1 > r0 and c1 > c0:
+            square[r0:r1, c0:c1] = bk.asarray(rng.standard_normal((r1 - r0, c1 - c0),
+                                                                   dtype=np.float32))
+    square[top:top + ny, left:left + nx] = image
+    return square
+
+
+def _dev(bk: Backend) -> dict:
+    return {"device": bk.device} if bk.device is not None else {}
 
 
 def log_filter_bank(f_cropped: Array, n: int, w: int, diameters_a: list[float],
@@ -223,8 +238,8 @@ def pick_log(image: np.ndarray, pixel_size_a: float, params: LogPickParams, bk: 
     # 1. normalise, flip dark particles, pad to a square, one FFT, crop to the working size
     mic = normalise_micrograph(bk.asarray(image, dtype=xp.float32), params.outlier_zscore,
                                flip=not params.particles_white)
-    square = _embed_square(bk, mic, n, seed)
-    f_crop = fourier_window(forward(square), n, w)
+    square = embed_square(bk, mic, n, seed)
+    f_crop = forward_cropped(square, w) if w < n else fourier_window(forward(square), n, w)
     del mic, square
 
     # 2. LoG bank, best response and its diameter per pixel

@@ -14,7 +14,7 @@ __all__ = ["build_parser", "run"]
 
 _TEMPLATE_FLAGS = ("ref", "angpix_ref", "invert", "ctf", "ctf_intact_first_peak", "ang",
                    "highpass", "particle_diameter", "threshold", "min_distance",
-                   "max_stddev_noise", "min_avg_noise", "write_fom_maps", "read_fom_maps")
+                   "write_fom_maps", "read_fom_maps")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,6 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="0: to --lowpass; 0-1: fraction of the size; >1: that size")
     gen.add_argument("--skip_optimise_scale", action="store_true",
                      help="keep the requested working size (no FFT-friendly adjustment)")
+    gen.add_argument("--max_stddev_noise", type=float, default=-1.0,
+                     help="template picking: skip peaks where the local background std is "
+                          "higher (LoG ignores it unless --LoG_noise_filters)")
+    gen.add_argument("--min_avg_noise", type=float, default=-999.0,
+                     help="template picking: skip peaks where the local background mean is "
+                          "lower (LoG ignores it unless --LoG_noise_filters)")
     gen.add_argument("--outlier_removal_zscore", type=float, default=8.0)
     gen.add_argument("--skip_side", type=int, default=0)
     gen.add_argument("--random_seed", type=int, default=1)
@@ -63,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     ours.add_argument("--seed_by_name", action="store_true",
                       help="seed each micrograph's padding noise by its name, so picks do not "
                            "depend on run order (RELION seeds by position in the to-do list)")
+    ours.add_argument("--LoG_noise_filters", action="store_true",
+                      help="apply --max_stddev_noise / --min_avg_noise to LoG picks too "
+                           "(RELION's LoG ignores them)")
     ours.add_argument("--png_dir", default=None,
                       help="write a PNG of each micrograph's picks under this directory")
     ours.add_argument("--verbose", action="store_true")
@@ -87,7 +96,13 @@ def run(args: argparse.Namespace) -> None:
         neighbour_percent=args.LoG_neighbour, max_search=args.Log_max_search,
         outlier_zscore=args.outlier_removal_zscore, skip_side=args.skip_side,
         random_seed=args.random_seed, optimise_size=not args.skip_optimise_scale,
-        seed_by_name=args.seed_by_name)
+        seed_by_name=args.seed_by_name,
+        max_stddev_noise=args.max_stddev_noise if args.LoG_noise_filters else -1.0,
+        min_avg_noise=args.min_avg_noise if args.LoG_noise_filters else -999.0)
+    if not args.LoG_noise_filters and (args.max_stddev_noise > 0 or args.min_avg_noise > -900):
+        logging.getLogger(__name__).warning(
+            "--max_stddev_noise/--min_avg_noise are ignored by LoG picking, as in RELION; "
+            "add --LoG_noise_filters to apply them")
     backend = args.backend or ("cupy" if args.gpu is not None else "numpy")
     mics = read_micrographs_star(args.i, angpix=args.angpix if args.angpix > 0 else None)
     odir = args.odir if args.odir.endswith("/") else args.odir + "/"
@@ -119,6 +134,9 @@ def log_command(micrographs_star: str, params: LogPickParams, job: AutopickJob) 
         cmd.append("--skip_optimise_scale")
     if params.seed_by_name:
         cmd.append("--seed_by_name")
+    if params.max_stddev_noise > 0 or params.min_avg_noise > -900:
+        cmd += ["--LoG_noise_filters", "--max_stddev_noise", f"{params.max_stddev_noise:g}",
+                "--min_avg_noise", f"{params.min_avg_noise:g}"]
     cmd += ["--j", str(job.jobs), "--backend", job.backend]
     if job.png_dir:
         cmd += ["--png_dir", job.png_dir]

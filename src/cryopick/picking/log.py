@@ -62,6 +62,9 @@ class LogPickParams:
     random_seed: int = 1  # --random_seed
     optimise_size: bool = True  # off with --skip_optimise_scale
     seed_by_name: bool = False  # cryopick: seed padding noise by micrograph name, not run order
+    # cryopick: RELION's LoG ignores the noise filters of template picking; these apply them.
+    max_stddev_noise: float = -1.0  # drop picks whose local background std is above (≤0: off)
+    min_avg_noise: float = -999.0  # drop picks whose local background mean is below (≤-900: off)
 
     def __post_init__(self) -> None:
         if not (self.diameter_min_a > 0 and self.diameter_max_a > 0):
@@ -178,6 +181,32 @@ def best_log_response(responses: Array, diameters_a: list[float]) -> tuple[Array
     return best, best_size
 
 
+def _noise_filter(square: Array, f_square: Array, w: int, pixel_size_a: float,
+                  params: LogPickParams) -> Array | None:
+    """Where picks are allowed under cryopick's LoG noise filters (None: filters off).
+
+    Local background statistics of the normalised micrograph (as stored: dark particles
+    negative) in a ring from the largest radius to 1.5× it, the same maps as RELION's
+    template picker uses for ``--max_stddev_noise`` and ``--min_avg_noise``.
+    """
+    use_std, use_avg = params.max_stddev_noise > 0, params.min_avg_noise > -900
+    if not (use_std or use_avg):
+        return None
+    from cryopick.picking.noise import local_background_stats
+
+    radius = relion_round(params.diameter_max_a / (2.0 * pixel_size_a))
+    box = 2 * relion_round(1.5 * radius)
+    mean, std = local_background_stats(square, f_square, w, box, float(radius * radius))
+    if not params.particles_white:  # the micrograph was flipped: undo it for the mean
+        mean = -mean
+    ok = None
+    if use_std:
+        ok = std <= params.max_stddev_noise
+    if use_avg:
+        ok = (mean >= params.min_avg_noise) if ok is None else ok & (mean >= params.min_avg_noise)
+    return ok
+
+
 def _first(n: int) -> int:
     """RELION's FIRST_XMIPP_INDEX: -(long)(n/2)."""
     return -(n // 2)
@@ -240,6 +269,7 @@ def pick_log(image: np.ndarray, pixel_size_a: float, params: LogPickParams, bk: 
                                flip=not params.particles_white)
     square = embed_square(bk, mic, n, seed)
     f_crop = forward_cropped(square, w) if w < n else fourier_window(forward(square), n, w)
+    noise_ok = _noise_filter(square, f_crop, w, pixel_size_a, params)
     del mic, square
 
     # 2. LoG bank, best response and its diameter per pixel
@@ -265,6 +295,8 @@ def pick_log(image: np.ndarray, pixel_size_a: float, params: LogPickParams, bk: 
     threshold = mean + params.threshold_adjust * sd
     upper = mean + params.threshold_upper * sd
     best = xp.where(best < threshold, zero, best)
+    if noise_ok is not None:
+        best = xp.where(noise_ok, best, zero)
 
     # 5. greedy peaks on the host (a W×W map, a few hundred peaks)
     best_h, size_h = bk.to_numpy(best), bk.to_numpy(best_size)

@@ -92,3 +92,20 @@ def test_diameters_out_of_order_are_refused():
 def test_seed_by_name_does_not_depend_on_run_order():
     assert micrograph_seed(1, 0, "a.mrc", True) == micrograph_seed(1, 7, "a.mrc", True)
     assert micrograph_seed(1, 0, "a.mrc", False) != micrograph_seed(1, 7, "a.mrc", False)
+
+
+def test_noise_filters_are_off_unless_asked_and_drop_picks_on_dark_contamination(blob_micrograph):
+    image, centres = blob_micrograph
+    image = image.copy()
+    yy, xx = np.mgrid[: image.shape[0], : image.shape[1]]
+    # a strong dark contamination blob at (300, 600): its background ring is dark too
+    image -= 4 * np.exp(-((yy - 300) ** 2 + (xx - 600) ** 2) / (2 * 25.0**2)).astype(np.float32)
+    plain = pick_log(image, PIXEL_A, _params(threshold_upper=99999), get_backend("numpy"), 1)
+    near = lambda picks: np.min(np.hypot(picks["rlnCoordinateY"] - 300,  # noqa: E731
+                                         picks["rlnCoordinateX"] - 600))
+    assert near(plain.picks) < 30
+    filtered = pick_log(image, PIXEL_A, _params(threshold_upper=99999, min_avg_noise=-0.5),
+                        get_backend("numpy"), 1)
+    assert near(filtered.picks) > 30
+    found = filtered.picks[["rlnCoordinateY", "rlnCoordinateX"]].to_numpy()
+    assert all(np.min(np.hypot(*(found - c).T)) <= 7.5 for c in centres)

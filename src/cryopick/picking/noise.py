@@ -1,0 +1,67 @@
+"""Local background statistics under a ring mask (RELION's stddev/avg noise maps).
+
+For every position, the mean and standard deviation of the normalised micrograph over the
+pixels of a particle box that lie outside the particle circle (Roseman-style local
+normalisation). Computed by FFT correlation on the Fourier-cropped grid, so the maps come
+out at the working size and line up with the picking maps.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from cryopick.backend import Array, Backend, backend_of
+from cryopick.fourier import forward_cropped, fourier_window, forward, inverse
+
+__all__ = ["background_ring_mask", "local_background_stats"]
+
+
+def background_ring_mask(n: int, box_px: int, radius2_px: float) -> np.ndarray:
+    """``(n, n)`` float32 mask, wrapped around the origin: pixels of a ``box_px`` box with
+    ``i² + j² ≥ radius2_px`` (logical indices ``-box/2 … box/2-1``), i.e. the background ring.
+    """
+    if box_px > n:
+        raise ValueError(f"particle box {box_px} px is larger than the micrograph ({n} px)")
+    logical = np.arange(box_px) - box_px // 2
+    ring = (logical[:, None] ** 2 + logical[None, :] ** 2) >= radius2_px
+    mask = np.zeros((n, n), np.float32)
+    rows = logical % n
+    mask[np.ix_(rows, rows)] = ring
+    return mask
+
+
+@functools.lru_cache(maxsize=4)
+def _mask_transform(n: int, w: int, box_px: int, radius2_px: float) -> tuple[np.ndarray, int]:
+    """Cropped transform of the ring mask and its pixel count (host; cached per run)."""
+    from cryopick.backend import get_backend
+
+    mask = background_ring_mask(n, box_px, radius2_px)
+    bk = get_backend("numpy")
+    f = forward_cropped(mask, w) if w < n else fourier_window(forward(mask), n, w)
+    return np.asarray(f), int(mask.sum())
+
+
+def local_background_stats(square: Array, f_square: Array, w: int, box_px: int,
+                           radius2_px: float) -> tuple[Array, Array]:
+    """Local background mean and std maps ``(w, w)`` of a normalised ``(n, n)`` micrograph.
+
+    ``f_square`` is the micrograph's transform already cropped to ``w`` (as computed for
+    picking, see :func:`cryopick.fourier.forward_cropped`). The value at working pixel ``q``
+    refers to micrograph pixel ``q / (w/n)``. Where the variance is ≤ 1e-10 the std is 1.
+    """
+    bk = backend_of(square)
+    xp = bk.xp
+    n = square.shape[-1]
+    f_mask_h, n_bg = _mask_transform(n, w, box_px, float(radius2_px))
+    f_mask = xp.conj(bk.asarray(f_mask_h))
+    f_sq2 = forward_cropped(square * square, w) if w < n else \
+        fourier_window(forward(square * square), n, w)
+    norm = float(n) * float(n) / n_bg
+    mean = inverse(f_square * f_mask, (w, w)) * norm
+    mean_sq = inverse(f_sq2 * f_mask, (w, w)) * norm
+    var = mean_sq - mean * mean
+    one = xp.ones((), dtype=var.dtype, **({"device": bk.device} if bk.device else {}))
+    std = xp.where(var > 1e-10, xp.sqrt(xp.where(var > 1e-10, var, one)), one)
+    return xp.astype(mean, xp.float32), xp.astype(std, xp.float32)

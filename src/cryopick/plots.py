@@ -42,5 +42,5 @@ def plot_picks(preview: np.ndarray, x_px: np.ndarray, y_px: np.ndarray, fom: np.
     ax.set_axis_off()
     fig.tight_layout()
     with atomic_output(out_png) as tmp:
-        fig.savefig(tmp, format="png")
+        fig.savefig(tmp, format="png", bbox_inches="tight")
     plt.close(fig)

@@ -61,5 +61,6 @@ def ctf_2d(params: CtfParams, box_px: int, pixel_size_a: float, bk: Backend,
     if intact_first_peak:
         ctf = xp.where(xp.abs(gamma) < math.pi / 2.0, xp.ones_like(ctf), ctf)
     tiny = 1e-8
-    ctf = xp.where(xp.abs(ctf) < tiny, xp.where(ctf < 0, -tiny, tiny), ctf)
+    floor = xp.where(ctf < 0, xp.zeros_like(ctf) - tiny, xp.zeros_like(ctf) + tiny)
+    ctf = xp.where(xp.abs(ctf) < tiny, floor, ctf)
     return xp.astype(ctf, xp.float32)

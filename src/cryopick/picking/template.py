@@ -1,0 +1,220 @@
+"""Template-based picking with RELION's probability-ratio figure of merit (§6 of the facts).
+
+Per micrograph: normalise and noise-pad as for LoG (no contrast flip), transform once, local
+background mean/std maps under the ring mask, then for every reference and ψ the
+cross-correlation with the CTF-modulated, rotated, masked, low-passed template; the FOM
+``(exp(-D/2) - 1)/(E - 1)`` with ``D = (-2C + 2·mean·S1)/std + S2`` is maximised over ψ.
+Peaks are searched per reference, pruned in clusters, merged over references, pruned again
+and freed of too-close neighbours.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pandas as pd
+
+from cryopick.backend import Array, Backend, backend_of
+from cryopick.ctf import ctf_2d
+from cryopick.errors import InputError
+from cryopick.fourier import (
+    forward,
+    forward_cropped,
+    fourier_window,
+    inverse,
+    relion_round,
+    shell_radius2,
+)
+from cryopick.io.star import CtfParams
+from cryopick.picking.log import embed_square, normalise_micrograph
+from cryopick.picking.noise import local_background_stats
+from cryopick.picking.peaks import Peaks, peak_search, prune_peak_clusters, \
+    remove_close_neighbours
+from cryopick.picking.references import TemplateSet
+from cryopick.picking.rotation import padded_table, psi_angles, rotated_templates, \
+    window_real_space
+from cryopick.picking.working_size import WorkingSize, working_size
+
+__all__ = ["FomMaps", "TemplatePickParams", "TemplatePickResult", "compute_fom_maps",
+           "peaks_from_maps", "prepare_rotations"]
+
+
+@dataclasses.dataclass(frozen=True)
+class TemplatePickParams:
+    """Options of template picking; defaults are relion_autopick's command-line defaults."""
+
+    lowpass_a: float = -1.0  # --lowpass (Å); the GUI passes 20
+    highpass_a: float = -1.0  # --highpass (Å)
+    angular_sampling_deg: float = 10.0  # --ang
+    ctf: bool = False  # --ctf
+    ctf_intact_first_peak: bool = False  # --ctf_intact_first_peak
+    shrink: float = 1.0  # --shrink
+    threshold: float = 0.25  # --threshold
+    min_distance_a: float = -1.0  # --min_distance (Å; <0: half the reference box)
+    max_stddev_noise: float = -1.0  # --max_stddev_noise (≤0: off)
+    min_avg_noise: float = -999.0  # --min_avg_noise (≤-900: off)
+    skip_side: int = 0  # --skip_side
+    outlier_zscore: float = 8.0  # --outlier_removal_zscore
+    random_seed: int = 1  # --random_seed
+    optimise_size: bool = True  # off with --skip_optimise_scale
+
+    def __post_init__(self) -> None:
+        if self.angular_sampling_deg <= 0:
+            raise InputError(f"--ang must be > 0, got {self.angular_sampling_deg}")
+
+
+@dataclasses.dataclass
+class FomMaps:
+    """Everything peak search needs, all ``(w, w)`` on the working grid (host arrays)."""
+
+    fom: list[np.ndarray]  # per reference: best FOM over ψ
+    psi: list[np.ndarray]  # per reference: ψ of the best FOM (deg)
+    expected: list[float]  # per reference: expected probability ratio E
+    stddev: np.ndarray  # local background std
+    avg: np.ndarray  # local background mean
+    size: WorkingSize
+    preview: np.ndarray | None = None  # low-passed micrograph at working scale (pictures)
+
+
+@dataclasses.dataclass
+class TemplatePickResult:
+    picks: pd.DataFrame
+    maps: FomMaps
+
+
+def prepare_rotations(templates: TemplateSet, size: WorkingSize, params: TemplatePickParams,
+                      bk: Backend) -> list[Array]:
+    """Per reference, its rotated transforms ``(n_psi, L, L/2+1)`` on the backend (per run)."""
+    psis = psi_angles(params.angular_sampling_deg)
+    out = []
+    for image in templates.images:
+        table = bk.asarray(padded_table(image, size.n, size.lowpass_n))
+        out.append(rotated_templates(table, psis, size.lowpass_n, bk))
+    return out
+
+
+def _highpass(f: Array, n: int, highpass_a: float, pixel_a: float) -> Array:
+    """RELION's raised-cosine high-pass on the full transform (shells in units of n)."""
+    bk = backend_of(f)
+    xp = bk.xp
+    shell = relion_round(n * pixel_a / highpass_a)
+    r = xp.sqrt(shell_radius2(n, bk))
+    ramp = 0.5 - 0.5 * xp.cos(math.pi * (r - (shell - 1)) / 2.0)
+    weight = xp.where(r < shell - 1, 0.0, xp.where(r > shell + 1, 1.0, ramp))
+    return f * xp.astype(weight, f.dtype)
+
+
+def compute_fom_maps(image: np.ndarray, pixel_a: float, ctf: CtfParams | None,
+                     templates: TemplateSet, rotations: list[Array],
+                     params: TemplatePickParams, bk: Backend, seed: int,
+                     psi_chunk_pixels: int = 24_000_000) -> FomMaps:
+    """FOM, ψ and noise maps of one micrograph ``(ny, nx)`` (host) on backend ``bk``."""
+    xp = bk.xp
+    ny, nx = image.shape
+    size = working_size(nx, ny, pixel_a, params.lowpass_a, params.shrink, params.optimise_size)
+    n, lsize, w = size.n, size.lowpass_n, size.w
+    rng = np.random.default_rng(seed)
+    mic = normalise_micrograph(bk.asarray(image, dtype=xp.float32), params.outlier_zscore, False)
+    square = embed_square(bk, mic, n, int(rng.integers(2**31)))
+    if params.highpass_a > 0:
+        f_full = _highpass(forward(square), n, params.highpass_a, pixel_a)
+        square = xp.astype(inverse(f_full, (n, n)), xp.float32)
+    big = max(lsize, w)
+    f_big = forward_cropped(square, big) if big < n else fourier_window(forward(square), n, big)
+    f_w = fourier_window(f_big, big, w)
+    avg, std = local_background_stats(square, f_w, w, templates.box_px,
+                                      float(templates.radius2_px))
+    f_l = fourier_window(f_big, big, lsize)
+    del square, mic
+    ctf_l = ctf_2d(ctf, lsize, n * pixel_a / lsize, bk, params.ctf_intact_first_peak) \
+        if params.ctf else None
+    psis = psi_angles(params.angular_sampling_deg)
+    foms, best_psis, expected = [], [], []
+    for rot in rotations:
+        fom, psi, e_ratio = _fom_one_reference(rot, ctf_l, f_l, avg, std, templates, size,
+                                               psis, rng, bk, psi_chunk_pixels)
+        foms.append(fom)
+        best_psis.append(psi)
+        expected.append(e_ratio)
+    return FomMaps(foms, best_psis, expected, bk.to_numpy(std), bk.to_numpy(avg), size,
+                   preview=bk.to_numpy(inverse(f_w, (w, w))))
+
+
+def _fom_one_reference(rot: Array, ctf_l: Array | None, f_l: Array, avg: Array, std: Array,
+                       templates: TemplateSet, size: WorkingSize, psis: np.ndarray,
+                       rng: np.random.Generator, bk: Backend,
+                       chunk_pixels: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """Best FOM and its ψ over all rotations of one reference."""
+    xp = bk.xp
+    n, lsize, w = size.n, size.lowpass_n, size.w
+    first = rot[0, ...] * ctf_l if ctf_l is not None else rot[0, ...]
+    s1, s2, e_ratio = _template_sums(bk.to_numpy(first), n, templates, rng)
+    norm = float(n) * float(n) / templates.n_inside
+    best = xp.full((w, w), -1e30, dtype=xp.float32, **_dev(bk))
+    best_psi = xp.zeros((w, w), dtype=xp.float32, **_dev(bk))
+    chunk = max(1, chunk_pixels // (w * w))
+    for start in range(0, len(psis), chunk):
+        a = rot[start:min(start + chunk, len(psis)), ...]
+        if ctf_l is not None:
+            a = a * ctf_l[None, ...]
+        cc = inverse(fourier_window(xp.conj(a) * f_l[None, ...], lsize, w), (w, w)) * norm
+        diff2 = (-2.0 * xp.astype(cc, xp.float64) + 2.0 * s1 * avg[None, ...]) / std[None, ...] + s2
+        fom = xp.astype((xp.exp(-diff2 / 2.0) - 1.0) / (e_ratio - 1.0), xp.float32)
+        index = xp.argmax(fom, axis=0)
+        value = xp.max(fom, axis=0)
+        chunk_psi = bk.asarray(psis[start:start + chunk].astype(np.float32))
+        better = value > best
+        best = xp.where(better, value, best)
+        psi_of_max = xp.reshape(xp.take(chunk_psi, xp.reshape(index, (-1,)), axis=0), (w, w))
+        best_psi = xp.where(better, psi_of_max, best_psi)
+    return bk.to_numpy(best), bk.to_numpy(best_psi), e_ratio
+
+
+def _template_sums(first: np.ndarray, n: int, templates: TemplateSet,
+                   rng: np.random.Generator) -> tuple[float, float, float]:
+    """S1, S2 and the expected probability ratio E of the ψ = 0 (CTF-modulated) template."""
+    box = templates.box_px
+    real = window_real_space(first, n, box).astype(np.float64)
+    logical = np.arange(box) - box // 2
+    disc = (logical[:, None] ** 2 + logical[None, :] ** 2) < templates.radius2_px
+    values = real[disc]
+    n1 = disc.sum() + 1.0
+    noise = rng.standard_normal(values.size)
+    e_ratio = math.exp(float(np.sum(values * values + 2.0 * values * noise)) / (2.0 * n1))
+    return float(values.sum() / n1), float((values * values).sum() / n1), e_ratio
+
+
+def _dev(bk: Backend) -> dict:
+    return {"device": bk.device} if bk.device is not None else {}
+
+
+def peaks_from_maps(maps: FomMaps, nx: int, ny: int, pixel_a: float, templates: TemplateSet,
+                    params: TemplatePickParams) -> pd.DataFrame:
+    """Peak search, cluster pruning and neighbour removal on FOM maps → RELION pick table."""
+    size = maps.size
+    scale32 = np.float32(size.w) / np.float32(size.n)
+    scale = float(scale32)
+    nx_s, ny_s = int(np.float32(nx) * scale32), int(np.float32(ny) * scale32)
+    skip = max(1, int((params.skip_side + templates.box_px / 2) * scale))
+    min_distance_a = params.min_distance_a if params.min_distance_a >= 0 else \
+        templates.box_px * pixel_a / 2
+    min_distance_px = relion_round(min_distance_a / pixel_a)
+    per_ref = []
+    for ref, (fom, psi) in enumerate(zip(maps.fom, maps.psi)):
+        found = peak_search(fom, psi, ref, params.threshold, nx_s, ny_s, skip,
+                            unscaled=size.w == size.n, stddev=maps.stddev,
+                            max_stddev=params.max_stddev_noise, avg=maps.avg,
+                            min_avg=params.min_avg_noise)
+        per_ref.append(prune_peak_clusters(found, min_distance_px, templates.radius2_px, scale))
+    merged = prune_peak_clusters(Peaks.concat(per_ref), min_distance_px, templates.radius2_px,
+                                 scale)
+    final = remove_close_neighbours(merged, min_distance_px, scale)
+    return pd.DataFrame({
+        "rlnCoordinateX": final.x / scale,
+        "rlnCoordinateY": final.y / scale,
+        "rlnClassNumber": final.ref + 1,
+        "rlnAutopickFigureOfMerit": final.fom,
+        "rlnAnglePsi": final.psi,
+    })

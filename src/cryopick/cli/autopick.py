@@ -9,12 +9,16 @@ from cryopick.errors import InputError
 from cryopick.io.star import read_micrographs_star
 from cryopick.picking.job import AutopickJob, run_autopick_log
 from cryopick.picking.log import LogPickParams
+from cryopick.picking.template import TemplatePickParams
+from cryopick.picking.template_job import TemplateSpec, run_autopick_template
 
 __all__ = ["build_parser", "run"]
 
-_TEMPLATE_FLAGS = ("ref", "angpix_ref", "invert", "ctf", "ctf_intact_first_peak", "ang",
-                   "highpass", "particle_diameter", "threshold", "min_distance",
-                   "write_fom_maps", "read_fom_maps")
+# template-picking flags that LoG picking ignores (as RELION does)
+_TEMPLATE_ONLY = {"ref": None, "angpix_ref": -1.0, "invert": False, "ctf": False,
+                  "ctf_intact_first_peak": False, "ang": 10.0, "highpass": -1.0,
+                  "particle_diameter": -1.0, "threshold": 0.25, "min_distance": -1.0,
+                  "write_fom_maps": False, "read_fom_maps": False}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,21 +79,63 @@ def build_parser() -> argparse.ArgumentParser:
     ours.add_argument("--png_dir", default=None,
                       help="write a PNG of each micrograph's picks under this directory")
     ours.add_argument("--verbose", action="store_true")
-    for flag in _TEMPLATE_FLAGS:
-        p.add_argument(f"--{flag}", default=None, nargs="?", const=True, help=argparse.SUPPRESS)
+    ref = p.add_argument_group("references (template picking)")
+    ref.add_argument("--ref", default=None,
+                     help="2D references: STAR file (rlnReferenceImage) or an MRC stack")
+    ref.add_argument("--angpix_ref", type=float, default=-1.0,
+                     help="pixel size of the references (Å; <0: from their header/micrographs)")
+    ref.add_argument("--invert", action="store_true", help="references have inverted contrast")
+    ref.add_argument("--ctf", action="store_true", help="references are CTF corrected")
+    ref.add_argument("--ctf_intact_first_peak", action="store_true",
+                     help="ignore CTFs until their first peak")
+    ref.add_argument("--ang", type=float, default=10.0, help="in-plane angular sampling (deg)")
+    ref.add_argument("--highpass", type=float, default=-1.0, help="high-pass micrographs (Å)")
+    ref.add_argument("--particle_diameter", type=float, default=-1.0,
+                     help="mask diameter (Å; <0: measured on the references)")
+    ref.add_argument("--shrink_particle_mask", type=int, default=2)
+    ref.add_argument("--threshold", type=float, default=0.25, help="picking threshold (FOM)")
+    ref.add_argument("--min_distance", type=float, default=-1.0,
+                     help="minimum inter-particle distance (Å; <0: half the reference box)")
+    ref.add_argument("--write_fom_maps", action="store_true", help="write FOM maps (SPIDER)")
+    ref.add_argument("--read_fom_maps", action="store_true",
+                     help="pick from FOM maps written before (no FOM recomputation)")
+    ref.add_argument("--no_fom_limit", action="store_true",
+                     help="allow writing FOM maps for more than 30 micrographs")
+    ours.add_argument("--delete_fom_maps", action="store_true",
+                      help="remove FOM maps after picking (the tutorial's gentle clean)")
     return p
 
 
 def run(args: argparse.Namespace) -> None:
     """Run the picking job described by parsed RELION flags."""
-    given = [f"--{f}" for f in _TEMPLATE_FLAGS if getattr(args, f) is not None]
-    if not args.LoG:
-        raise InputError("template-based picking (--ref …) is not available yet in this version; "
-                         "use --LoG")
+    backend = args.backend or ("cupy" if args.gpu is not None else "numpy")
+    mics = read_micrographs_star(args.i, angpix=args.angpix if args.angpix > 0 else None)
+    odir = args.odir if args.odir.endswith("/") else args.odir + "/"
+    job = AutopickJob(odir=odir, pickname=args.pickname, backend=backend, jobs=args.j,
+                      only_unfinished=args.only_do_unfinished, png_dir=args.png_dir,
+                      micrograph_list=args.i)
+    if args.LoG:
+        run_autopick_log(mics, _log_params(args), job)
+    elif args.ref:
+        params, spec = _template_params(args)
+        if spec.write_fom_maps and len(mics.names) > 30 and not args.no_fom_limit:
+            raise InputError(f"{args.i}: writing FOM maps for {len(mics.names)} micrographs "
+                             "(> 30) needs --no_fom_limit")
+        run_autopick_template(mics, params, spec, job)
+    else:
+        raise InputError("give --LoG (template-free) or --ref <references> (template picking)")
+
+
+def _log_params(args: argparse.Namespace) -> LogPickParams:
+    given = [f"--{f}" for f, default in _TEMPLATE_ONLY.items() if getattr(args, f) != default]
     if given:
         logging.getLogger(__name__).warning(
             "%s: ignored by LoG picking, as in RELION", ", ".join(given))
-    params = LogPickParams(
+    if not args.LoG_noise_filters and (args.max_stddev_noise > 0 or args.min_avg_noise > -900):
+        logging.getLogger(__name__).warning(
+            "--max_stddev_noise/--min_avg_noise are ignored by LoG picking, as in RELION; "
+            "add --LoG_noise_filters to apply them")
+    return LogPickParams(
         diameter_min_a=args.LoG_diam_min, diameter_max_a=args.LoG_diam_max,
         particles_white=args.Log_invert, lowpass_a=args.lowpass, shrink=args.shrink,
         threshold_adjust=args.LoG_adjust_threshold, threshold_upper=args.LoG_upper_threshold,
@@ -99,17 +145,23 @@ def run(args: argparse.Namespace) -> None:
         seed_by_name=args.seed_by_name,
         max_stddev_noise=args.max_stddev_noise if args.LoG_noise_filters else -1.0,
         min_avg_noise=args.min_avg_noise if args.LoG_noise_filters else -999.0)
-    if not args.LoG_noise_filters and (args.max_stddev_noise > 0 or args.min_avg_noise > -900):
-        logging.getLogger(__name__).warning(
-            "--max_stddev_noise/--min_avg_noise are ignored by LoG picking, as in RELION; "
-            "add --LoG_noise_filters to apply them")
-    backend = args.backend or ("cupy" if args.gpu is not None else "numpy")
-    mics = read_micrographs_star(args.i, angpix=args.angpix if args.angpix > 0 else None)
-    odir = args.odir if args.odir.endswith("/") else args.odir + "/"
-    job = AutopickJob(odir=odir, pickname=args.pickname, backend=backend, jobs=args.j,
-                      only_unfinished=args.only_do_unfinished, png_dir=args.png_dir,
-                      micrograph_list=args.i)
-    run_autopick_log(mics, params, job)
+
+
+def _template_params(args: argparse.Namespace) -> tuple[TemplatePickParams, TemplateSpec]:
+    params = TemplatePickParams(
+        lowpass_a=args.lowpass, highpass_a=args.highpass, angular_sampling_deg=args.ang,
+        ctf=args.ctf, ctf_intact_first_peak=args.ctf_intact_first_peak, shrink=args.shrink,
+        threshold=args.threshold, min_distance_a=args.min_distance,
+        max_stddev_noise=args.max_stddev_noise, min_avg_noise=args.min_avg_noise,
+        skip_side=args.skip_side, outlier_zscore=args.outlier_removal_zscore,
+        random_seed=args.random_seed, optimise_size=not args.skip_optimise_scale)
+    spec = TemplateSpec(
+        references=args.ref, angpix_ref=args.angpix_ref,
+        particle_diameter_a=args.particle_diameter, invert=args.invert,
+        shrink_particle_mask=args.shrink_particle_mask, write_fom_maps=args.write_fom_maps,
+        read_fom_maps=args.read_fom_maps, seed_by_name=args.seed_by_name,
+        delete_fom_maps=args.delete_fom_maps)
+    return params, spec
 
 
 def log_command(micrographs_star: str, params: LogPickParams, job: AutopickJob) -> list[str]:

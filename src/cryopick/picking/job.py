@@ -29,7 +29,8 @@ from cryopick.io.star import MicrographSet, post_name, read_coordinates, write_c
     write_star
 from cryopick.picking.log import LogPickParams, micrograph_seed, pick_log
 
-__all__ = ["AutopickJob", "coordinate_path", "run_autopick_log"]
+__all__ = ["AutopickJob", "check_micrograph_files", "coordinate_path", "finish_job",
+           "run_autopick_log", "run_tasks"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ def coordinate_path(odir: str, micrograph: str, pickname: str) -> Path:
     return Path(odir) / f"{stem}_{pickname}.star"
 
 
-def _check_micrograph_files(names: list[str], star: Path) -> None:
+def check_micrograph_files(names: list[str], star: Path) -> None:
     """Fail before any work when a micrograph is missing or has an unreadable header."""
     for name in names:
         path = Path(name)
@@ -94,7 +95,7 @@ def run_autopick_log(mics: MicrographSet, params: LogPickParams, job: AutopickJo
     names = mics.names
     if not names:
         raise InputError(f"{mics.path}: no micrographs listed")
-    _check_micrograph_files(names, mics.path)
+    check_micrograph_files(names, mics.path)
     if job.jobs < 1:
         raise InputError(f"--j must be ≥ 1, got {job.jobs}")
     tasks, done = [], []
@@ -111,7 +112,12 @@ def run_autopick_log(mics: MicrographSet, params: LogPickParams, job: AutopickJo
     logger.info("LoG picking %d micrograph(s) at %.3f Å/px, diameters %g–%g Å, backend %s, --j %d",
                 len(tasks), mics.pixel_size_a, params.diameter_min_a, params.diameter_max_a,
                 job.backend, job.jobs)
-    results = _run_tasks(tasks, job.jobs)
+    results = run_tasks(tasks, job.jobs)
+    return finish_job(mics, job, results)
+
+
+def finish_job(mics: MicrographSet, job: AutopickJob, results: list[tuple]) -> pd.DataFrame:
+    """Write the job-level files after picking; returns the per-micrograph summary."""
     summary = _summary(mics, job)
     _write_job_files(mics, job, summary)
     total = sum(r[1] for r in results)
@@ -119,10 +125,15 @@ def run_autopick_log(mics: MicrographSet, params: LogPickParams, job: AutopickJo
     return summary
 
 
-def _run_tasks(tasks: list[tuple], n_jobs: int) -> list[tuple]:
-    """Run picking tasks in order (one process) or in a fork pool, with progress."""
+def run_tasks(tasks: list[tuple], n_jobs: int, worker=None, desc: str = "LoG picking"
+               ) -> list[tuple]:
+    """Run picking tasks in order (one process) or in a fork pool, with progress.
+
+    ``worker(task) -> (name, n_picks, mean_fom, seconds)``; default: LoG picking.
+    """
+    worker = worker or _pick_one
     quiet = not sys.stderr.isatty()
-    bar = tqdm(total=len(tasks), unit="mic", desc="LoG picking", disable=quiet)
+    bar = tqdm(total=len(tasks), unit="mic", desc=desc, disable=quiet)
     results = []
 
     def report(result: tuple) -> None:
@@ -133,11 +144,11 @@ def _run_tasks(tasks: list[tuple], n_jobs: int) -> list[tuple]:
 
     if n_jobs == 1 or len(tasks) <= 1:
         for task in tasks:
-            report(_pick_one(task))
+            report(worker(task))
     else:
         ctx = multiprocessing.get_context("fork")
         with concurrent.futures.ProcessPoolExecutor(max_workers=n_jobs, mp_context=ctx) as pool:
-            for result in pool.map(_pick_one, tasks):
+            for result in pool.map(worker, tasks):
                 report(result)
     bar.close()
     return results

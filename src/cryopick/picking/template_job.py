@@ -1,0 +1,192 @@
+"""A template-picking job over a micrograph STAR file (RELION's AutoPick job with references).
+
+FOM maps are written and read back under RELION's names, so re-picking with a new
+threshold, minimum distance or noise filter costs only the peak search:
+``<odir><post w/o ext>_<pickname>_stddevNoise.spi``, ``_avgNoise.spi``,
+``_ref%06d._bestCCF.spi`` (expected probability ratio in the header's fmax) and
+``_ref%06d._bestPSI.spi``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from pathlib import Path
+
+import mrcfile
+import numpy as np
+import pandas as pd
+
+from cryopick.backend import get_backend
+from cryopick.errors import InputError
+from cryopick.io.mrc import read_micrograph
+from cryopick.io.spider import read_spider, write_spider
+from cryopick.io.star import MicrographSet, post_name, write_coordinates
+from cryopick.picking.job import AutopickJob, check_micrograph_files, coordinate_path, \
+    finish_job, run_tasks
+from cryopick.picking.log import micrograph_seed
+from cryopick.picking.references import TemplateSet, prepare_templates
+from cryopick.picking.template import FomMaps, TemplatePickParams, compute_fom_maps, \
+    peaks_from_maps, prepare_rotations
+from cryopick.picking.working_size import working_size
+
+__all__ = ["TemplateSpec", "fom_map_paths", "run_autopick_template"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class TemplateSpec:
+    """The references and what to do with FOM maps."""
+
+    references: str  # --ref: STAR file of class averages or an MRC stack
+    angpix_ref: float = -1.0  # --angpix_ref
+    particle_diameter_a: float = -1.0  # --particle_diameter (<0: measured on the references)
+    invert: bool = False  # --invert (references white, particles black)
+    shrink_particle_mask: int = 2  # --shrink_particle_mask
+    write_fom_maps: bool = False  # --write_fom_maps
+    read_fom_maps: bool = False  # --read_fom_maps
+    seed_by_name: bool = False  # cryopick: per-micrograph seeds from the name, not run order
+    delete_fom_maps: bool = False  # cryopick: remove the maps after picking ("gentle clean")
+
+
+def fom_map_paths(odir: str, micrograph: str, pickname: str, n_refs: int) -> dict[str, Path]:
+    """RELION's FOM-map file names of one micrograph."""
+    root = str(coordinate_path(odir, micrograph, pickname).with_suffix(""))
+    paths = {"stddev": Path(f"{root}_stddevNoise.spi"), "avg": Path(f"{root}_avgNoise.spi")}
+    for ref in range(n_refs):
+        paths[f"fom{ref}"] = Path(f"{root}_ref{ref:06d}._bestCCF.spi")
+        paths[f"psi{ref}"] = Path(f"{root}_ref{ref:06d}._bestPSI.spi")
+    return paths
+
+
+def _write_maps(maps: FomMaps, paths: dict[str, Path]) -> None:
+    write_spider(paths["stddev"], maps.stddev)
+    write_spider(paths["avg"], maps.avg)
+    for ref, (fom, psi, expected) in enumerate(zip(maps.fom, maps.psi, maps.expected)):
+        write_spider(paths[f"fom{ref}"], fom, fmax=expected)
+        write_spider(paths[f"psi{ref}"], psi)
+
+
+def _read_maps(paths: dict[str, Path], n_refs: int, size) -> FomMaps:
+    stddev, _ = read_spider(paths["stddev"])
+    avg, _ = read_spider(paths["avg"])
+    foms, psis, expected = [], [], []
+    for ref in range(n_refs):
+        fom, e_ratio = read_spider(paths[f"fom{ref}"])
+        psi, _ = read_spider(paths[f"psi{ref}"])
+        foms.append(fom)
+        psis.append(psi)
+        expected.append(e_ratio)
+    if stddev.shape != (size.w, size.w):
+        raise InputError(f"{paths['stddev']}: FOM maps are {stddev.shape[0]} px, this run's "
+                         f"working size is {size.w} px (same --lowpass/--shrink as when written?)")
+    return FomMaps(foms, psis, expected, stddev, avg, size)
+
+
+# Per-process state: references and their rotations, prepared once per working size.
+_STATE: dict = {}
+
+
+def _rotations(templates: TemplateSet, size, params: TemplatePickParams, backend: str):
+    key = (size, backend)
+    if key not in _STATE:
+        _STATE[key] = prepare_rotations(templates, size, params, get_backend(backend))
+    return _STATE[key]
+
+
+def _micrograph_shape(name: str) -> tuple[int, int]:
+    with mrcfile.open(name, header_only=True, permissive=True) as mrc:
+        return int(mrc.header.ny), int(mrc.header.nx)
+
+
+def _pick_one(task: tuple) -> tuple[str, int, float, float]:
+    """Worker: FOM maps (computed or read), peaks, outputs of one micrograph."""
+    (index, name, pixel, ctf, templates, params, spec, job) = task
+    started = time.perf_counter()
+    out = coordinate_path(job.odir, name, job.pickname)
+    paths = fom_map_paths(job.odir, name, job.pickname, len(templates.images))
+    image = None
+    if spec.read_fom_maps:
+        ny, nx = _micrograph_shape(name)
+        size = working_size(nx, ny, pixel, params.lowpass_a, params.shrink, params.optimise_size)
+        maps = _read_maps(paths, len(templates.images), size)
+    else:
+        image = read_micrograph(name)
+        ny, nx = image.shape
+        size = working_size(nx, ny, pixel, params.lowpass_a, params.shrink, params.optimise_size)
+        seed = micrograph_seed(params.random_seed, index, name, spec.seed_by_name)
+        maps = compute_fom_maps(image, pixel, ctf, templates,
+                                _rotations(templates, size, params, job.backend), params,
+                                get_backend(job.backend), seed)
+        if spec.write_fom_maps:
+            _write_maps(maps, paths)
+    picks = peaks_from_maps(maps, nx, ny, pixel, templates, params)
+    write_coordinates(out, picks)
+    if job.png_dir is not None:
+        _picture(job, name, pixel, templates, maps, picks, image, nx, ny)
+    if spec.delete_fom_maps:
+        for path in paths.values():
+            path.unlink(missing_ok=True)
+    fom = picks["rlnAutopickFigureOfMerit"]
+    return name, len(picks), float(fom.mean()) if len(fom) else 0.0, \
+        time.perf_counter() - started
+
+
+def _picture(job: AutopickJob, name: str, pixel: float, templates: TemplateSet, maps: FomMaps,
+             picks: pd.DataFrame, image: np.ndarray | None, nx: int, ny: int) -> None:
+    """Picks over the low-passed micrograph, coloured by FOM."""
+    from cryopick.picking.log import _first
+    from cryopick.plots import plot_picks
+
+    size = maps.size
+    s32 = np.float32(size.w) / np.float32(size.n)
+    nx_s, ny_s = int(np.float32(nx) * s32), int(np.float32(ny) * s32)
+    if maps.preview is not None:
+        r0, c0 = size.w // 2 + _first(ny_s), size.w // 2 + _first(nx_s)
+        preview = maps.preview[r0:r0 + ny_s, c0:c0 + nx_s]
+    else:  # re-picked from maps: a cheap block-averaged view of the micrograph
+        image = read_micrograph(name) if image is None else image
+        step = max(1, round(size.n / size.w))
+        preview = image[: ny - ny % step, : nx - nx % step].reshape(
+            ny // step, step, nx // step, step).mean(axis=(1, 3))
+        s32 = np.float32(1.0 / step)
+    png = coordinate_path(job.png_dir, name, job.pickname).with_suffix(".png")
+    plot_picks(preview, picks["rlnCoordinateX"].to_numpy(), picks["rlnCoordinateY"].to_numpy(),
+               picks["rlnAutopickFigureOfMerit"].to_numpy(), float(s32),
+               templates.diameter_a / (2 * pixel), post_name(name), png)
+
+
+def run_autopick_template(mics: MicrographSet, params: TemplatePickParams, spec: TemplateSpec,
+                          job: AutopickJob) -> pd.DataFrame:
+    """Template-pick every micrograph of ``mics``; returns the per-micrograph summary table."""
+    names = mics.names
+    if not names:
+        raise InputError(f"{mics.path}: no micrographs listed")
+    if spec.read_fom_maps and spec.write_fom_maps:
+        raise InputError("--read_fom_maps and --write_fom_maps exclude each other")
+    check_micrograph_files(names, mics.path)
+    if params.ctf and not mics.has_ctf():
+        raise InputError(f"{mics.path}: --ctf needs rlnDefocusU/rlnDefocusV for every micrograph")
+    templates = prepare_templates(spec.references, mics.pixel_size_a, spec.angpix_ref,
+                                  spec.particle_diameter_a, spec.invert,
+                                  spec.shrink_particle_mask)
+    tasks = []
+    for index, name in enumerate(names):
+        out = coordinate_path(job.odir, name, job.pickname)
+        fom_io = spec.read_fom_maps or spec.write_fom_maps
+        if job.only_unfinished and not fom_io and out.is_file():
+            continue
+        if spec.read_fom_maps:  # fail before any work when a map is missing
+            for path in fom_map_paths(job.odir, name, job.pickname, len(templates.images)).values():
+                if not path.is_file():
+                    raise InputError(f"{path}: FOM map not found for {name} "
+                                     "(write them first with --write_fom_maps)")
+        ctf = mics.ctf(index) if params.ctf else None
+        tasks.append((len(tasks), name, mics.pixel_size_a, ctf, templates, params, spec, job))
+    logger.info("template picking %d micrograph(s) with %d reference(s), backend %s, --j %d%s",
+                len(tasks), len(templates.images), job.backend, job.jobs,
+                " (from FOM maps)" if spec.read_fom_maps else "")
+    results = run_tasks(tasks, job.jobs, worker=_pick_one, desc="template picking")
+    return finish_job(mics, job, results)

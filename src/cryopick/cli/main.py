@@ -12,9 +12,9 @@ __all__ = ["main"]
 
 
 def _programs() -> dict:
-    from cryopick.cli import autopick
+    from cryopick.cli import autopick, repick
 
-    return {"autopick": autopick}
+    return {"autopick": autopick, "repick": repick}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,7 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     programs = _programs()
     if not argv or argv[0] in {"-h", "--help"} or argv[0] not in programs:
         print("usage: cryopick {" + ",".join(programs) + "} [RELION-style flags]\n"
-              "  autopick   relion_autopick (LoG picking)\n"
+              "  autopick   relion_autopick (LoG or template picking)\n"
+              "  repick     re-pick from saved FOM maps; --sweep thresholds\n"
               "Run `cryopick <program> --help` for its flags.", file=sys.stderr)
         return 0 if argv and argv[0] in {"-h", "--help"} else 2
     module = programs[argv[0]]

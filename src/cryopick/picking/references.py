@@ -56,8 +56,10 @@ def read_references(path: str, angpix_ref: float, micrograph_pixel_a: float
             if not 0 <= k < len(stack):
                 raise InputError(f"{file}: {entry} points past the end of {name} ({len(stack)})")
             images.append(stack[k])
-        stack = np.stack(images) if images else np.zeros((0, 1, 1), np.float32)
-        pixel = angpix_ref if angpix_ref > 0 else read_mrc_header_pixel_size(first_file or file)
+        if not images:
+            raise InputError(f"{file}: no reference images listed")
+        stack = np.stack(images)
+        pixel = angpix_ref if angpix_ref > 0 else read_mrc_header_pixel_size(first_file)
         if not pixel > 0:
             raise InputError(f"{file}: the references' MRC header has no pixel size; "
                              "give --angpix_ref")

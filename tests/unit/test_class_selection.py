@@ -1,0 +1,96 @@
+"""Automatic template selection and RELION-style re-centring."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import ndimage
+
+from cryopick.class_selection import SelectionCriteria, center_of_mass, choose_classes, \
+    read_class_averages, recenter, rotational_similarity, write_templates
+from cryopick.errors import InputError
+from cryopick.io.mrc import read_image_stack, write_mrc
+from cryopick.io.star import read_star, write_star
+
+N = 48
+
+
+def _blobs(*specs):
+    yy, xx = np.mgrid[:N, :N] - N // 2
+    return sum(a * np.exp(-((yy - y) ** 2 + (xx - x) ** 2) / (2 * s * s))
+               for y, x, s, a in specs).astype(np.float32)
+
+
+@pytest.fixture
+def model(tmp_path, monkeypatch):
+    """Seven classes: three distinct views, a rotated duplicate, off-centre, noise, tiny."""
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    view_a = _blobs((0, 0, 5, 1), (-9, 7, 3, 0.9))
+    images = [view_a,
+              _blobs((0, -6, 4, 1), (0, 6, 4, 1)),
+              _blobs((0, 0, 8, 0.8), (8, 8, 2.5, 0.8), (-8, -8, 2.5, 0.8)),
+              ndimage.rotate(view_a, 120, reshape=False, order=1),
+              _blobs((14, 14, 5, 1)),
+              0.02 * rng.normal(size=(N, N)),
+              _blobs((0, 0, 6, 1), (5, -8, 3, 1))]
+    write_mrc("Class2D/job008/run_it025_classes.mrcs", np.stack(images).astype(np.float32),
+              3.54, stack=True)
+    table = pd.DataFrame({
+        "rlnReferenceImage": [f"{i:06d}@Class2D/job008/run_it025_classes.mrcs"
+                              for i in range(1, 8)],
+        "rlnClassDistribution": [0.25, 0.2, 0.15, 0.2, 0.1, 0.095, 0.005],
+        "rlnAccuracyRotations": [3.0] * 7, "rlnAccuracyTranslationsAngst": [1.0] * 7,
+        "rlnEstimatedResolution": [10.0, 11.0, 12.0, 10.0, 14.0, 40.0, 12.0]})
+    write_star("Class2D/job008/run_it025_model.star",
+               {"model_general": {"rlnReferenceDimensionality": 2}, "model_classes": table})
+    return tmp_path
+
+
+def test_automatic_choice_keeps_distinct_good_views(model):
+    table, images, pixel = read_class_averages("Class2D/job008/run_it025_model.star")
+    assert pixel == pytest.approx(3.54)
+    choice = choose_classes(table, images, SelectionCriteria(n_templates=4), mask_radius_px=20)
+    chosen = choice.table.loc[choice.table["chosen"], "rlnClassNumber"].tolist()
+    assert sorted(chosen) == [1, 2, 3]
+    reasons = dict(zip(choice.table["rlnClassNumber"], choice.table["reason"]))
+    assert reasons[4].startswith("same view as class 1")
+    assert reasons[5] == "off-centre" and reasons[6] == "low resolution"
+    assert reasons[7] == "few particles"
+
+
+def test_listed_classes_are_taken_as_given(model):
+    table, images, _ = read_class_averages("Class2D/job008/run_it025_model.star")
+    choice = choose_classes(table, images, SelectionCriteria(), 20, classes=[5, 2])
+    assert choice.table.loc[choice.table["chosen"], "rlnClassNumber"].tolist() == [2, 5]
+    with pytest.raises(InputError, match="do not exist"):
+        choose_classes(table, images, SelectionCriteria(), 20, classes=[9])
+
+
+def test_recentred_templates_are_written_as_relion_does(model):
+    table, images, pixel = read_class_averages("Class2D/job008/run_it025_model.star")
+    choice = choose_classes(table, images, SelectionCriteria(), 20, classes=[5])
+    write_templates(table, images, choice, pixel, "Select/job009/class_averages.star", True)
+    rows = read_star("Select/job009/class_averages.star")[""]
+    assert rows["rlnReferenceImage"].tolist() == ["000001@Select/job009/class_averages.mrcs"]
+    assert rows["rlnClassNumber"].tolist() == [5]
+    centred = read_image_stack("Select/job009/class_averages.mrcs")[0]
+    assert np.hypot(*center_of_mass(centred)) < 0.5
+
+
+def test_recentring_moves_the_centre_of_mass_to_the_centre():
+    image = _blobs((6, -4, 3, 1))
+    assert np.allclose(center_of_mass(image), (6, -4), atol=0.05)
+    assert np.hypot(*center_of_mass(recenter(image))) < 0.3
+
+
+def test_rotational_similarity_finds_rotated_copies():
+    a = _blobs((0, 0, 5, 1), (-9, 7, 3, 0.9))
+    b = _blobs((0, -6, 4, 1), (0, 6, 4, 1))
+    assert rotational_similarity(a, ndimage.rotate(a, 75, reshape=False, order=1)) > 0.95
+    assert rotational_similarity(a, b) < 0.85
+
+
+def test_model_without_classes_block_is_named(tmp_path):
+    write_star(tmp_path / "x.star", {"model_general": {"rlnReferenceDimensionality": 2}})
+    with pytest.raises(InputError, match="data_model_classes"):
+        read_class_averages(tmp_path / "x.star")

@@ -17,6 +17,7 @@ include: "rules/common.smk"
 include: "rules/demo.smk"
 include: "rules/select.smk"
 include: "rules/autopick.smk"
+include: "rules/templates.smk"
 
 
 rule all:

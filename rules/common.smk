@@ -19,6 +19,11 @@ def job(alias_key, name=""):
     return f"{ALIAS[alias_key]}/{name}"
 
 
+def class2d_model():
+    """The model STAR of the last 2D classification iteration."""
+    return job("class2d", f"run_it{config['class2d']['n_iter']:03d}_model.star")
+
+
 def final_targets():
     """Every stage's job-level outputs (what `snakemake` with no target builds)."""
     return [

@@ -193,3 +193,32 @@ def log_command(micrographs_star: str, params: LogPickParams, job: AutopickJob) 
     if job.png_dir:
         cmd += ["--png_dir", job.png_dir]
     return cmd
+
+
+def template_command(micrographs_star: str, params: TemplatePickParams, spec: TemplateSpec,
+                     job: AutopickJob) -> list[str]:
+    """The ``cryopick autopick`` command line (RELION flags) that reproduces a template job."""
+    cmd = ["cryopick", "autopick", "--i", str(micrographs_star), "--odir", job.odir,
+           "--pickname", job.pickname, "--ref", spec.references,
+           "--ang", f"{params.angular_sampling_deg:g}", "--lowpass", f"{params.lowpass_a:g}",
+           "--shrink", f"{params.shrink:g}", "--threshold", f"{params.threshold:g}",
+           "--min_distance", f"{params.min_distance_a:g}",
+           "--max_stddev_noise", f"{params.max_stddev_noise:g}"]
+    optional = [("--angpix_ref", spec.angpix_ref, 0), ("--particle_diameter",
+                 spec.particle_diameter_a, 0), ("--highpass", params.highpass_a, 0)]
+    cmd += [item for flag, value, floor in optional if value > floor
+            for item in (flag, f"{value:g}")]
+    if params.min_avg_noise > -900:
+        cmd += ["--min_avg_noise", f"{params.min_avg_noise:g}"]
+    flags = [("--invert", spec.invert), ("--ctf", params.ctf),
+             ("--ctf_intact_first_peak", params.ctf_intact_first_peak),
+             ("--write_fom_maps", spec.write_fom_maps), ("--read_fom_maps", spec.read_fom_maps),
+             ("--skip_optimise_scale", not params.optimise_size),
+             ("--seed_by_name", spec.seed_by_name)]
+    cmd += [flag for flag, on in flags if on]
+    if params.random_seed != 1:
+        cmd += ["--random_seed", str(params.random_seed)]
+    cmd += ["--j", str(job.jobs), "--backend", job.backend]
+    if job.png_dir:
+        cmd += ["--png_dir", job.png_dir]
+    return cmd

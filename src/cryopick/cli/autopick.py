@@ -82,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     ref = p.add_argument_group("references (template picking)")
     ref.add_argument("--ref", default=None,
                      help="2D references: STAR file (rlnReferenceImage) or an MRC stack")
+    ref.add_argument("--sym", default="C1", help="symmetry of a 3D reference (Cn)")
+    ref.add_argument("--healpix_order", type=int, default=1,
+                     help="projection directions of a 3D reference: 12·4^order")
     ref.add_argument("--angpix_ref", type=float, default=-1.0,
                      help="pixel size of the references (Å; <0: from their header/micrographs)")
     ref.add_argument("--invert", action="store_true", help="references have inverted contrast")
@@ -160,7 +163,8 @@ def _template_params(args: argparse.Namespace) -> tuple[TemplatePickParams, Temp
         particle_diameter_a=args.particle_diameter, invert=args.invert,
         shrink_particle_mask=args.shrink_particle_mask, write_fom_maps=args.write_fom_maps,
         read_fom_maps=args.read_fom_maps, seed_by_name=args.seed_by_name,
-        delete_fom_maps=args.delete_fom_maps)
+        delete_fom_maps=args.delete_fom_maps, healpix_order=args.healpix_order,
+        symmetry=args.sym)
     return params, spec
 
 

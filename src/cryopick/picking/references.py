@@ -6,6 +6,7 @@ import dataclasses
 import logging
 from pathlib import Path
 
+import mrcfile
 import numpy as np
 
 from cryopick.backend import get_backend
@@ -30,16 +31,38 @@ class TemplateSet:
     diameter_a: float  # mask diameter used (Å)
 
 
-def read_references(path: str, angpix_ref: float, micrograph_pixel_a: float
-                    ) -> tuple[np.ndarray, float]:
-    """Read references from a STAR file (rlnReferenceImage / rlnImageName) or an MRC stack.
+def _is_volume(path: Path) -> bool:
+    """A ``.mrc`` file holding a 3D map (not an image stack)."""
+    if path.suffix != ".mrc" or not path.is_file():
+        return False
+    try:
+        with mrcfile.open(path, header_only=True, permissive=True) as mrc:
+            return int(mrc.header.nz) > 1 and int(mrc.header.ispg) != 0  # ispg 0: image stack
+    except (ValueError, OSError):
+        return False
+
+
+def read_references(path: str, angpix_ref: float, micrograph_pixel_a: float,
+                    healpix_order: int = 1, symmetry: str = "C1") -> tuple[np.ndarray, float]:
+    """Read references: a STAR file (rlnReferenceImage / rlnImageName), an MRC stack, or a
+    3D map (``.mrc``) projected along the directions of a HEALPix order.
 
     Returns ``(stack (n, box, box), pixel size in Å)``. The pixel size is ``angpix_ref`` if
-    positive; else, for STAR input, the MRC header of the first reference; for a stack,
-    the micrograph's (as RELION assumes).
+    positive; else, for STAR input and 3D maps, the MRC header; for a stack, the micrograph's
+    (as RELION assumes).
     """
     file = Path(path)
-    if file.suffix == ".star":
+    if _is_volume(file):
+        from cryopick.picking.projection import references_from_volume
+
+        volume = read_image_stack(file)
+        stack = references_from_volume(volume, healpix_order, symmetry)
+        pixel = angpix_ref if angpix_ref > 0 else read_mrc_header_pixel_size(file)
+        if not pixel > 0:
+            raise InputError(f"{file}: the map's header has no pixel size; give --angpix_ref")
+        logger.info("%s: %d projections (HEALPix order %d, %s)", file, len(stack),
+                    healpix_order, symmetry)
+    elif file.suffix == ".star":
         table = next(iter(read_star(file).values()))
         label = "rlnReferenceImage" if "rlnReferenceImage" in table else "rlnImageName"
         if label not in table:
@@ -109,9 +132,11 @@ def _rescale(stack: np.ndarray, pixel_ref: float, pixel_mic: float) -> np.ndarra
 
 def prepare_templates(path: str, micrograph_pixel_a: float, angpix_ref: float = -1.0,
                       particle_diameter_a: float = -1.0, invert: bool = False,
-                      shrink_particle_mask: int = 2) -> TemplateSet:
+                      shrink_particle_mask: int = 2, healpix_order: int = 1,
+                      symmetry: str = "C1") -> TemplateSet:
     """References as RELION's picker uses them: rescaled, (inverted), hard-masked disc."""
-    stack, pixel_ref = read_references(path, angpix_ref, micrograph_pixel_a)
+    stack, pixel_ref = read_references(path, angpix_ref, micrograph_pixel_a, healpix_order,
+                                       symmetry)
     diameter = particle_diameter_a if particle_diameter_a > 0 else \
         auto_mask_diameter(stack, pixel_ref)
     if abs(pixel_ref - micrograph_pixel_a) > 1e-3:

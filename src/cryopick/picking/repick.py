@@ -47,7 +47,7 @@ def sweep_thresholds(mics: MicrographSet, params: TemplatePickParams, spec: Temp
     check_micrograph_files(mics.names, mics.path)
     templates = prepare_templates(spec.references, mics.pixel_size_a, spec.angpix_ref,
                                   spec.particle_diameter_a, spec.invert,
-                                  spec.shrink_particle_mask)
+                                  spec.shrink_particle_mask, spec.healpix_order, spec.symmetry)
     counts = {}
     for name in mics.names:
         ny, nx = _micrograph_shape(name)

@@ -49,6 +49,8 @@ class TemplateSpec:
     read_fom_maps: bool = False  # --read_fom_maps
     seed_by_name: bool = False  # cryopick: per-micrograph seeds from the name, not run order
     delete_fom_maps: bool = False  # cryopick: remove the maps after picking ("gentle clean")
+    healpix_order: int = 1  # --healpix_order: projection directions of a 3D reference
+    symmetry: str = "C1"  # --sym of a 3D reference
 
 
 def fom_map_paths(odir: str, micrograph: str, pickname: str, n_refs: int) -> dict[str, Path]:
@@ -171,7 +173,7 @@ def run_autopick_template(mics: MicrographSet, params: TemplatePickParams, spec:
         raise InputError(f"{mics.path}: --ctf needs rlnDefocusU/rlnDefocusV for every micrograph")
     templates = prepare_templates(spec.references, mics.pixel_size_a, spec.angpix_ref,
                                   spec.particle_diameter_a, spec.invert,
-                                  spec.shrink_particle_mask)
+                                  spec.shrink_particle_mask, spec.healpix_order, spec.symmetry)
     tasks = []
     for index, name in enumerate(names):
         out = coordinate_path(job.odir, name, job.pickname)

@@ -161,3 +161,18 @@ def test_spider_maps_round_trip_with_the_expected_ratio(tmp_path):
     assert fmax == pytest.approx(1.25)
     with pytest.raises(InputError, match="FOM map not found"):
         read_spider(tmp_path / "missing.spi")
+
+
+def test_3d_reference_is_projected_along_healpix_directions(tmp_path):
+    from cryopick.picking.projection import healpix_directions, project_volume
+
+    assert [len(healpix_directions(o)) for o in (0, 1, 2)] == [12, 48, 192]
+    n = 32
+    z, y, x = np.mgrid[:n, :n, :n] - n // 2
+    volume = (np.exp(-((x - 6) ** 2 + y**2 + z**2) / 8.0)
+              + 0.5 * np.exp(-(x**2 + (y - 8) ** 2 + z**2) / 8.0)).astype(np.float32)
+    np.testing.assert_allclose(project_volume(volume, 0, 0), volume.sum(axis=0), atol=1e-3)
+    write_mrc(tmp_path / "map.mrc", volume, 4.0)
+    templates = prepare_templates(str(tmp_path / "map.mrc"), 4.0, healpix_order=0,
+                                  symmetry="C2", particle_diameter_a=100)
+    assert templates.images.shape == (6, n, n)  # 12 directions, half of them under C2

@@ -20,12 +20,10 @@ REPO = Path(__file__).resolve().parents[2]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory, request):
-    """Three blob micrographs in MotionCorr/job002/Movies with a RELION 3.1 STAR file."""
+def make_project(root: Path) -> Path:
+    """Three blob micrographs in MotionCorr/job002/Movies with a RELION 3.1 STAR and a config."""
     from conftest import blob_micrograph
 
-    root = tmp_path_factory.mktemp("project")
     image, _ = blob_micrograph.__wrapped__()
     names = []
     for i in range(3):
@@ -44,6 +42,13 @@ def project(tmp_path_factory, request):
               "select": {"first_n": 2},
               "autopick_log": {"diameter_min_a": 110, "diameter_max_a": 140}}
     (root / "config.yaml").write_text(yaml.safe_dump(config))
+    return root
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """The project after `snakemake all` (selection and LoG picking)."""
+    root = make_project(tmp_path_factory.mktemp("project"))
     run = subprocess.run([*SNAKEMAKE, "--directory", str(root), "--configfile",
                           str(root / "config.yaml"), "--cores", "2", "all"],
                          capture_output=True, text=True, timeout=300)

@@ -1,0 +1,46 @@
+"""The workflow on a real SLURM cluster (a one-node cluster on localhost in CI)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from test_workflow_project import SNAKEMAKE, REPO, make_project
+
+pytestmark = pytest.mark.workflow
+
+
+def _slurm_up() -> bool:
+    if shutil.which("sinfo") is None:
+        return False
+    probe = subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True,
+                           timeout=20)
+    return probe.returncode == 0 and any(s in probe.stdout for s in ("idle", "mix", "alloc"))
+
+
+SLURM_UP = _slurm_up()
+if not SLURM_UP and os.environ.get("CRYOPICK_REQUIRE_SLURM"):
+    raise RuntimeError("CRYOPICK_REQUIRE_SLURM is set but no SLURM cluster answers sinfo: "
+                       "start one with ../shared/ci/start-local-slurm.sh")
+needs_slurm = pytest.mark.skipif(not SLURM_UP, reason="no SLURM cluster (sinfo) here")
+
+
+@needs_slurm
+def test_workflow_runs_through_slurm(tmp_path):
+    root = make_project(tmp_path)
+    run = subprocess.run([*SNAKEMAKE, "--directory", str(root), "--configfile",
+                          str(root / "config.yaml"), "--profile", str(REPO / "profiles/slurm")],
+                         capture_output=True, text=True, timeout=600)
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output[-4000:]
+    assert "submitted with SLURM jobid" in output or "SLURM run ID" in output
+    logs = root / ".snakemake" / "slurm_logs"
+    for rule in ("select_micrographs", "autopick_log"):
+        assert list((logs / f"rule_{rule}").rglob("*.log")), f"no SLURM log for {rule}"
+    assert (root / "AutoPick/LoG/coords_suffix_autopick.star").is_file()

@@ -14,7 +14,7 @@ from matplotlib.patches import Circle  # noqa: E402
 
 from cryopick.errors import atomic_output  # noqa: E402
 
-__all__ = ["plot_gallery", "plot_picks"]
+__all__ = ["plot_gallery", "plot_pick_summary", "plot_picks"]
 
 
 def plot_picks(preview: np.ndarray, x_px: np.ndarray, y_px: np.ndarray, fom: np.ndarray,
@@ -68,6 +68,32 @@ def plot_gallery(images: np.ndarray, captions: list[str], highlight: np.ndarray 
                 spine.set_edgecolor("red")
                 spine.set_linewidth(3)
     fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    with atomic_output(out_png) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
+def plot_pick_summary(counts: dict[str, int], foms: dict[str, np.ndarray], title: str,
+                      out_png: str | os.PathLike[str]) -> None:
+    """Picks per micrograph (bars) and the distribution of FOMs per micrograph (histograms)."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8), dpi=100)
+    names = list(counts)
+    left.bar(range(len(names)), [counts[n] for n in names], color="tab:blue")
+    left.set_xticks(range(len(names)))
+    left.set_xticklabels([os.path.basename(n) for n in names], rotation=90, fontsize=6)
+    left.set_ylabel("picks")
+    left.set_title("picks per micrograph", fontsize=9)
+    values = [v for v in foms.values() if len(v)]
+    if values:
+        edges = np.histogram_bin_edges(np.concatenate(values), bins=40)
+        for name, fom in foms.items():
+            if len(fom):
+                right.hist(fom, bins=edges, histtype="step", linewidth=0.9)
+    right.set_xlabel("rlnAutopickFigureOfMerit")
+    right.set_ylabel("picks")
+    right.set_title("FOM histogram, one line per micrograph", fontsize=9)
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     with atomic_output(out_png) as tmp:
         fig.savefig(tmp, format="png")

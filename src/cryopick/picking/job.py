@@ -120,6 +120,8 @@ def finish_job(mics: MicrographSet, job: AutopickJob, results: list[tuple]) -> p
     """Write the job-level files after picking; returns the per-micrograph summary."""
     summary = _summary(mics, job)
     _write_job_files(mics, job, summary)
+    if job.png_dir is not None:
+        _summary_picture(mics, job)
     total = sum(r[1] for r in results)
     logger.info("picked %d particles on %d micrograph(s)", total, len(results))
     return summary
@@ -167,6 +169,22 @@ def _summary(mics: MicrographSet, job: AutopickJob) -> pd.DataFrame:
                      "rlnAutopickFigureOfMerit": float(np.mean(fom)) if len(fom) else 0.0,
                      "rlnGroupNrParticles": len(picks)})
     return pd.DataFrame(rows)
+
+
+def _summary_picture(mics: MicrographSet, job: AutopickJob) -> None:
+    """``<png_dir>/summary.png``: picks per micrograph and FOM histograms."""
+    from cryopick.plots import plot_pick_summary
+
+    counts, foms = {}, {}
+    for name in mics.names:
+        path = coordinate_path(job.odir, name, job.pickname)
+        if path.is_file():
+            picks = read_coordinates(path)
+            counts[post_name(name)] = len(picks)
+            foms[post_name(name)] = picks["rlnAutopickFigureOfMerit"].to_numpy(float) \
+                if "rlnAutopickFigureOfMerit" in picks else np.zeros(0)
+    plot_pick_summary(counts, foms, f"{job.odir}: {sum(counts.values())} picks on "
+                      f"{len(counts)} micrograph(s)", Path(job.png_dir) / "summary.png")
 
 
 def _write_job_files(mics: MicrographSet, job: AutopickJob, summary: pd.DataFrame) -> None:

@@ -17,14 +17,12 @@ import os
 import time
 from pathlib import Path
 
-import mrcfile
 import numpy as np
 import pandas as pd
 import scipy.fft
 
 from cryopick.backend import get_backend
 from cryopick.ctf import ctf_2d
-from cryopick.errors import atomic_output
 from cryopick.fourier import forward, inverse
 from cryopick.io.mrc import write_mrc
 from cryopick.io.star import CtfParams, write_coordinates, write_star
@@ -536,7 +534,7 @@ def _write_micrograph(project: Path, config: SimulationConfig, blobs: Blobs, see
     mic = simulate_micrograph(config, blobs, rng, carbon=carbon)
     stem = f"mic{index + 1:03d}"
     name = f"{MICROGRAPH_DIR}/{stem}.mrc"
-    _write_mrc_reproducible(project / name, mic.image, config.pixel_size_a)
+    write_mrc(project / name, mic.image, config.pixel_size_a)
     _write_truth(project / TRUTH_DIR / f"{stem}_truth.star", mic)
     logger.info("simulated %s: %d particles%s (%.2f s)", name, len(mic.positions_px),
                 ", carbon edge" if carbon else "", time.perf_counter() - started)
@@ -547,16 +545,7 @@ def _write_density(path: Path, config: SimulationConfig, seed: int) -> None:
     voxel_a = 4.0 * config.pixel_size_a
     box = 2 * int(math.ceil(0.65 * config.particle_diameter_a / voxel_a))
     density = make_density(box, voxel_a, seed, config.particle_diameter_a)
-    _write_mrc_reproducible(path, density, voxel_a)
-
-
-def _write_mrc_reproducible(path: Path, data: np.ndarray, pixel_size_a: float) -> None:
-    """:func:`write_mrc`, with mrcfile's creation-time label replaced: same data, same bytes."""
-    with atomic_output(path) as tmp:
-        write_mrc(tmp, data, pixel_size_a)
-        with mrcfile.mmap(tmp, mode="r+") as mrc:
-            mrc.header.label[0] = "Simulated by cryopick.simulate"
-            mrc.header.nlabl = 1
+    write_mrc(path, density, voxel_a)
 
 
 def _write_truth(path: Path, mic: SimulatedMicrograph) -> None:

@@ -5,11 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-import yaml
 
 from test_workflow_project import SNAKEMAKE, REPO, make_project
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import mrcfile
 import numpy as np
 
+from cryopick import __version__
 from cryopick.errors import InputError, atomic_output
 
 __all__ = ["read_micrograph", "read_image_stack", "read_mrc_header_pixel_size", "write_mrc"]
@@ -91,5 +92,9 @@ def write_mrc(
             mrc.set_data(data)
             if stack:
                 mrc.set_image_stack()
-            mrc.voxel_size = (pixel_size_a, pixel_size_a, pixel_size_a if data.ndim == 3 and not stack else 0.0)
+            mrc.voxel_size = (pixel_size_a, pixel_size_a,
+                              pixel_size_a if data.ndim == 3 and not stack else 0.0)
             mrc.update_header_stats()
+            # a fixed label instead of mrcfile's creation time: same data, same bytes
+            mrc.header.label[0] = f"cryopick {__version__}"
+            mrc.header.nlabl = 1

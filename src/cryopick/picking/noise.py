@@ -12,7 +12,7 @@ import functools
 
 import numpy as np
 
-from cryopick.backend import Array, Backend, backend_of
+from cryopick.backend import Array, backend_of
 from cryopick.fourier import forward_cropped, fourier_window, forward, inverse
 
 __all__ = ["background_ring_mask", "local_background_stats"]
@@ -35,10 +35,7 @@ def background_ring_mask(n: int, box_px: int, radius2_px: float) -> np.ndarray:
 @functools.lru_cache(maxsize=4)
 def _mask_transform(n: int, w: int, box_px: int, radius2_px: float) -> tuple[np.ndarray, int]:
     """Cropped transform of the ring mask and its pixel count (host; cached per run)."""
-    from cryopick.backend import get_backend
-
     mask = background_ring_mask(n, box_px, radius2_px)
-    bk = get_backend("numpy")
     f = forward_cropped(mask, w) if w < n else fourier_window(forward(mask), n, w)
     return np.asarray(f), int(mask.sum())
 

@@ -49,3 +49,10 @@ def test_blank_micrograph_is_refused(tmp_path):
     write_mrc(tmp_path / "z.mrc", np.zeros((16, 16), np.float32), 1.0)
     with pytest.raises(InputError, match="zero variance"):
         read_micrograph(tmp_path / "z.mrc")
+
+
+def test_rewriting_the_same_data_gives_the_same_bytes(tmp_path):
+    image = np.random.default_rng(1).normal(size=(20, 30)).astype(np.float32)
+    write_mrc(tmp_path / "a.mrc", image, 1.0)
+    write_mrc(tmp_path / "b.mrc", image, 1.0)
+    assert (tmp_path / "a.mrc").read_bytes() == (tmp_path / "b.mrc").read_bytes()

@@ -25,7 +25,10 @@ def plot_picks(preview: np.ndarray, x_px: np.ndarray, y_px: np.ndarray, fom: np.
     ``preview`` is the micrograph at ``scale`` working px per micrograph px; ``x_px, y_px``
     are pick coordinates in micrograph px; ``radius_px`` the circle radius in micrograph px.
     """
-    lo, hi = np.percentile(preview, [1, 99]) if preview.size else (0.0, 1.0)
+    # robust grey levels: median ± 4 MAD, so dark contamination does not flatten the particles
+    median = float(np.median(preview)) if preview.size else 0.0
+    spread = 1.4826 * float(np.median(np.abs(preview - median))) if preview.size else 1.0
+    lo, hi = median - 4 * spread, median + 4 * spread
     height, width = preview.shape
     fig, ax = plt.subplots(figsize=(7, 7 * height / max(width, 1) + 0.6), dpi=110)
     ax.imshow(preview, cmap="gray", vmin=lo, vmax=hi, origin="upper", interpolation="bilinear")

@@ -1,0 +1,118 @@
+"""Benchmark: template picking, cryopick against RELION on the same micrographs, in one run.
+
+Simulates tutorial-size micrographs (about 3838 × 3710 px at 0.885 Å/px, ~100 particles each),
+makes 4 references the way the tutorial gets them (white, CTF-free projections of the particle
+at 3.54 Å/px in a 64 px box, masked at 200 Å), then times RELION's best on this machine
+(``mpirun -np J relion_autopick_mpi``) and ``cryopick autopick --j J`` with the tutorial's
+flags (5°, low-pass 20 Å, shrink 0, CTF on), and re-picking from saved FOM maps. Prints times,
+ratios, peak memory and F1 of both against the ground truth. Usage::
+
+    python benchmarks/template_pick.py --n-mics 24 --j 2 [--threshold 0.5] [--min-avg-noise -0.2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from common import cryopick_cmd, score_job, timed
+
+from cryopick.io.mrc import write_mrc
+from cryopick.io.star import write_star
+from cryopick.simulate import make_blobs, project_blobs, simulate_project
+
+STAR = "CtfFind/job003/micrographs_ctf.star"
+VIEWS_DEG = [(0.0, 0.0, 0.0), (0.0, 90.0, 0.0), (90.0, 90.0, 0.0), (45.0, 45.0, 30.0)]
+
+
+def write_references(project: Path) -> str:
+    """Four masked white projections at 3.54 Å/px (box 64) as a class_averages.star."""
+    box, pixel = 64, 3.54
+    images = project_blobs(make_blobs(), np.array(VIEWS_DEG), box, pixel)
+    images = images / images.std()
+    yy, xx = np.mgrid[:box, :box] - box // 2
+    images = images * ((yy**2 + xx**2) < (200 / pixel / 2) ** 2)
+    write_mrc(project / "Select/refs/class_averages.mrcs", images.astype(np.float32), pixel,
+              stack=True)
+    write_star(project / "Select/refs/class_averages.star", {"": pd.DataFrame({
+        "rlnReferenceImage": [f"{i:06d}@Select/refs/class_averages.mrcs" for i in range(1, 5)],
+        "rlnClassNumber": [1, 2, 3, 4]})})
+    return "Select/refs/class_averages.star"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n-mics", type=int, default=24)
+    parser.add_argument("--j", type=int, default=2, help="MPI ranks / cryopick workers")
+    parser.add_argument("--threshold", type=float, default=0.5)
+    parser.add_argument("--min-distance", type=float, default=100.0, help="Å")
+    parser.add_argument("--min-avg-noise", type=float, default=-0.2,
+                        help="as tuned on the optimisation pass (-999: off, the tutorial's)")
+    parser.add_argument("--out-dir", default=None, help="project directory (default: temporary)")
+    parser.add_argument("--keep", action="store_true", help="keep the project directory")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    project = Path(args.out_dir or tempfile.mkdtemp(prefix="cryopick-bench-tpl-"))
+    try:
+        run(project, args)
+    finally:
+        if not args.keep and args.out_dir is None:
+            shutil.rmtree(project, ignore_errors=True)
+
+
+def run(project: Path, args: argparse.Namespace) -> None:
+    started = time.perf_counter()
+    simulate_project(project, preset="tutorial", n_micrographs=args.n_mics, seed=args.seed)
+    refs = write_references(project)
+    print(f"simulated {args.n_mics} tutorial-size micrographs in "
+          f"{time.perf_counter() - started:.1f} s under {project}")
+    flags = ["--ref", refs, "--invert", "--ctf", "--ang", "5", "--lowpass", "20", "--shrink",
+             "0", "--threshold", f"{args.threshold:g}", "--min_distance",
+             f"{args.min_distance:g}", "--max_stddev_noise", "-1", "--min_avg_noise",
+             f"{args.min_avg_noise:g}"]
+    relion = ["mpirun", "-np", str(args.j), "relion_autopick_mpi"] if args.j > 1 \
+        else ["relion_autopick"]
+    t_rel, m_rel = timed([*relion, "--i", STAR, "--odir", "AutoPick/relion/", "--pickname",
+                          "autopick", *flags], project, project / "relion.log")
+    ours = [*cryopick_cmd("autopick"), "--i", STAR, "--pickname", "autopick", *flags,
+            "--j", str(args.j), "--backend", "numpy"]
+    t_our, m_our = timed([*ours, "--odir", "AutoPick/cryopick/"], project,
+                         project / "cryopick.log")
+    t_log, _ = timed([*cryopick_cmd("autopick"), "--i", STAR, "--odir", "AutoPick/LoG/",
+                      "--LoG", "--LoG_diam_min", "150", "--LoG_diam_max", "180", "--shrink",
+                      "0", "--lowpass", "20", "--LoG_upper_threshold", "5", "--j",
+                      str(args.j)], project, project / "log.log")
+    t_wri, _ = timed([*ours, "--odir", "AutoPick/maps/", "--write_fom_maps", "--no_fom_limit"],
+                     project, project / "maps.log")
+    repick = [*cryopick_cmd("repick"), "--i", STAR, "--odir", "AutoPick/maps/", *flags[:-8],
+              "--threshold", f"{args.threshold + 0.1:g}", "--min_distance",
+              f"{args.min_distance:g}", "--j", str(args.j)]
+    t_rep, m_rep = timed(repick, project, project / "repick.log")
+    radius_px = 0.25 * 150 / 0.885
+    scores = {name: score_job(project, STAR, f"AutoPick/{name}/", radius_px)
+              for name in ("relion", "cryopick", "LoG")}
+    n = args.n_mics
+    print(f"\nTemplate picking, {n} micrographs, 4 references, 5°, CTF, {args.j} processes")
+    print(f"{'':26s} {'time (s)':>9s} {'s/mic':>7s} {'peak MiB':>9s} {'picks':>6s} "
+          f"{'prec':>5s} {'recall':>6s} {'F1':>5s}")
+    for name, t, m, s in (("RELION", t_rel, m_rel, scores["relion"]),
+                          ("cryopick", t_our, m_our, scores["cryopick"])):
+        print(f"{name:26s} {t:9.2f} {t / n:7.3f} {m:9.0f} {s.n_picks:6d} {s.precision:5.3f} "
+              f"{s.recall:6.3f} {s.f1:5.3f}")
+    s = scores["LoG"]
+    print(f"{'cryopick LoG (reference)':26s} {t_log:9.2f} {t_log / n:7.3f} {'':9s} "
+          f"{s.n_picks:6d} {s.precision:5.3f} {s.recall:6.3f} {s.f1:5.3f}")
+    print(f"{'cryopick writing FOM maps':26s} {t_wri:9.2f} {t_wri / n:7.3f}")
+    print(f"{'cryopick re-pick from maps':26s} {t_rep:9.2f} {t_rep / n:7.3f} {m_rep:9.0f}")
+    print(f"speed-up cryopick/RELION: {t_rel / t_our:.2f}x; re-picking "
+          f"{t_rep / n:.3f} s per micrograph (F1 {scores['cryopick'].f1:.3f} vs RELION "
+          f"{scores['relion'].f1:.3f}, LoG {scores['LoG'].f1:.3f})")
+
+
+if __name__ == "__main__":
+    main()

@@ -91,7 +91,8 @@ def run(project: Path, args: argparse.Namespace) -> None:
                      project, project / "maps.log")
     repick = [*cryopick_cmd("repick"), "--i", STAR, "--odir", "AutoPick/maps/", *flags[:-8],
               "--threshold", f"{args.threshold + 0.1:g}", "--min_distance",
-              f"{args.min_distance:g}", "--j", str(args.j)]
+              f"{args.min_distance:g}", "--min_avg_noise", f"{args.min_avg_noise:g}",
+              "--j", str(args.j)]
     t_rep, m_rep = timed(repick, project, project / "repick.log")
     radius_px = 0.25 * 150 / 0.885
     scores = {name: score_job(project, STAR, f"AutoPick/{name}/", radius_px)

@@ -90,3 +90,23 @@ def test_an_unchanged_rerun_does_nothing(project):
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0
     assert "Nothing to be done" in run.stdout + run.stderr
+
+
+def test_changing_a_picking_parameter_reruns_only_that_stage(tmp_path):
+    root = make_project(tmp_path)
+    base = [*SNAKEMAKE, "--directory", str(root), "--configfile", str(root / "config.yaml"),
+            "--cores", "2"]
+    assert subprocess.run(base, capture_output=True, timeout=300).returncode == 0
+    config = yaml.safe_load((root / "config.yaml").read_text())
+    config["autopick_log"]["threshold_adjust"] = 0.5
+    (root / "config.yaml").write_text(yaml.safe_dump(config))
+    run = subprocess.run([*base, "--dry-run", "--quiet", "rules"], capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    counts = {}
+    for line in (run.stdout + run.stderr).splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit():
+            counts[parts[0]] = int(parts[1])
+    assert counts.get("autopick_log") == 1
+    assert "select_micrographs" not in counts

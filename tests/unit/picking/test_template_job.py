@@ -96,3 +96,21 @@ def test_ctf_without_defocus_and_empty_references_are_refused(project, caplog):
     flags = ["--ref", "empty.star", *FLAGS[2:]]
     assert main(["autopick", "--i", "mics.star", "--odir", "A/", *flags]) == 1
     assert "no reference images" in caplog.text
+
+
+def test_reruns_and_parallel_runs_write_identical_files(project):
+    flags = [*FLAGS, "--threshold", "0.3", "--write_fom_maps"]
+    assert main(["autopick", "--i", "mics.star", "--odir", "A/", *flags, "--j", "1",
+                 "--png_dir", "A/pics"]) == 0
+    assert main(["autopick", "--i", "mics.star", "--odir", "B/", *flags, "--j", "2",
+                 "--png_dir", "B/pics"]) == 0
+    # these name their own job folder (A/ or B/), so they differ by design
+    named = {"coords_suffix_autopick.star", "autopick.star", "summary.png"}
+
+    def files(root):
+        return {p.relative_to(root): p.read_bytes() for p in root.rglob("*")
+                if p.is_file() and p.name not in named}
+
+    a, b = files(project / "A"), files(project / "B")
+    assert len(a) >= 15 and a.keys() == b.keys()
+    assert [str(k) for k in a if a[k] != b[k]] == []

@@ -11,9 +11,9 @@ __all__ = ["main"]
 
 
 def _programs() -> dict:
-    from cryopick.cli import autopick, repick
+    from cryopick.cli import autopick, refine, repick
 
-    return {"autopick": autopick, "repick": repick}
+    return {"autopick": autopick, "repick": repick, "refine": refine}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: cryopick {" + ",".join(programs) + "} [RELION-style flags]\n"
               "  autopick   relion_autopick (LoG or template picking)\n"
               "  repick     re-pick from saved FOM maps; --sweep thresholds\n"
+              "  refine     relion_refine 2D classification (--K classes)\n"
               "Run `cryopick <program> --help` for its flags.", file=sys.stderr)
         return 0 if argv and argv[0] in {"-h", "--help"} else 2
     module = programs[argv[0]]

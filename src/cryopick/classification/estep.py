@@ -1,0 +1,526 @@
+"""E-step of RELION's 2D classification for a batch of particles (relion-facts §4.4–§4.6).
+
+For every particle the score of each hidden sample (class k, in-plane angle ψ, translation t)
+is ``D = Σ_f |X_t(f) − s·CTF(f)·P_kψ(f)|² / (2σ²(f))`` over the independent coefficients
+(origin excluded). Expanded, ``D = ‖X‖²/2σ² + Σ s²CTF²|P|²/2σ² − Re Σ X_t·s·CTF·conj(P)/σ²``:
+the last term for all coarse samples is one real matrix product of the phase-shifted,
+CTF- and σ-weighted images ``(B·T, 2m)`` with the projections ``(2m, K·Ψ)``.
+
+Pass 1 scores all coarse samples at the coarse image size; the smallest set of samples
+holding ``adaptive_fraction`` of each particle's weight is significant; pass 2 scores only
+their oversampled children (2 ψ × 4 t) at the fine size, as gathered batched products. The
+weights of pass 2 (again pruned to ``adaptive_fraction``) drive the M-step sums, which are
+accumulated in the image frame per (class, fine ψ) "bucket" and rotated into the reference
+frame once per iteration (:mod:`cryopick.classification.reconstruct`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from cryopick.backend import Array, Backend
+from cryopick.classification.kernels import (
+    CoefficientList,
+    abs2,
+    ctf_list,
+    images_to_list,
+    make_complex,
+    mask_images,
+    projection_table,
+    rotated_projections,
+    scatter_rows,
+    shift_images_integer,
+    shift_phases,
+    soft_edge,
+    to_real_pairs,
+)
+from cryopick.classification.model import Model
+from cryopick.classification.params import Class2DParams
+from cryopick.classification.sampling import Sampling
+
+__all__ = ["Accumulator", "Batch", "BatchOutcome", "EStepSetup", "expect_batch", "make_setup",
+           "relion_round_array"]
+
+_CHUNK_ELEMENTS = 4_000_000  # complex elements per gathered block in pass 2 and accumulation
+
+
+def relion_round_array(x: np.ndarray) -> np.ndarray:
+    """RELION's ROUND (half away from zero), element-wise."""
+    return np.sign(x) * np.floor(np.abs(x) + 0.5)
+
+
+def _dev(bk: Backend) -> dict:
+    return {"device": bk.device} if bk.device is not None else {}
+
+
+@dataclasses.dataclass(eq=False)
+class EStepSetup:
+    """What one iteration's E-step needs, on the device (built once per iteration)."""
+
+    bk: Backend
+    params: Class2DParams
+    iteration: int
+    coeffs: CoefficientList
+    m_coarse: int
+    m_fine: int
+    m_cur: int
+    sampling: Sampling
+    n_classes: int
+    pixel_a: float
+    p1: Array  # (2·Mc, K·Ψc) real pairs of coarse projections
+    p1_sq: Array  # (Mc, K·Ψc) |P|²
+    p2: Array  # (K·Ψf, m_cur) complex fine projections
+    p2_sq: Array  # (K·Ψf, m_cur)
+    phi_c: Array  # (Tc, Mc) complex coarse phase ramps
+    phi_f: Array  # (Tf, m_cur)
+    log_pdf: Array  # (K,)
+    prior_offset_px: Array  # (K, 2)
+    sigma_offset_px: float
+    sigma2: Array  # (G, n//2+1)
+    shell_onehot: Array  # (M_full, n//2+1)
+    edge: Array  # (n, n) mask edge weights
+    scale: np.ndarray  # (G,) host
+    avg_norm: float
+    ssnr_mask: Array  # (K, m_cur) 1 where the class SSNR > 3 (for --scale)
+
+    @property
+    def m_full(self) -> int:
+        return len(self.coeffs.flat)
+
+    @property
+    def n_psi_fine(self) -> int:
+        return len(self.sampling.psi_fine_deg)
+
+
+def make_setup(model: Model, params: Class2DParams, sampling: Sampling, sizes: tuple[int, int, int],
+               coeffs: CoefficientList, pixel_a: float, iteration: int, bk: Backend) -> EStepSetup:
+    """Move the model to the device and precompute projections and phase ramps.
+
+    ``sizes`` = (coarse, fine, current) image sizes in pixels (pass 1, pass 2, M-step).
+    """
+    xp = bk.xp
+    k = model.n_classes
+    m_coarse, m_fine, m_cur = (coeffs.count(s) for s in sizes)
+    table = projection_table(bk.asarray(model.refs.astype(np.float32)))
+    p_c = rotated_projections(table, sampling.psi_coarse_deg, coeffs, m_coarse)
+    n_pc = p_c.shape[1]
+    p1 = xp.reshape(to_real_pairs(p_c), (k * n_pc, 2 * m_coarse)).T
+    p1_sq = xp.reshape(abs2(p_c), (k * n_pc, m_coarse)).T
+    p_f = rotated_projections(table, sampling.psi_fine_deg, coeffs, m_cur)
+    p2 = xp.reshape(p_f, (k * p_f.shape[1], m_cur))
+    radius = params.particle_diameter_a / (2.0 * pixel_a)
+    onehot = np.zeros((len(coeffs.flat), coeffs.n_shells), np.float32)
+    onehot[np.arange(len(coeffs.flat)), coeffs.shell] = 1.0
+    ssnr_mask = (model.ssnr[:, coeffs.shell[:m_cur]] > 3.0).astype(np.float32)
+    with np.errstate(divide="ignore"):
+        log_pdf = np.log(np.maximum(model.pdf_class, 1e-300))
+    return EStepSetup(
+        bk=bk, params=params, iteration=iteration, coeffs=coeffs, m_coarse=m_coarse,
+        m_fine=m_fine, m_cur=m_cur, sampling=sampling, n_classes=k, pixel_a=pixel_a,
+        p1=p1, p1_sq=p1_sq, p2=p2, p2_sq=abs2(p2),
+        phi_c=shift_phases(sampling.trans_coarse_px, coeffs, m_coarse, bk),
+        phi_f=shift_phases(sampling.trans_fine_px, coeffs, m_cur, bk),
+        log_pdf=bk.asarray(log_pdf.astype(np.float32)),
+        prior_offset_px=bk.asarray(model.prior_offset_px.astype(np.float32)),
+        sigma_offset_px=float(model.sigma_offset_px),
+        sigma2=bk.asarray(model.sigma2.astype(np.float32)),
+        shell_onehot=bk.asarray(onehot),
+        edge=bk.asarray(soft_edge(coeffs.n, radius, params.mask_edge_px)),
+        scale=model.scale, avg_norm=float(model.avg_norm), ssnr_mask=bk.asarray(ssnr_mask))
+
+
+@dataclasses.dataclass
+class Batch:
+    """Host data of ``B`` particles: images, groups, CTF parameters, previous offsets and norms."""
+
+    indices: np.ndarray  # (B,) particle indices (for per-particle random numbers)
+    images: np.ndarray  # (B, n, n) float32
+    group: np.ndarray  # (B,) int, 0-based
+    ctf: dict[str, np.ndarray] | None  # (B,) arrays, see ctf_list
+    offset_px: np.ndarray  # (B, 2) previous (y, x) offsets
+    norm_correction: np.ndarray  # (B,)
+
+
+@dataclasses.dataclass
+class BatchOutcome:
+    """Per-particle results of a batch (host arrays, ``(B,)`` unless noted)."""
+
+    class_index: np.ndarray
+    psi_deg: np.ndarray
+    offset_px: np.ndarray  # (B, 2)
+    max_prob: np.ndarray
+    n_significant: np.ndarray
+    log_likelihood: np.ndarray
+    norm_energy: np.ndarray  # weighted residual power (for --norm)
+    resid_shells: np.ndarray  # (B, n//2+1) residual power per shell (for σ²)
+    scale_xa: np.ndarray  # Σ w·CTF·Re(X·conj(P)) over shells with SSNR > 3 (for --scale)
+    scale_aa: np.ndarray  # Σ w·CTF²·|P|² over those shells
+
+
+class Accumulator:
+    """M-step sums of one iteration: image-frame buckets on the device, class sums on the host.
+
+    ``buckets`` is ``(K·Ψf, 3·m_cur)``: real and imaginary parts of ``Σ w·s·CTF·X_t/σ²`` and
+    ``Σ w·s²·CTF²/σ²`` for each (class, fine ψ).
+    """
+
+    def __init__(self, setup: EStepSetup) -> None:
+        xp = setup.bk.xp
+        k = setup.n_classes
+        self.buckets = xp.zeros((k * setup.n_psi_fine, 3 * setup.m_cur), dtype=xp.float32,
+                                **_dev(setup.bk))
+        self.class_weight = np.zeros(k)
+        self.offset_sum = np.zeros((k, 2))
+        self.sigma_offset_sum = 0.0
+
+
+@dataclasses.dataclass(eq=False)
+class _Prepared:
+    """Device arrays of a batch after image preparation (§4.4)."""
+
+    xm: Array  # (B, M_full) masked image coefficients
+    y: Array  # (B, m_fine) s·CTF·X/σ², origin zeroed
+    cs: Array  # (B, m_fine) s²·CTF²/(2σ²), origin zeroed
+    a: Array  # (B,) Σ|X|²/(2σ²) over the E-step coefficients
+    yu: Array  # (B, m_cur) s·CTF·X_unmasked/σ² (origin included)
+    c2u: Array  # (B, m_cur) s²·CTF²/σ²
+    ctf: Array  # (B, m_cur)
+    s: Array  # (B, 1)
+    logdet: Array  # (B,) Σ ln(2πσ²) over the E-step coefficients
+    offset_int: Array  # (B, 2) rounded previous offsets (px)
+
+
+def expect_batch(setup: EStepSetup, batch: Batch, acc: Accumulator) -> BatchOutcome:
+    """Score, weigh and accumulate one batch; returns its per-particle results."""
+    from cryopick.classification.estep_dense import dense_children, prefer_dense
+
+    prep = _prepare(setup, batch)
+    logw1, logprior = _pass1(setup, prep)
+    rows, cols, n_sig, threshold = _significant_coarse(setup, logw1)
+    if prefer_dense(setup, rows.shape[0], batch.images.shape[0]):
+        outcome = dense_children(setup, prep, logw1, logprior, threshold, acc)
+    else:
+        child = _pass2(setup, prep, logprior, rows, cols)
+        weights = _weigh_children(setup, child, rows, prep.logdet, batch.images.shape[0])
+        outcome = _accumulate(setup, prep, weights, acc)
+    outcome.n_significant = setup.bk.to_numpy(n_sig).astype(np.int64)
+    return outcome
+
+
+def _prepare(setup: EStepSetup, batch: Batch) -> _Prepared:
+    """Normalise, shift by the rounded previous offset, mask, transform; CTF and σ² (§4.4)."""
+    bk, xp, _p = setup.bk, setup.bk.xp, setup.params
+    factor = (setup.avg_norm / batch.norm_correction).astype(np.float32)
+    offset_int = relion_round_array(batch.offset_px).astype(np.int64)
+    images = bk.asarray(batch.images * factor[:, None, None])
+    shifted = shift_images_integer(images, bk.asarray(offset_int))
+    background = _background(setup, batch, shifted)
+    masked = mask_images(shifted, setup.edge, background)
+    xm = images_to_list(masked, setup.coeffs, setup.m_full)
+    xu = images_to_list(shifted, setup.coeffs, setup.m_cur)
+    ctf = _ctf(setup, batch)
+    sig = xp.take(xp.take(setup.sigma2, bk.asarray(batch.group), axis=0),
+                  bk.asarray(setup.coeffs.shell), axis=1)
+    inv = 1.0 / sig
+    not_origin = np.ones(setup.m_fine, np.float32)
+    not_origin[0] = 0.0
+    inv_e = inv[:, :setup.m_fine] * bk.asarray(not_origin)
+    s = bk.asarray(setup.scale[batch.group].astype(np.float32)[:, None])
+    sc = s * ctf
+    return _Prepared(
+        xm=xm, y=sc[:, :setup.m_fine] * xm[:, :setup.m_fine] * inv_e,
+        cs=0.5 * sc[:, :setup.m_fine] ** 2 * inv_e,
+        a=0.5 * xp.sum(abs2(xm[:, :setup.m_fine]) * inv_e, axis=1),
+        yu=sc * xu * inv[:, :setup.m_cur], c2u=sc**2 * inv[:, :setup.m_cur], ctf=ctf, s=s,
+        logdet=xp.sum(xp.log(2.0 * math.pi * sig[:, 1:setup.m_fine]), axis=1),
+        offset_int=bk.asarray(offset_int))
+
+
+def _background(setup: EStepSetup, batch: Batch, shifted: Array) -> Array:
+    """Mask background: the edge-weighted mean outside (``--zero_mask``) or σ²-coloured noise."""
+    bk, xp = setup.bk, setup.bk.xp
+    if setup.params.zero_mask:
+        total = xp.sum(setup.edge)
+        return xp.sum(shifted * setup.edge, axis=(1, 2))[:, None, None] / total
+    n = setup.coeffs.n
+    sigma2 = bk.to_numpy(setup.sigma2)
+    noise = np.empty((len(batch.indices), n, n), np.float32)
+    ky = np.fft.fftfreq(n, 1.0 / n)
+    kx = np.arange(n // 2 + 1)
+    shell = np.minimum(np.floor(np.sqrt(ky[:, None] ** 2 + kx[None, :] ** 2) + 0.5),
+                       n // 2).astype(int)
+    for j, index in enumerate(batch.indices):
+        rng = np.random.default_rng([max(setup.params.random_seed, 0), setup.iteration,
+                                     int(index)])
+        std = np.sqrt(sigma2[batch.group[j]][shell])
+        f = (rng.normal(size=shell.shape) + 1j * rng.normal(size=shell.shape)) * std
+        noise[j] = np.fft.fftshift(np.fft.irfft2(f, s=(n, n))) * n * n
+    return bk.asarray(noise)
+
+
+def _ctf(setup: EStepSetup, batch: Batch) -> Array:
+    bk, xp = setup.bk, setup.bk.xp
+    if batch.ctf is None:
+        return xp.ones((len(batch.indices), setup.m_cur), dtype=xp.float32, **_dev(bk))
+    return ctf_list(**batch.ctf, coeffs=setup.coeffs, m=setup.m_cur, pixel_a=setup.pixel_a,
+                    bk=bk, intact_first_peak=setup.params.ctf_intact_first_peak)
+
+
+def _pass1(setup: EStepSetup, prep: _Prepared) -> tuple[Array, Array]:
+    """Log-weights ``(B, Tc·K·Ψc)`` of all coarse samples (index ``(t·K + k)·Ψc + ψ``).
+
+    Also returns the log prior ``(B, Tc, K)`` (class fraction × offset prior at the coarse
+    translation), reused for the children in pass 2.
+    """
+    xp = setup.bk.xp
+    mc, k = setup.m_coarse, setup.n_classes
+    b, tc = prep.y.shape[0], setup.phi_c.shape[0]
+    shifted = prep.y[:, None, :mc] * setup.phi_c[None, :, :]
+    cross = xp.matmul(xp.reshape(to_real_pairs(shifted), (b * tc, 2 * mc)), setup.p1)
+    norm = xp.matmul(prep.cs[:, :mc], setup.p1_sq)
+    score = norm[:, None, :] - xp.reshape(cross, (b, tc, norm.shape[1]))
+    logprior = _log_prior(setup, prep.offset_int)
+    n_psi = norm.shape[1] // k
+    logw = logprior[:, :, :, None] - xp.reshape(score, (b, tc, k, n_psi))
+    return xp.reshape(logw, (b, tc * k * n_psi)), logprior
+
+
+def _log_prior(setup: EStepSetup, offset_int: Array) -> Array:
+    """``ln π_k + ln N(o + t_c − c_k; σ_off)`` for all particles, coarse t and classes."""
+    bk, xp = setup.bk, setup.bk.xp
+    trans = bk.asarray(setup.sampling.trans_coarse_px.astype(np.float32))
+    total = xp.astype(offset_int, xp.float32)[:, None, :] + trans[None, :, :]  # (B, Tc, 2)
+    diff = total[:, :, None, :] - setup.prior_offset_px[None, None, :, :]  # (B, Tc, K, 2)
+    var = setup.sigma_offset_px**2
+    log_off = -xp.sum(diff**2, axis=3) / (2.0 * var) - math.log(2.0 * math.pi * var)
+    return log_off + setup.log_pdf[None, None, :]
+
+
+def _sort_rows(bk: Backend, rows: Array, values: Array, n_rows: int
+               ) -> tuple[Array, Array, Array]:
+    """Order entries by row, then by decreasing value; each row's [start, end) in that order."""
+    xp = bk.xp
+    key = xp.astype(rows, xp.float64) + 0.5 / (1.0 + values)
+    order = xp.argsort(key)
+    rows_sorted = xp.take(rows, order)
+    ids = xp.arange(n_rows, dtype=rows.dtype, **_dev(bk))
+    return order, xp.searchsorted(rows_sorted, ids, side="left"), \
+        xp.searchsorted(rows_sorted, ids, side="right")
+
+
+def _leading_set(bk: Backend, rows: Array, values: Array, start: Array, end: Array,
+                 fraction: float) -> tuple[Array, Array]:
+    """Per row (entries sorted by decreasing value): keep the smallest leading set whose sum
+    reaches ``fraction`` of the row total. Returns the keep mask and row totals ``(n_rows,)``."""
+    xp = bk.xp
+    cum = xp.cumulative_sum(values)
+    before = cum - values
+    base = xp.take(before, start)
+    total = xp.take(cum, end - 1) - base
+    before_in_row = before - xp.take(base, rows)
+    return before_in_row < fraction * xp.take(total, rows), total
+
+
+def _significant_coarse(setup: EStepSetup, logw: Array) -> tuple[Array, Array, Array, Array]:
+    """Significant coarse samples: ``(rows, cols)`` sorted by particle, best first; counts per
+    particle; and per particle the smallest kept weight relative to its best (``(B,)``)."""
+    bk, xp = setup.bk, setup.bk.xp
+    b, n_samples = logw.shape
+    w = xp.exp(logw - xp.max(logw, axis=1, keepdims=True))
+    rows, cols = xp.nonzero(w > 1e-10)  # the rest holds < 1e-10·S of the weight
+    values = xp.astype(xp.take(xp.reshape(w, (-1,)), rows * n_samples + cols), xp.float64)
+    order, start, end = _sort_rows(bk, rows, values, b)
+    rows, cols, values = xp.take(rows, order), xp.take(cols, order), xp.take(values, order)
+    keep, _ = _leading_set(bk, rows, values, start, end, setup.params.adaptive_fraction)
+    kept = xp.nonzero(keep)[0]
+    rows, cols, values = xp.take(rows, kept), xp.take(cols, kept), xp.take(values, kept)
+    ids = xp.arange(b, dtype=rows.dtype, **_dev(bk))
+    end = xp.searchsorted(rows, ids, side="right")
+    counts = end - xp.searchsorted(rows, ids, side="left")
+    return rows, cols, counts, xp.take(values, end - 1)
+
+
+@dataclasses.dataclass(eq=False)
+class _Children:
+    """Oversampled children of the significant coarse samples, flattened (``J·C`` entries)."""
+
+    rows: Array
+    k: Array
+    psi_f: Array
+    t_f: Array
+    logw: Array  # float64
+
+
+def _decode(setup: EStepSetup, cols: Array) -> tuple[Array, Array, Array]:
+    """Coarse sample index → (t_c, k, ψ_c)."""
+    n_psi = len(setup.sampling.psi_coarse_deg)
+    kp = setup.n_classes * n_psi
+    rem = cols % kp
+    return cols // kp, rem // n_psi, rem % n_psi
+
+
+def _pass2(setup: EStepSetup, prep: _Prepared, logprior: Array, rows: Array, cols: Array
+           ) -> _Children:
+    """Log-weights of the 2 ψ × 4 t children of each significant coarse sample (fine size)."""
+    bk, xp = setup.bk, setup.bk.xp
+    s = setup.sampling
+    npc, ntc, mf = s.n_psi_child, s.n_trans_child, setup.m_fine
+    tc, k, pc = _decode(setup, cols)
+    a = xp.arange(npc, dtype=rows.dtype, **_dev(bk))
+    b = xp.arange(ntc, dtype=rows.dtype, **_dev(bk))
+    psi_f = pc[:, None] * npc + a[None, :]  # (J, npc)
+    t_f = tc[:, None] * ntc + b[None, :]  # (J, ntc)
+    n_tc, n_k = logprior.shape[1], logprior.shape[2]
+    prior = xp.take(xp.reshape(logprior, (-1,)), (rows * n_tc + tc) * n_k + k)
+    parts = []
+    step = max(1, _CHUNK_ELEMENTS // (mf * (npc + ntc)))
+    for lo in range(0, rows.shape[0], step):
+        sl = slice(lo, min(lo + step, rows.shape[0]))
+        parts.append(_score_children(setup, prep, rows[sl], k[sl], psi_f[sl, :], t_f[sl, :]))
+    score = xp.concat(parts, axis=0) if parts else xp.zeros((0, ntc, npc), dtype=xp.float32,
+                                                            **_dev(bk))
+    logw = xp.astype(prior, xp.float64)[:, None, None] - xp.astype(score, xp.float64)
+    shape = (rows.shape[0], ntc, npc)
+    flat = lambda x: xp.reshape(xp.broadcast_to(x, shape), (-1,))
+    return _Children(flat(rows[:, None, None]), flat(k[:, None, None]), flat(psi_f[:, None, :]),
+                     flat(t_f[:, :, None]), xp.reshape(logw, (-1,)))
+
+
+def _score_children(setup: EStepSetup, prep: _Prepared, rows: Array, k: Array, psi_f: Array,
+                    t_f: Array) -> Array:
+    """``D`` of the children ``(J, ntc, npc)`` as gathered batched products (fine size)."""
+    xp = setup.bk.xp
+    mf, j = setup.m_fine, rows.shape[0]
+    npc, ntc = psi_f.shape[1], t_f.shape[1]
+    phases = xp.reshape(xp.take(setup.phi_f[:, :mf], xp.reshape(t_f, (-1,)), axis=0),
+                        (j, ntc, mf))
+    shifted = xp.take(prep.y, rows, axis=0)[:, None, :] * phases
+    bucket = xp.reshape(k[:, None] * setup.n_psi_fine + psi_f, (-1,))
+    proj = xp.reshape(xp.take(setup.p2[:, :mf], bucket, axis=0), (j, npc, mf))
+    cross = xp.matmul(to_real_pairs(shifted), xp.matrix_transpose(to_real_pairs(proj)))
+    proj_sq = xp.reshape(xp.take(setup.p2_sq[:, :mf], bucket, axis=0), (j, npc, mf))
+    norm = xp.sum(proj_sq * xp.take(prep.cs, rows, axis=0)[:, None, :], axis=2)
+    return xp.take(prep.a, rows)[:, None, None] + norm[:, None, :] - cross
+
+
+@dataclasses.dataclass(eq=False)
+class _Weights:
+    """Kept children with their normalised weights, plus per-particle best sample and LL."""
+
+    rows: Array
+    k: Array
+    psi_f: Array
+    t_f: Array
+    weight: Array  # float32
+    best_k: Array
+    best_psi_f: Array
+    best_t_f: Array
+    max_prob: Array
+    log_likelihood: Array
+
+
+def _weigh_children(setup: EStepSetup, child: _Children, coarse_rows: Array, logdet: Array,
+                    n_rows: int) -> _Weights:
+    """Normalise pass-2 weights per particle and prune them to ``adaptive_fraction``."""
+    bk, xp = setup.bk, setup.bk.xp
+    # a per-particle reference: the best child of the best coarse sample (first of its row)
+    ids = xp.arange(n_rows, dtype=coarse_rows.dtype, **_dev(bk))
+    first = xp.searchsorted(coarse_rows, ids, side="left")
+    per_coarse = xp.max(xp.reshape(child.logw, (coarse_rows.shape[0], -1)), axis=1)
+    ref = xp.take(per_coarse, first)
+    u = xp.exp(xp.clip(child.logw - xp.take(ref, child.rows), None, 700.0))
+    order, start, end = _sort_rows(bk, child.rows, u, n_rows)
+    rows, u = xp.take(child.rows, order), xp.take(u, order)
+    k, psi_f, t_f = (xp.take(a, order) for a in (child.k, child.psi_f, child.t_f))
+    vmax = xp.take(u, start)
+    v = u / xp.take(vmax, rows)
+    keep, total = _leading_set(bk, rows, v, start, end, setup.params.adaptive_fraction)
+    weight = xp.where(keep, v / xp.take(total, rows), xp.zeros_like(v))
+    kept = xp.nonzero(keep)[0]
+    ll = ref + xp.log(vmax) + xp.log(total) - xp.astype(logdet, xp.float64)
+    return _Weights(xp.take(rows, kept), xp.take(k, kept), xp.take(psi_f, kept),
+                    xp.take(t_f, kept), xp.astype(xp.take(weight, kept), xp.float32),
+                    xp.take(k, start), xp.take(psi_f, start), xp.take(t_f, start), 1.0 / total,
+                    ll)
+
+
+def _accumulate(setup: EStepSetup, prep: _Prepared, wts: _Weights, acc: Accumulator
+                ) -> BatchOutcome:
+    """Add the batch to the M-step sums; per-particle residual power, norm and scale terms."""
+    bk, xp = setup.bk, setup.bk.xp
+    b, m = prep.xm.shape[0], setup.m_cur
+    per_particle = xp.zeros((b, 3 * m), dtype=xp.float32, **_dev(bk))
+    step = max(1, _CHUNK_ELEMENTS // (3 * m))
+    for lo in range(0, wts.rows.shape[0], step):
+        sl = slice(lo, min(lo + step, wts.rows.shape[0]))
+        bucket_rows, particle_rows = _contributions(setup, prep, wts, sl)
+        bucket = wts.k[sl] * setup.n_psi_fine + wts.psi_f[sl]
+        acc.buckets = acc.buckets + scatter_rows(bucket, bucket_rows, acc.buckets.shape[0])
+        per_particle = per_particle + scatter_rows(wts.rows[sl], particle_rows, b)
+    _class_sums(setup, prep, wts, acc)
+    return _particle_outcome(setup, prep, wts, per_particle)
+
+
+def _contributions(setup: EStepSetup, prep: _Prepared, wts: _Weights, sl: slice
+                   ) -> tuple[Array, Array]:
+    """Rows for the bucket sums (Num re/im, Den) and the per-particle sums (G re/im, Σw|P|²)."""
+    xp = setup.bk.xp
+    rows, w = wts.rows[sl], wts.weight[sl][:, None]
+    phases = xp.take(setup.phi_f, wts.t_f[sl], axis=0)
+    num = w * xp.take(prep.yu, rows, axis=0) * phases
+    den = w * xp.take(prep.c2u, rows, axis=0)
+    bucket = wts.k[sl] * setup.n_psi_fine + wts.psi_f[sl]
+    g = w * phases * xp.conj(xp.take(setup.p2, bucket, axis=0))
+    wp2 = w * xp.take(setup.p2_sq, bucket, axis=0)
+    return xp.concat([xp.real(num), xp.imag(num), den], axis=1), \
+        xp.concat([xp.real(g), xp.imag(g), wp2], axis=1)
+
+
+def _class_sums(setup: EStepSetup, prep: _Prepared, wts: _Weights, acc: Accumulator) -> None:
+    """Class weights, weighted offsets (o + t, px) and the offset-prior residual."""
+    bk, xp = setup.bk, setup.bk.xp
+    k = setup.n_classes
+    w = wts.weight[:, None]
+    trans = bk.asarray(setup.sampling.trans_fine_px.astype(np.float32))
+    total = xp.astype(xp.take(prep.offset_int, wts.rows, axis=0), xp.float32) + \
+        xp.take(trans, wts.t_f, axis=0)
+    diff = total - xp.take(setup.prior_offset_px, wts.k, axis=0)
+    sums = scatter_rows(wts.k, xp.concat([w, w * total, w * xp.sum(diff**2, axis=1)[:, None]],
+                                         axis=1), k)
+    sums = bk.to_numpy(sums).astype(np.float64)
+    acc.class_weight += sums[:, 0]
+    acc.offset_sum += sums[:, 1:3]
+    acc.sigma_offset_sum += float(sums[:, 3].sum())
+
+
+def _particle_outcome(setup: EStepSetup, prep: _Prepared, wts: _Weights, per_particle: Array
+                      ) -> BatchOutcome:
+    """Residual power per shell (σ²), norm energy, scale sums and the best sample per particle."""
+    bk, xp = setup.bk, setup.bk.xp
+    m = setup.m_cur
+    g = make_complex(per_particle[:, :m], per_particle[:, m:2 * m])
+    wp2 = per_particle[:, 2 * m:]
+    xm = prep.xm[:, :m]
+    cross = prep.ctf * xp.real(xm * g)
+    model_power = prep.ctf**2 * wp2
+    resid = abs2(xm) - 2.0 * prep.s * cross + prep.s**2 * model_power
+    beyond = abs2(prep.xm[:, m:])
+    shells = xp.matmul(resid, setup.shell_onehot[:m, :]) + \
+        xp.matmul(beyond, setup.shell_onehot[m:, :])
+    energy = xp.sum(resid[:, 1:], axis=1) + xp.sum(beyond, axis=1)
+    mask = xp.take(setup.ssnr_mask, wts.best_k, axis=0)
+    s = setup.sampling
+    best_t = s.trans_fine_px[bk.to_numpy(wts.best_t_f)]
+    offset = bk.to_numpy(prep.offset_int).astype(np.float64) + best_t
+    return BatchOutcome(
+        class_index=bk.to_numpy(wts.best_k).astype(np.int64),
+        psi_deg=s.psi_fine_deg[bk.to_numpy(wts.best_psi_f)], offset_px=offset,
+        max_prob=bk.to_numpy(wts.max_prob).astype(np.float64), n_significant=np.zeros(0),
+        log_likelihood=bk.to_numpy(wts.log_likelihood).astype(np.float64),
+        norm_energy=bk.to_numpy(energy).astype(np.float64),
+        resid_shells=bk.to_numpy(shells).astype(np.float64),
+        scale_xa=bk.to_numpy(xp.sum(mask * cross, axis=1)).astype(np.float64),
+        scale_aa=bk.to_numpy(xp.sum(mask * model_power, axis=1)).astype(np.float64))

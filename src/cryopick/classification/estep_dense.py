@@ -1,0 +1,134 @@
+"""Pass 2 and the M-step sums as dense matrix products, for batches with broad weights.
+
+When most samples are significant (the first iterations, from random references) gathering
+children one by one costs far more than scoring every fine sample with one matrix product.
+This path gives the same result as the gathered one: children of non-significant coarse
+samples are masked out, and the pass-2 weights are pruned to ``adaptive_fraction``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cryopick.backend import Array
+from cryopick.classification.estep import (
+    Accumulator,
+    BatchOutcome,
+    EStepSetup,
+    _particle_outcome,
+    _Prepared,
+    _Weights,
+)
+from cryopick.classification.kernels import make_complex, to_real_pairs
+
+__all__ = ["dense_children", "prefer_dense"]
+
+_GATHER_COST = 64  # one gathered child ≈ this many sample-coefficients of a dense product
+
+
+def prefer_dense(setup: EStepSetup, n_significant: int, batch_size: int) -> bool:
+    """True when scoring all fine samples densely is cheaper than gathering the children."""
+    s = setup.sampling
+    children = n_significant * s.n_psi_child * s.n_trans_child
+    dense = batch_size * len(s.trans_fine_px) * setup.n_classes * setup.n_psi_fine
+    return children * _GATHER_COST > dense
+
+
+def _rows(prep: _Prepared, sl: slice) -> _Prepared:
+    """The particles ``sl`` of a prepared batch."""
+    fields = {name: getattr(prep, name)[sl, ...] for name in prep.__dataclass_fields__}
+    return _Prepared(**fields)
+
+
+def dense_children(setup: EStepSetup, prep: _Prepared, logw1: Array, logprior: Array,
+                   threshold: Array, acc: Accumulator) -> BatchOutcome:
+    """Pass 2 over all fine samples (children of non-significant ones masked), weights and
+    M-step sums, in particle chunks that fit the memory budget."""
+    s = setup.sampling
+    n_fine = len(s.trans_fine_px) * setup.n_classes * setup.n_psi_fine
+    per_particle = 4 * n_fine * 4 + 8 * len(s.trans_fine_px) * setup.m_cur * 3
+    step = max(1, int(setup.params.memory_budget_mb * 2**20 // per_particle))
+    parts = []
+    for lo in range(0, prep.xm.shape[0], step):
+        sl = slice(lo, min(lo + step, prep.xm.shape[0]))
+        parts.append(_dense_chunk(setup, _rows(prep, sl), logw1[sl, ...], logprior[sl, ...],
+                                  threshold[sl], acc))
+    return BatchOutcome(*(np.concatenate([getattr(p, f) for p in parts])
+                          for f in BatchOutcome.__dataclass_fields__))
+
+
+def _fine_log_weights(setup: EStepSetup, prep: _Prepared, logw1: Array, logprior: Array,
+                      threshold: Array) -> Array:
+    """``(b, Tf·K·Ψf)`` log-weights of all fine samples, −inf outside the significant set."""
+    xp = setup.bk.xp
+    s = setup.sampling
+    b, k, mf = prep.xm.shape[0], setup.n_classes, setup.m_fine
+    tc, ntc, npc = len(s.trans_coarse_px), s.n_trans_child, s.n_psi_child
+    tf, psi_c, psi_f = tc * ntc, len(s.psi_coarse_deg), setup.n_psi_fine
+    w1 = xp.exp(logw1 - xp.max(logw1, axis=1, keepdims=True))
+    coarse = xp.astype(w1, xp.float64) >= threshold[:, None]
+    mask = xp.reshape(xp.broadcast_to(xp.reshape(coarse, (b, tc, 1, k, psi_c, 1)),
+                                      (b, tc, ntc, k, psi_c, npc)), (b, tf, k, psi_f))
+    prior = xp.reshape(xp.broadcast_to(logprior[:, :, None, :], (b, tc, ntc, k)), (b, tf, k, 1))
+    shifted = prep.y[:, None, :] * setup.phi_f[None, :, :mf]
+    table = xp.reshape(to_real_pairs(setup.p2[:, :mf]), (k * psi_f, 2 * mf)).T
+    cross = xp.matmul(xp.reshape(to_real_pairs(shifted), (b * tf, 2 * mf)), table)
+    norm = xp.matmul(prep.cs, setup.p2_sq[:, :mf].T)
+    score = prep.a[:, None, None] + norm[:, None, :] - xp.reshape(cross, (b, tf, k * psi_f))
+    logw = prior - xp.reshape(score, (b, tf, k, psi_f))
+    logw = xp.where(mask, logw, xp.full_like(logw, -xp.inf))
+    return xp.reshape(logw, (b, tf * k * psi_f))
+
+
+def _dense_chunk(setup: EStepSetup, prep: _Prepared, logw1: Array, logprior: Array,
+                 threshold: Array, acc: Accumulator) -> BatchOutcome:
+    xp = setup.bk.xp
+    b = prep.xm.shape[0]
+    k, psi_f, tf = setup.n_classes, setup.n_psi_fine, len(setup.sampling.trans_fine_px)
+    logw = _fine_log_weights(setup, prep, logw1, logprior, threshold)
+    top = xp.max(logw, axis=1)
+    u = xp.exp(logw - top[:, None])
+    ordered = xp.sort(u, axis=1, descending=True)
+    cum = xp.cumulative_sum(ordered, axis=1)
+    total = cum[:, -1]
+    count = xp.sum(xp.astype(cum - ordered < setup.params.adaptive_fraction * total[:, None],
+                             xp.int64), axis=1)
+    cut = xp.take_along_axis(ordered, count[:, None] - 1, axis=1)
+    weight = xp.where(u >= cut, u, xp.zeros_like(u)) / total[:, None]
+    best = xp.argmax(u, axis=1)
+    wts = _Weights(None, None, None, None, None, (best // psi_f) % k, best % psi_f,
+                   best // (k * psi_f), 1.0 / total,
+                   xp.astype(top, xp.float64) + xp.astype(xp.log(total), xp.float64)
+                   - xp.astype(prep.logdet, xp.float64))
+    per_particle = _dense_sums(setup, prep, xp.reshape(weight, (b, tf, k * psi_f)), acc)
+    return _particle_outcome(setup, prep, wts, per_particle)
+
+
+def _dense_sums(setup: EStepSetup, prep: _Prepared, weight: Array, acc: Accumulator) -> Array:
+    """Bucket sums, class sums (host) and the per-particle (G, Σw|P|²) rows ``(b, 3m)``."""
+    _bk, xp = setup.bk, setup.bk.xp
+    b, tf, kp = weight.shape
+    m, k = setup.m_cur, setup.n_classes
+    flat = xp.reshape(weight, (b * tf, kp))
+    shifted = to_real_pairs(prep.yu[:, None, :] * setup.phi_f[None, :, :])
+    num = xp.matmul(flat.T, xp.reshape(shifted, (b * tf, 2 * m)))
+    over_t = xp.sum(weight, axis=1)
+    den = xp.matmul(over_t.T, prep.c2u)
+    acc.buckets = acc.buckets + xp.concat([num, den], axis=1)
+    q = xp.reshape(xp.matmul(flat, to_real_pairs(xp.conj(setup.p2))), (b, tf, 2 * m))
+    g = xp.sum(make_complex(q[:, :, :m], q[:, :, m:]) * setup.phi_f[None, :, :], axis=1)
+    wp2 = xp.matmul(over_t, setup.p2_sq)
+    _dense_class_sums(setup, prep, xp.sum(xp.reshape(weight, (b, tf, k, kp // k)), axis=3), acc)
+    return xp.concat([xp.real(g), xp.imag(g), wp2], axis=1)
+
+
+def _dense_class_sums(setup: EStepSetup, prep: _Prepared, wtk: Array, acc: Accumulator) -> None:
+    """Class weights, weighted offsets and offset-prior residual from ``(b, Tf, K)`` weights."""
+    bk, xp = setup.bk, setup.bk.xp
+    trans = bk.asarray(setup.sampling.trans_fine_px.astype(np.float32))
+    total = xp.astype(prep.offset_int, xp.float32)[:, None, :] + trans[None, :, :]  # (b, Tf, 2)
+    diff = total[:, :, None, :] - setup.prior_offset_px[None, None, :, :]
+    acc.class_weight += bk.to_numpy(xp.sum(wtk, axis=(0, 1))).astype(np.float64)
+    acc.offset_sum += bk.to_numpy(
+        xp.sum(wtk[:, :, :, None] * total[:, :, None, :], axis=(0, 1))).astype(np.float64)
+    acc.sigma_offset_sum += float(bk.to_numpy(xp.sum(wtk * xp.sum(diff**2, axis=3))))

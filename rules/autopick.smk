@@ -1,25 +1,25 @@
-# 2. Template-free LoG picking (AutoPick/LoG) on the selected micrographs.
+# 2. Template-free LoG picking (AutoPick/LoG) on the selected micrographs, in `shards` jobs
+# (each picks every n-th micrograph) gathered into RELION's job-level files.
 
 
-rule autopick_log:
+rule autopick_log_shard:
     input:
         micrographs=job("select", "micrographs_selected.star"),
     output:
-        coords=job("autopick_log", "coords_suffix_autopick.star"),
-        coord_list=job("autopick_log", "autopick.star"),
-        summary=job("autopick_log", "summary.star"),
+        done=touch(job("autopick_log", ".shards/{shard}.done")),
         pictures=report(
-            directory(job("autopick_log", "pictures")),
+            directory(job("autopick_log", "pictures/shard{shard}")),
             patterns=["{name}.png"],
             caption="../report/autopick_log.rst",
             category="2. AutoPick/LoG",
         ),
     log:
-        "logs/autopick_log.log",
+        "logs/autopick_log/shard{shard}.log",
     params:
         odir=job("autopick_log"),
         pick=config["autopick_log"],
         backend=config["backend"],
+        n_shards=config["shards"],
     threads: 2
     resources:
         mem_mb=4000,
@@ -27,3 +27,27 @@ rule autopick_log:
         "../envs/cryopick.yaml"
     script:
         "../scripts/autopick_log.py"
+
+
+rule autopick_log:
+    input:
+        micrographs=job("select", "micrographs_selected.star"),
+        shards=shard_flags("autopick_log"),
+    output:
+        coords=job("autopick_log", "coords_suffix_autopick.star"),
+        coord_list=job("autopick_log", "autopick.star"),
+        summary=job("autopick_log", "summary.star"),
+        picture=report(
+            job("autopick_log", "summary.png"),
+            caption="../report/pick_summary.rst",
+            category="2. AutoPick/LoG",
+        ),
+    log:
+        "logs/autopick_log/finish.log",
+    params:
+        odir=job("autopick_log"),
+    localrule: True
+    conda:
+        "../envs/cryopick.yaml"
+    script:
+        "../scripts/finish_picking.py"

@@ -5,6 +5,11 @@ from snakemake.utils import validate
 validate(config, schema=str(REPO / "config" / "schema.yaml"))
 
 ALIAS = config["aliases"]
+
+
+wildcard_constraints:
+    shard=r"\d+",
+
 DEMO_STAR = "CtfFind/job003/micrographs_ctf.star"
 
 
@@ -17,6 +22,11 @@ def micrographs_star():
 def job(alias_key, name=""):
     """A path inside the RELION job folder of a stage, e.g. job('autopick_log', 'x.star')."""
     return f"{ALIAS[alias_key]}/{name}"
+
+
+def shard_flags(alias_key):
+    """The done-flags of every shard of a per-micrograph stage (config `shards`)."""
+    return [job(alias_key, f".shards/{i}.done") for i in range(config["shards"])]
 
 
 def class2d_model():

@@ -24,32 +24,85 @@ rule select_templates:
         "../scripts/select_templates.py"
 
 
-rule autopick_optimise:
+rule autopick_optimise_shard:
     input:
         micrographs=job("select", "micrographs_selected.star"),
         references=job("select_templates", "class_averages.star"),
     output:
-        coords=job("autopick_optimise", "coords_suffix_autopick.star"),
-        summary=job("autopick_optimise", "summary.star"),
-        sweep=report(
-            job("autopick_optimise", "threshold_sweep.png"),
-            caption="../report/threshold_sweep.rst",
-            category="6. AutoPick/template",
-        ),
+        done=touch(job("autopick_optimise", ".shards/{shard}.done")),
         pictures=report(
-            directory(job("autopick_optimise", "pictures")),
+            directory(job("autopick_optimise", "pictures/shard{shard}")),
             patterns=["{name}.png"],
             caption="../report/autopick_template.rst",
             category="6. AutoPick/optimise_params",
         ),
     log:
-        "logs/autopick_optimise.log",
+        "logs/autopick_optimise/shard{shard}.log",
     params:
         odir=job("autopick_optimise"),
         pick=config["autopick_template"],
         stage="optimise",
         backend=config["backend"],
-    threads: 1  # RELION writes FOM maps with one process; the maps are large
+        n_shards=config["shards"],
+    threads: 1  # RELION writes FOM maps with one process: the maps are large
+    resources:
+        mem_mb=6000,
+    conda:
+        "../envs/cryopick.yaml"
+    script:
+        "../scripts/autopick_template.py"
+
+
+rule autopick_optimise:
+    input:
+        micrographs=job("select", "micrographs_selected.star"),
+        references=job("select_templates", "class_averages.star"),
+        shards=shard_flags("autopick_optimise"),
+    output:
+        coords=job("autopick_optimise", "coords_suffix_autopick.star"),
+        summary=job("autopick_optimise", "summary.star"),
+        picture=report(
+            job("autopick_optimise", "summary.png"),
+            caption="../report/pick_summary.rst",
+            category="6. AutoPick/optimise_params",
+        ),
+        sweep=report(
+            job("autopick_optimise", "threshold_sweep.png"),
+            caption="../report/threshold_sweep.rst",
+            category="6. AutoPick/optimise_params",
+        ),
+    log:
+        "logs/autopick_optimise/finish.log",
+    params:
+        odir=job("autopick_optimise"),
+        pick=config["autopick_template"],
+    conda:
+        "../envs/cryopick.yaml"
+    script:
+        "../scripts/finish_picking.py"
+
+
+rule autopick_template_shard:
+    input:
+        micrographs=micrographs_star(),
+        references=job("select_templates", "class_averages.star"),
+    output:
+        done=touch(job("autopick_template", ".shards/{shard}.done")),
+        pictures=report(
+            directory(job("autopick_template", "pictures/shard{shard}")),
+            patterns=["{name}.png"],
+            caption="../report/autopick_template.rst",
+            category="6. AutoPick/template",
+        ),
+    log:
+        "logs/autopick_template/shard{shard}.log",
+    params:
+        odir=job("autopick_template"),
+        pick=config["autopick_template"],
+        stage="final",
+        backend=config["backend"],
+        n_shards=config["shards"],
+    threads: 2
     resources:
         mem_mb=6000,
     conda:
@@ -61,27 +114,21 @@ rule autopick_optimise:
 rule autopick_template:
     input:
         micrographs=micrographs_star(),
-        references=job("select_templates", "class_averages.star"),
+        shards=shard_flags("autopick_template"),
     output:
         coords=job("autopick_template", "coords_suffix_autopick.star"),
         summary=job("autopick_template", "summary.star"),
-        pictures=report(
-            directory(job("autopick_template", "pictures")),
-            patterns=["{name}.png"],
-            caption="../report/autopick_template.rst",
+        picture=report(
+            job("autopick_template", "summary.png"),
+            caption="../report/pick_summary.rst",
             category="6. AutoPick/template",
         ),
     log:
-        "logs/autopick_template.log",
+        "logs/autopick_template/finish.log",
     params:
         odir=job("autopick_template"),
-        pick=config["autopick_template"],
-        stage="final",
-        backend=config["backend"],
-    threads: 2
-    resources:
-        mem_mb=6000,
+    localrule: True
     conda:
         "../envs/cryopick.yaml"
     script:
-        "../scripts/autopick_template.py"
+        "../scripts/finish_picking.py"

@@ -66,7 +66,8 @@ def test_log_job_folder_is_relions(project):
     job = project / "AutoPick/LoG"
     for stem in ("mic001", "mic002"):
         assert len(read_coordinates(job / f"Movies/{stem}_autopick.star")) >= 5
-        assert (job / f"pictures/Movies/{stem}_autopick.png").stat().st_size > 10_000
+        assert (job / f"pictures/shard0/Movies/{stem}_autopick.png").stat().st_size > 10_000
+    assert (job / "summary.png").is_file()
     assert not (job / "Movies/mic003_autopick.star").exists()
     assert (job / "coords_suffix_autopick.star").read_text().strip() == \
         "Select/5mics/micrographs_selected.star"
@@ -110,3 +111,17 @@ def test_changing_a_picking_parameter_reruns_only_that_stage(tmp_path):
             counts[parts[0]] = int(parts[1])
     assert counts.get("autopick_log") == 1
     assert "select_micrographs" not in counts
+
+
+def test_sharded_picking_gives_the_same_picks(project, tmp_path):
+    root = make_project(tmp_path)
+    config = yaml.safe_load((root / "config.yaml").read_text())
+    (root / "config.yaml").write_text(yaml.safe_dump({**config, "shards": 2}))
+    run = subprocess.run([*SNAKEMAKE, "--directory", str(root), "--configfile",
+                          str(root / "config.yaml"), "--cores", "2"], capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    for name in ("Movies/mic001_autopick.star", "Movies/mic002_autopick.star", "summary.star"):
+        assert (root / "AutoPick/LoG" / name).read_bytes() == \
+            (project / "AutoPick/LoG" / name).read_bytes()
+    assert len(list((root / "AutoPick/LoG/pictures").rglob("*_autopick.png"))) == 2

@@ -30,7 +30,7 @@ from cryopick.io.star import MicrographSet, post_name, read_coordinates, write_c
 from cryopick.picking.log import LogPickParams, micrograph_seed, pick_log
 
 __all__ = ["AutopickJob", "check_micrograph_files", "coordinate_path", "finish_job",
-           "run_autopick_log", "run_tasks"]
+           "my_shard", "run_autopick_log", "run_tasks"]
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +45,8 @@ class AutopickJob:
     jobs: int = 1  # --j: micrographs picked in parallel
     only_unfinished: bool = False
     png_dir: str | None = None  # write a PNG of the picks per micrograph here
+    shard: int = 0  # this job picks micrographs whose to-do index % n_shards == shard ...
+    n_shards: int = 1  # ... and leaves the job-level files to finish_job when n_shards > 1
     micrograph_list: str | None = None  # the STAR file named in coords_suffix_<pickname>.star
 
 
@@ -112,18 +114,25 @@ def run_autopick_log(mics: MicrographSet, params: LogPickParams, job: AutopickJo
     logger.info("LoG picking %d micrograph(s) at %.3f Å/px, diameters %g–%g Å, backend %s, --j %d",
                 len(tasks), mics.pixel_size_a, params.diameter_min_a, params.diameter_max_a,
                 job.backend, job.jobs)
-    results = run_tasks(tasks, job.jobs)
-    return finish_job(mics, job, results)
+    run_tasks(my_shard(tasks, job), job.jobs)
+    return finish_job(mics, job) if job.n_shards == 1 else pd.DataFrame()
 
 
-def finish_job(mics: MicrographSet, job: AutopickJob, results: list[tuple]) -> pd.DataFrame:
-    """Write the job-level files after picking; returns the per-micrograph summary."""
+def my_shard(tasks: list[tuple], job: AutopickJob) -> list[tuple]:
+    """The tasks of this shard (task[0] is the micrograph's index in the to-do list)."""
+    if not 0 <= job.shard < job.n_shards:
+        raise InputError(f"shard {job.shard} of {job.n_shards} does not exist")
+    return [task for task in tasks if task[0] % job.n_shards == job.shard]
+
+
+def finish_job(mics: MicrographSet, job: AutopickJob) -> pd.DataFrame:
+    """Write the job-level files after picking (all shards); returns the per-micrograph summary."""
     summary = _summary(mics, job)
     _write_job_files(mics, job, summary)
     if job.png_dir is not None:
         _summary_picture(mics, job)
-    total = sum(r[1] for r in results)
-    logger.info("picked %d particles on %d micrograph(s)", total, len(results))
+    total = int(summary["rlnGroupNrParticles"].sum()) if len(summary) else 0
+    logger.info("%s: %d particles on %d micrograph(s)", job.odir, total, len(summary))
     return summary
 
 

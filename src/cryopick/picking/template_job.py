@@ -24,14 +24,14 @@ from cryopick.io.mrc import read_micrograph
 from cryopick.io.spider import read_spider, write_spider
 from cryopick.io.star import MicrographSet, post_name, write_coordinates
 from cryopick.picking.job import AutopickJob, check_micrograph_files, coordinate_path, \
-    finish_job, run_tasks
+    finish_job, my_shard, run_tasks
 from cryopick.picking.log import micrograph_seed
 from cryopick.picking.references import TemplateSet, prepare_templates
 from cryopick.picking.template import FomMaps, TemplatePickParams, compute_fom_maps, \
     peaks_from_maps, prepare_rotations
 from cryopick.picking.working_size import working_size
 
-__all__ = ["TemplateSpec", "fom_map_paths", "run_autopick_template"]
+__all__ = ["TemplateSpec", "fom_map_paths", "from_config", "run_autopick_template"]
 
 logger = logging.getLogger(__name__)
 
@@ -190,5 +190,25 @@ def run_autopick_template(mics: MicrographSet, params: TemplatePickParams, spec:
     logger.info("template picking %d micrograph(s) with %d reference(s), backend %s, --j %d%s",
                 len(tasks), len(templates.images), job.backend, job.jobs,
                 " (from FOM maps)" if spec.read_fom_maps else "")
-    results = run_tasks(tasks, job.jobs, worker=_pick_one, desc="template picking")
-    return finish_job(mics, job, results)
+    run_tasks(my_shard(tasks, job), job.jobs, worker=_pick_one, desc="template picking")
+    return finish_job(mics, job) if job.n_shards == 1 else pd.DataFrame()
+
+
+def from_config(cfg: dict, stage: str, references: str) -> tuple[TemplatePickParams,
+                                                                   TemplateSpec]:
+    """Picking parameters from the workflow config's ``autopick_template`` section.
+
+    ``stage`` is ``optimise`` (the subset pass, FOM maps written) or ``final``.
+    """
+    params = TemplatePickParams(
+        lowpass_a=cfg["lowpass_a"], highpass_a=cfg["highpass_a"],
+        angular_sampling_deg=cfg["angular_sampling_deg"], ctf=cfg["ctf"],
+        ctf_intact_first_peak=cfg["ctf_intact_first_peak"], shrink=cfg["shrink"],
+        threshold=cfg[stage]["threshold"], min_distance_a=cfg[stage]["min_distance_a"],
+        max_stddev_noise=cfg["max_stddev_noise"], min_avg_noise=cfg["min_avg_noise"],
+        random_seed=cfg["random_seed"])
+    spec = TemplateSpec(references=references, angpix_ref=cfg["angpix_ref_a"],
+                        particle_diameter_a=cfg["mask_diameter_a"], invert=cfg["invert"],
+                        write_fom_maps=bool(cfg[stage].get("write_fom_maps", False)),
+                        seed_by_name=cfg["seed_by_name"])
+    return params, spec

@@ -310,8 +310,8 @@ def scatter_rows(index: Array, rows: Array, n_out: int) -> Array:
         import cupy
         import cupyx.scipy.sparse
 
-        onehot = cupyx.scipy.sparse.csr_matrix(
-            (cupy.ones(j, cupy.float32), (index, cupy.arange(j))), shape=(n_out, j))
+        onehot = cupyx.scipy.sparse.coo_matrix(
+            (cupy.ones(j, cupy.float32), (index, cupy.arange(j))), shape=(n_out, j)).tocsr()
         return cupy.asarray(onehot @ rows, dtype=cupy.float32)
     buckets = xp.arange(n_out, dtype=index.dtype, **_dev(bk))
     onehot = xp.astype(buckets[:, None] == index[None, :], xp.float32)

@@ -1,0 +1,72 @@
+"""Pictures of a 2D classification: the class gallery and the convergence of the run."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+from cryopick.errors import InputError, atomic_output
+from cryopick.io.mrc import read_image_stack
+from cryopick.io.star import read_star
+from cryopick.plots import plot_gallery
+
+__all__ = ["plot_class_gallery", "plot_convergence", "write_pictures"]
+
+
+def plot_class_gallery(images: np.ndarray, distribution: np.ndarray, resolution_a: np.ndarray,
+                       out_png: str | os.PathLike[str], title: str = "2D classes") -> None:
+    """Class averages ``(K, n, n)`` sorted by decreasing rlnClassDistribution, captioned with
+    class number, percentage of particles and estimated resolution (Å)."""
+    order = np.argsort(-np.asarray(distribution), kind="stable")
+    captions = [f"{k + 1}: {100 * distribution[k]:.1f}%  {resolution_a[k]:.0f} Å" for k in order]
+    plot_gallery(images[order], captions, None, f"{title} (sorted by rlnClassDistribution)",
+                 out_png, ncols=min(10, max(1, len(order))))
+
+
+def plot_convergence(history: dict[str, np.ndarray], out_png: str | os.PathLike[str],
+                     title: str = "2D classification") -> None:
+    """Log-likelihood, fraction of changed class assignments and resolution per iteration."""
+    it = np.asarray(history["iteration"])
+    keep = it > 0
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.2), dpi=100)
+    panels = [("log_likelihood", "log-likelihood"),
+              ("changes_classes", "changed class assignments (fraction)"),
+              ("resolution_a", "current resolution (Å)")]
+    for ax, (key, label) in zip(axes, panels):
+        ax.plot(it[keep], np.asarray(history[key])[keep], "o-", ms=3)
+        ax.set_xlabel("iteration")
+        ax.set_title(label, fontsize=9)
+        ax.grid(alpha=0.3)
+    axes[2].invert_yaxis()  # better resolution (smaller Å) upwards
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    with atomic_output(out_png) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
+def write_pictures(model_star: str | os.PathLike[str], gallery_png: str | os.PathLike[str],
+                   convergence_png: str | os.PathLike[str]) -> None:
+    """Both pictures for the iteration of ``model_star`` (its classes and its run's history)."""
+    model_star = Path(model_star)
+    blocks = read_star(model_star)
+    if "model_classes" not in blocks:
+        raise InputError(f"{model_star}: no data_model_classes block (not a _model.star)")
+    classes = blocks["model_classes"]
+    stack = str(classes["rlnReferenceImage"].iloc[0]).partition("@")[2]
+    images = read_image_stack(stack)
+    plot_class_gallery(images, classes["rlnClassDistribution"].to_numpy(float),
+                       classes["rlnEstimatedResolution"].to_numpy(float), gallery_png,
+                       title=model_star.name)
+    state = model_star.with_name(model_star.name.replace("_model.star", "_cryopick.npz"))
+    if not state.is_file():
+        raise InputError(f"{model_star}: {state.name} (the run's history) not found beside it")
+    with np.load(state) as saved:
+        history = {key[2:]: saved[key] for key in saved.files if key.startswith("h_")}
+    plot_convergence(history, convergence_png, title=model_star.name)

@@ -11,9 +11,9 @@ __all__ = ["main"]
 
 
 def _programs() -> dict:
-    from cryopick.cli import autopick, refine, repick
+    from cryopick.cli import autopick, preprocess, refine, repick
 
-    return {"autopick": autopick, "repick": repick, "refine": refine}
+    return {"autopick": autopick, "repick": repick, "refine": refine, "preprocess": preprocess}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: cryopick {" + ",".join(programs) + "} [RELION-style flags]\n"
               "  autopick   relion_autopick (LoG or template picking)\n"
               "  repick     re-pick from saved FOM maps; --sweep thresholds\n"
+              "  preprocess relion_preprocess --extract (particle extraction)\n"
               "  refine     relion_refine 2D classification (--K classes)\n"
               "Run `cryopick <program> --help` for its flags.", file=sys.stderr)
         return 0 if argv and argv[0] in {"-h", "--help"} else 2

@@ -75,9 +75,13 @@ def relion_project(tmp_path, monkeypatch) -> Path:
 
 
 def _both(coord_dir: str, *flags: str) -> None:
-    """Run relion_preprocess into R/ and cryopick preprocess into C/ with the same flags."""
-    common = ["--i", "CtfFind/job003/micrographs_ctf.star", "--coord_dir", coord_dir,
-              "--coord_suffix", "_autopick.star", "--extract", *flags]
+    """Run relion_preprocess into R/ and cryopick preprocess into C/ with the same flags.
+
+    ``coord_dir`` ending in ``.star`` is a particle file to re-extract instead.
+    """
+    source = ["--reextract_data_star", coord_dir] if coord_dir.endswith(".star") else \
+        ["--coord_dir", coord_dir, "--coord_suffix", "_autopick.star"]
+    common = ["--i", "CtfFind/job003/micrographs_ctf.star", *source, "--extract", *flags]
     subprocess.run(["relion_preprocess", *common, "--part_star", "R/particles.star",
                     "--part_dir", "R/"], check=True, capture_output=True, timeout=120)
     assert main(["preprocess", *common, "--part_star", "C/particles.star", "--part_dir", "C/",
@@ -138,3 +142,21 @@ def test_upscaling_without_ramp_matches_relion(relion_project):
     particles = _assert_same_tables()
     assert set(particles["rlnImageName"].str[:7]) >= {"000010@"}
     _assert_same_pixels(30)
+
+
+def test_recentred_reextraction_matches_relion(relion_project):
+    _both("AutoPick/job006/", "--extract_size", "128", "--scale", "64", "--norm",
+          "--bg_radius", "24")
+    refined = read_star("C/particles.star")
+    rng = np.random.default_rng(3)
+    for label in ("rlnOriginXAngst", "rlnOriginYAngst"):  # up to ±2.5 particle pixels
+        refined["particles"][label] = rng.uniform(-10.0, 10.0, 45).round(2)
+    write_star("Class2D/job009/run_it025_data.star", refined)
+    shutil.rmtree("C")
+    shutil.rmtree("R")
+    _both("Class2D/job009/run_it025_data.star", "--recenter", "--extract_size", "96",
+          "--norm", "--bg_radius", "36", "--invert_contrast")
+    particles = _assert_same_tables()
+    moved = particles["rlnCoordinateX"] - refined["particles"]["rlnCoordinateX"]
+    assert (moved != 0).any() and np.allclose(moved, moved.round(), atol=1e-5)
+    _assert_same_pixels(45)

@@ -17,6 +17,8 @@ include: "rules/common.smk"
 include: "rules/demo.smk"
 include: "rules/select.smk"
 include: "rules/autopick.smk"
+include: "rules/extract.smk"
+include: "rules/class2d.smk"
 include: "rules/templates.smk"
 
 

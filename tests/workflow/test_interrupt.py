@@ -45,7 +45,8 @@ def _project(root: Path) -> Path:
 def _snakemake(root: Path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen([*SNAKEMAKE, "--directory", str(root), "--configfile",
                              str(root / "config.yaml"), "--cores", "1", "--rerun-incomplete",
-                             *extra], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             *(extra or ("autopick_log",))],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             start_new_session=True)
 
 
@@ -69,7 +70,7 @@ def test_killed_picking_job_reruns_to_identical_results(tmp_path):
     assert killed_mid_way, "the job finished before it could be killed; make it longer"
     assert not [p for p in root.rglob("*") if p.name.startswith(".") and "tmp" in p.name]
     # a killed Snakemake leaves its lock behind: unlock (as Snakemake asks), then re-run
-    assert _snakemake(root, "--unlock").wait(timeout=120) == 0
+    assert _snakemake(root, "--unlock", "autopick_log").wait(timeout=120) == 0
     rerun = _snakemake(root)
     assert rerun.wait(timeout=300) == 0, rerun.stdout.read().decode()[-3000:]
     assert _files(root) == _files(reference)

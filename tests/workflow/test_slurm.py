@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from test_workflow_project import SNAKEMAKE, REPO, make_project
+from test_workflow_project import REPO, SNAKEMAKE, TARGETS, make_project
 
 pytestmark = pytest.mark.workflow
 
@@ -32,7 +32,8 @@ needs_slurm = pytest.mark.skipif(not SLURM_UP, reason="no SLURM cluster (sinfo) 
 def test_workflow_runs_through_slurm(tmp_path):
     root = make_project(tmp_path)
     run = subprocess.run([*SNAKEMAKE, "--directory", str(root), "--configfile",
-                          str(root / "config.yaml"), "--profile", str(REPO / "profiles/slurm")],
+                          str(root / "config.yaml"), "--profile", str(REPO / "profiles/slurm"),
+                          *TARGETS],
                          capture_output=True, text=True, timeout=600)
     output = run.stdout + run.stderr
     assert run.returncode == 0, output[-4000:]

@@ -42,7 +42,7 @@ from cryopick.classification.params import Class2DParams
 from cryopick.classification.sampling import Sampling
 
 __all__ = ["Accumulator", "Batch", "BatchOutcome", "EStepSetup", "expect_batch", "make_setup",
-           "relion_round_array"]
+           "offset_distance2", "relion_round_array"]
 
 _CHUNK_ELEMENTS = 4_000_000  # complex elements per gathered block in pass 2 and accumulation
 
@@ -288,14 +288,29 @@ def _pass1(setup: EStepSetup, prep: _Prepared) -> tuple[Array, Array]:
     return xp.reshape(logw, (b, tc * k * n_psi)), logprior
 
 
+def offset_distance2(setup: EStepSetup, offset: Array, trans: Array, prior: Array) -> Array:
+    """Squared distance (Å²) of offset + translation from the class prior, as RELION has it.
+
+    ``offset`` (rounded previous offset), ``trans`` and ``prior`` are in pixels and broadcast
+    to ``(..., 2)``. RELION adds the previous offset in *pixels* to the translation and prior
+    in Å and multiplies by the pixel size again (relion-facts §4.6): ``|o + (t − c)·p|²·p²``.
+    ``--consistent_offset_prior`` uses ``|o + t − c|²·p²`` instead.
+    """
+    xp = setup.bk.xp
+    p = setup.pixel_a
+    if setup.params.consistent_offset_prior:
+        return xp.sum((offset + trans - prior) ** 2, axis=-1) * p * p
+    return xp.sum((offset + (trans - prior) * p) ** 2, axis=-1) * p * p
+
+
 def _log_prior(setup: EStepSetup, offset_int: Array) -> Array:
-    """``ln π_k + ln N(o + t_c − c_k; σ_off)`` for all particles, coarse t and classes."""
+    """``ln π_k + ln N(d; σ_off)`` for all particles, coarse t and classes ``(B, Tc, K)``."""
     bk, xp = setup.bk, setup.bk.xp
     trans = bk.asarray(setup.sampling.trans_coarse_px.astype(np.float32))
-    total = xp.astype(offset_int, xp.float32)[:, None, :] + trans[None, :, :]  # (B, Tc, 2)
-    diff = total[:, :, None, :] - setup.prior_offset_px[None, None, :, :]  # (B, Tc, K, 2)
-    var = setup.sigma_offset_px**2
-    log_off = -xp.sum(diff**2, axis=3) / (2.0 * var) - math.log(2.0 * math.pi * var)
+    d2 = offset_distance2(setup, xp.astype(offset_int, xp.float32)[:, None, None, :],
+                          trans[None, :, None, :], setup.prior_offset_px[None, None, :, :])
+    var = (setup.sigma_offset_px * setup.pixel_a) ** 2
+    log_off = -d2 / (2.0 * var) - math.log(2.0 * math.pi * var)
     return log_off + setup.log_pdf[None, None, :]
 
 
@@ -303,7 +318,9 @@ def _sort_rows(bk: Backend, rows: Array, values: Array, n_rows: int
                ) -> tuple[Array, Array, Array]:
     """Order entries by row, then by decreasing value; each row's [start, end) in that order."""
     xp = bk.xp
-    key = xp.astype(rows, xp.float64) + 0.5 / (1.0 + values)
+    # a row offset plus a decreasing function of ln(value) in (0, 0.5): one sort orders rows
+    # and, within a row, values from the largest, resolving ratios up to e^±700
+    key = xp.astype(rows, xp.float64) + 0.25 - xp.atan(xp.log(values)) / (2.0 * math.pi)
     order = xp.argsort(key)
     rows_sorted = xp.take(rows, order)
     ids = xp.arange(n_rows, dtype=rows.dtype, **_dev(bk))
@@ -480,16 +497,15 @@ def _contributions(setup: EStepSetup, prep: _Prepared, wts: _Weights, sl: slice
 
 
 def _class_sums(setup: EStepSetup, prep: _Prepared, wts: _Weights, acc: Accumulator) -> None:
-    """Class weights, weighted offsets (o + t, px) and the offset-prior residual."""
+    """Class weights, weighted offsets (o + t, px) and the offset-prior residual (Å²)."""
     bk, xp = setup.bk, setup.bk.xp
     k = setup.n_classes
     w = wts.weight[:, None]
     trans = bk.asarray(setup.sampling.trans_fine_px.astype(np.float32))
-    total = xp.astype(xp.take(prep.offset_int, wts.rows, axis=0), xp.float32) + \
-        xp.take(trans, wts.t_f, axis=0)
-    diff = total - xp.take(setup.prior_offset_px, wts.k, axis=0)
-    sums = scatter_rows(wts.k, xp.concat([w, w * total, w * xp.sum(diff**2, axis=1)[:, None]],
-                                         axis=1), k)
+    offset = xp.astype(xp.take(prep.offset_int, wts.rows, axis=0), xp.float32)
+    shift = xp.take(trans, wts.t_f, axis=0)
+    d2 = offset_distance2(setup, offset, shift, xp.take(setup.prior_offset_px, wts.k, axis=0))
+    sums = scatter_rows(wts.k, xp.concat([w, w * (offset + shift), w * d2[:, None]], axis=1), k)
     sums = bk.to_numpy(sums).astype(np.float64)
     acc.class_weight += sums[:, 0]
     acc.offset_sum += sums[:, 1:3]

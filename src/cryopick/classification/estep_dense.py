@@ -18,6 +18,7 @@ from cryopick.classification.estep import (
     _particle_outcome,
     _Prepared,
     _Weights,
+    offset_distance2,
 )
 from cryopick.classification.kernels import make_complex, to_real_pairs
 
@@ -88,13 +89,9 @@ def _dense_chunk(setup: EStepSetup, prep: _Prepared, logw1: Array, logprior: Arr
     logw = _fine_log_weights(setup, prep, logw1, logprior, threshold)
     top = xp.max(logw, axis=1)
     u = xp.exp(logw - top[:, None])
-    ordered = xp.sort(u, axis=1, descending=True)
-    cum = xp.cumulative_sum(ordered, axis=1)
-    total = cum[:, -1]
-    count = xp.sum(xp.astype(cum - ordered < setup.params.adaptive_fraction * total[:, None],
-                             xp.int64), axis=1)
-    cut = xp.take_along_axis(ordered, count[:, None] - 1, axis=1)
-    weight = xp.where(u >= cut, u, xp.zeros_like(u)) / total[:, None]
+    total = xp.sum(u, axis=1)
+    weight = xp.where(u >= _pruning_threshold(setup, u, total)[:, None], u,
+                      xp.zeros_like(u)) / total[:, None]
     best = xp.argmax(u, axis=1)
     wts = _Weights(None, None, None, None, None, (best // psi_f) % k, best % psi_f,
                    best // (k * psi_f), 1.0 / total,
@@ -102,6 +99,21 @@ def _dense_chunk(setup: EStepSetup, prep: _Prepared, logw1: Array, logprior: Arr
                    - xp.astype(prep.logdet, xp.float64))
     per_particle = _dense_sums(setup, prep, xp.reshape(weight, (b, tf, k * psi_f)), acc)
     return _particle_outcome(setup, prep, wts, per_particle)
+
+
+def _pruning_threshold(setup: EStepSetup, u: Array, total: Array) -> Array:
+    """Per row, the smallest weight of the leading set holding ``adaptive_fraction`` of it.
+
+    In increasing order, a weight is dropped while the running sum up to and including it
+    stays at most ``(1 − f)·total``; the first one past that is the threshold.
+    """
+    xp = setup.bk.xp
+    ordered = xp.sort(u, axis=1)
+    cum = xp.cumulative_sum(ordered, axis=1)
+    dropped = xp.sum(xp.astype(cum <= (1.0 - setup.params.adaptive_fraction)
+                               * total[:, None], xp.int64), axis=1)
+    index = xp.clip(dropped, None, u.shape[1] - 1)[:, None]
+    return xp.take_along_axis(ordered, index, axis=1)[:, 0]
 
 
 def _dense_sums(setup: EStepSetup, prep: _Prepared, weight: Array, acc: Accumulator) -> Array:
@@ -126,9 +138,11 @@ def _dense_class_sums(setup: EStepSetup, prep: _Prepared, wtk: Array, acc: Accum
     """Class weights, weighted offsets and offset-prior residual from ``(b, Tf, K)`` weights."""
     bk, xp = setup.bk, setup.bk.xp
     trans = bk.asarray(setup.sampling.trans_fine_px.astype(np.float32))
-    total = xp.astype(prep.offset_int, xp.float32)[:, None, :] + trans[None, :, :]  # (b, Tf, 2)
-    diff = total[:, :, None, :] - setup.prior_offset_px[None, None, :, :]
+    offset = xp.astype(prep.offset_int, xp.float32)[:, None, :]
+    total = offset + trans[None, :, :]  # (b, Tf, 2)
+    d2 = offset_distance2(setup, offset[:, :, None, :], trans[None, :, None, :],
+                          setup.prior_offset_px[None, None, :, :])  # (b, Tf, K)
     acc.class_weight += bk.to_numpy(xp.sum(wtk, axis=(0, 1))).astype(np.float64)
     acc.offset_sum += bk.to_numpy(
         xp.sum(wtk[:, :, :, None] * total[:, :, None, :], axis=(0, 1))).astype(np.float64)
-    acc.sigma_offset_sum += float(bk.to_numpy(xp.sum(wtk * xp.sum(diff**2, axis=3))))
+    acc.sigma_offset_sum += float(bk.to_numpy(xp.sum(wtk * d2)))

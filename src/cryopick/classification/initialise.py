@@ -28,7 +28,7 @@ from cryopick.classification.mstep import IterationSums, reconstruct_classes, re
 from cryopick.classification.parallel import Reducer
 from cryopick.classification.params import Class2DParams
 from cryopick.classification.particles import ImageSource, ParticleSet
-from cryopick.classification.reconstruct import buckets_to_reference
+from cryopick.classification.reconstruct import buckets_to_reference, padded_layout
 from cryopick.classification.sampling import current_size, initial_highres_a
 from cryopick.fourier import relion_round
 
@@ -136,7 +136,7 @@ def initial_model(particles: ParticleSet, source: ImageSource, params: Class2DPa
     n, pixel, k = particles.box_px, particles.pixel_a, params.n_classes
     coeffs = coefficient_list(n)
     ini_high = initial_highres_a(n, pixel)
-    m_init = coeffs.count(min(n, int(ini_high)))  # RELION uses the Å value as a size
+    m_init = coeffs.count(min(n, int(ini_high)))
     n_groups = len(particles.group_names)
     total = {"sum": np.zeros((n, n)), "power": np.zeros((n_groups, coeffs.n_shells)),
              "weight": np.zeros(k)}
@@ -148,8 +148,12 @@ def initial_model(particles: ParticleSet, source: ImageSource, params: Class2DPa
         total["weight"] += np.bincount(part["classes"], minlength=k)
         buckets = part["buckets"] if buckets is None else buckets + part["buckets"]
     psis = (np.arange(_INIT_PSI_BINS) * 360.0 / _INIT_PSI_BINS)
-    num, den = (np.zeros((k, m_init), np.complex128), np.zeros((k, m_init))) if buckets is None \
-        else buckets_to_reference(buckets, k, psis, n)
+    init_size = min(n, int(ini_high))  # RELION uses the Å value as a size
+    if buckets is None:
+        mp = padded_layout(n)[0].count(2 * init_size)
+        num, den = np.zeros((k, mp), np.complex128), np.zeros((k, mp))
+    else:
+        num, den = buckets_to_reference(buckets, k, psis, n, init_size)
     total.update(num=num, den=den)
     total = reducer.sum(total)
     sums = IterationSums(total["num"], total["den"], total["weight"], np.zeros((k, 2)), 0.0,

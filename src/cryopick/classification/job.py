@@ -168,9 +168,11 @@ def _iterate(run: _Run, model: Model, state: ParticleState, iteration: int
         outcome = expect_batch(setup, _batch(run, state, indices), acc)
         _store(results, indices, outcome)
     num, den = buckets_to_reference(acc.buckets, params.n_classes, sampling.psi_fine_deg,
-                                    particles.box_px)
+                                    particles.box_px, sizes[2])
     totals = run.reducer.sum(_sums(run, acc, num, den, results))
     new_model, new_state = _maximize(run, model, state, totals, tau2, perturb, iteration)
+    new_model = dataclasses.replace(new_model, image_size_used=sizes[2],
+                                    tau2=reference_tau2(new_model.refs, coeffs))
     changes = _changes(state, new_state, totals["done"] > 0, particles.pixel_a)
     _log_iteration(run, iteration, new_model, changes, sizes, time.perf_counter() - started)
     _write(run, new_model, new_state, iteration, sampling, changes,

@@ -44,6 +44,7 @@ class Model:
     perturb: float = 0.0
     refs_ctf_corrected: bool = False
     iteration: int = 0
+    image_size_used: int = 0  # the size of this iteration's M-step (RELION reports that one)
 
     @property
     def n_classes(self) -> int:
@@ -64,7 +65,7 @@ class Model:
             value = arrays[f.name]
             values[f.name] = value.item() if value.ndim == 0 else value
         values["refs_ctf_corrected"] = bool(values["refs_ctf_corrected"])
-        for name in ("current_size", "resolution_shell", "iteration"):
+        for name in ("current_size", "resolution_shell", "iteration", "image_size_used"):
             values[name] = int(values[name])
         return cls(**values)
 

@@ -16,7 +16,11 @@ from scipy import ndimage
 from cryopick.classification.kernels import CoefficientList, soft_edge
 from cryopick.classification.model import Model
 from cryopick.classification.params import Class2DParams
-from cryopick.classification.reconstruct import gridding_correction, wiener_average
+from cryopick.classification.reconstruct import (
+    gridding_correction,
+    padded_layout,
+    wiener_average,
+)
 from cryopick.classification.sampling import current_size
 
 __all__ = ["IterationSums", "center_classes", "maximize", "reference_tau2", "shell_mean",
@@ -27,8 +31,8 @@ __all__ = ["IterationSums", "center_classes", "maximize", "reference_tau2", "she
 class IterationSums:
     """Statistics of one iteration summed over particles (and MPI ranks). Host arrays.
 
-    ``num`` (K, m) complex / ``den`` (K, m) are reference-frame sums at the first ``m`` list
-    coefficients; ``resid`` (G, n//2+1) residual power per group and shell; ``group_weight``
+    ``num`` (K, mp) complex / ``den`` (K, mp) are reference-frame sums on the 2×-padded
+    reference grid (:func:`.reconstruct.padded_layout`); ``resid`` (G, n//2+1) residual power per group and shell; ``group_weight``
     (G,) particles per group seen this iteration.
     """
 
@@ -85,23 +89,33 @@ def _images(values: np.ndarray, coeffs: CoefficientList) -> np.ndarray:
 
 def reconstruct_classes(sums: IterationSums, tau2: np.ndarray, params: Class2DParams,
                         coeffs: CoefficientList, regularise: bool = True) -> np.ndarray:
-    """Class averages ``(K, n, n)`` float32 (unmasked); classes without weight are zero."""
-    m = sums.num.shape[1]
-    fourier = wiener_average(sums.num, sums.den, tau2, params.tau2_fudge, coeffs.shell[:m],
+    """Class averages ``(K, n, n)`` float32 (unmasked); classes without weight are zero.
+
+    Solved on the padded grid, transformed at ``2n`` and windowed to the central ``n``.
+    """
+    n = coeffs.n
+    padded, shell_n, _ = padded_layout(n)
+    mp = sums.num.shape[1]
+    fourier = wiener_average(sums.num, sums.den, tau2, params.tau2_fudge, shell_n[:mp],
                              regularise=regularise)
-    images = _images(fourier, coeffs) / gridding_correction(coeffs.n)
+    big = _images(fourier, padded) / 4.0  # the 2n transform of an n-normalised spectrum
+    images = big[:, n // 2: n // 2 + n, n // 2: n // 2 + n] / gridding_correction(n)
     images[sums.class_weight <= 0] = 0.0
     return images.astype(np.float32)
 
 
 def _ssnr(sums: IterationSums, tau2: np.ndarray, params: Class2DParams,
           coeffs: CoefficientList) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """SSNR (data vs prior), Fourier completeness and reference σ² per class and shell."""
-    m = sums.den.shape[1]
-    ratio = sums.den * params.tau2_fudge * tau2[:, coeffs.shell[:m]]
+    """SSNR (data vs prior), Fourier completeness and reference σ² per class and shell,
+    from the sums at the padded grid's even points (the frequencies of the ``n`` transform)."""
+    even = padded_layout(coeffs.n)[2]
+    den = np.concatenate([sums.den, np.zeros((len(sums.den), 1))], axis=1)
+    den = den[:, np.where((even >= 0) & (even < sums.den.shape[1]), even, sums.den.shape[1])]
+    ratio = den * params.tau2_fudge * tau2[:, coeffs.shell]
     ssnr = shell_mean(ratio, coeffs)
-    completeness = shell_mean((ratio >= 1.0).astype(np.float64), coeffs)
-    mean_den = shell_mean(sums.den, coeffs)
+    inside = shell_mean((den > 0).astype(np.float64), coeffs)
+    completeness = np.where(inside > 0, shell_mean((ratio >= 1.0).astype(np.float64), coeffs), 0)
+    mean_den = shell_mean(den, coeffs)
     ref_sigma2 = np.where(mean_den > 0, 1.0 / np.where(mean_den > 0, mean_den, 1.0), 0.0)
     return ssnr, completeness, ref_sigma2
 
@@ -174,7 +188,7 @@ def maximize(model: Model, sums: IterationSums, params: Class2DParams, coeffs: C
     r_c = max(int(shells.max()), 5)
     pdf = sums.class_weight / w_tot
     prior = sums.offset_sum / w_tot  # RELION divides by the total, not the class, weight
-    sigma_off = float(np.sqrt(max(sums.sigma_offset_sum / (2.0 * w_tot), 1e-6)))
+    sigma_off = float(np.sqrt(max(sums.sigma_offset_sum / (2.0 * w_tot), 1e-6))) / pixel_a
     scale = model.scale
     if params.scale and len(model.scale) > 1:
         scale = _scales(sums, model.scale, group_sizes)

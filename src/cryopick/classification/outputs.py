@@ -118,7 +118,7 @@ def _model_blocks(model: Model, particles: ParticleSet, params: Class2DParams,
     blocks: dict[str, object] = {"model_general": {
         "rlnReferenceDimensionality": 2, "rlnDataDimensionality": 2, "rlnOriginalImageSize": n,
         "rlnCurrentResolution": float(n * p / max(model.resolution_shell, 1)),
-        "rlnCurrentImageSize": int(model.current_size), "rlnPaddingFactor": 2.0,
+        "rlnCurrentImageSize": int(model.image_size_used or model.current_size), "rlnPaddingFactor": 2.0,
         "rlnIsHelix": 0, "rlnFourierSpaceInterpolator": 1, "rlnMinRadiusNnInterpolation": 10,
         "rlnPixelSize": float(p), "rlnNrClasses": k, "rlnNrBodies": 1,
         "rlnNrGroups": len(particles.group_names), "rlnTau2FudgeFactor": float(params.tau2_fudge),

@@ -41,6 +41,7 @@ class Class2DParams:
     adaptive_fraction: float = 0.999
     perturb: float = 0.5
     center_classes: bool = False
+    consistent_offset_prior: bool = False  # RELION mixes px and Å in the offset prior
     preread_images: bool = False
     batch_size: int = 0  # particles per E-step batch; 0: from a memory budget
     memory_budget_mb: float = 512.0

@@ -1,10 +1,10 @@
 """From image-frame bucket sums to reference-frame sums, and the Wiener-like class averages.
 
 The E-step sums ``Num = Σ w·s·CTF·X_t/σ²`` and ``Den = Σ w·s²·CTF²/σ²`` per (class, fine ψ)
-in the frame of the images. Here every bucket is brought into the reference frame: its
-numerator is upsampled 2× exactly (zero-padding in real space) and both are read by bilinear
-interpolation at ``A_ψ g`` for every reference coefficient ``g`` (the image-frame frequency that
-the reference frequency ``g`` is seen at), then summed over ψ. The class average is
+in the frame of the images. Here every bucket is brought into the reference frame: both sums
+are upsampled 2× exactly (zero-padding in real space) and read by bilinear interpolation at
+``A_ψ g`` for every point ``g`` of the 2×-padded reference grid (the image-frame frequency
+that the reference frequency ``g`` is seen at), then summed over ψ. The class average is
 ``Num/(Den + 1/(T·τ²))`` (relion-facts §4.7), corrected for the interpolation (÷ sinc²).
 """
 
@@ -23,7 +23,7 @@ from cryopick.classification.kernels import (
     make_complex,
 )
 
-__all__ = ["buckets_to_reference", "gridding_correction", "padded_transform",
+__all__ = ["buckets_to_reference", "gridding_correction", "padded_layout", "padded_transform",
            "wiener_average"]
 
 _CHUNK_ELEMENTS = 16_000_000
@@ -46,35 +46,24 @@ def padded_transform(images: Array) -> Array:
 
 
 @functools.lru_cache(maxsize=8)
-def _full_grid_map(n: int, m: int) -> np.ndarray:
-    """For each cell of the full ``n × n`` plane: its list position (``m`` = absent), using
-    ``F(−k) = conj F(k)`` for cells outside the stored half plane (for real even data)."""
-    coeffs = coefficient_list(n)
-    half = np.full(n * (n // 2 + 1), m, dtype=np.int64)
-    half[coeffs.flat[:m]] = np.arange(m)
-    k = np.fft.fftfreq(n, 1.0 / n).astype(np.int64)
-    ky, kx = np.meshgrid(k, k, indexing="ij")
-    flip = (kx < 0) | ((kx == 0) & (ky < 0))
-    ky, kx = np.where(flip, -ky, ky), np.where(flip, -kx, kx)
-    inside = kx <= n // 2
-    cell = (ky % n) * (n // 2 + 1) + np.minimum(kx, n // 2)
-    return np.where(inside, half[cell], m).ravel()
+def padded_layout(n: int) -> tuple[CoefficientList, np.ndarray, np.ndarray]:
+    """The reference grid of the M-step: RELION's 2×-padded Fourier grid of an ``n`` box.
+
+    Returns the coefficient list of the ``2n`` grid (frequency ``k2/2`` in units of the
+    ``n`` transform), each entry's shell in ``n`` units (``ROUND(|k2|/2)``), and for every
+    entry of the size-``n`` list its position in the padded list (the even points).
+    """
+    padded = coefficient_list(2 * n)
+    shell_n = np.floor(np.sqrt(padded.kx**2 + padded.ky**2) / 2.0 + 0.5).astype(np.int64)
+    lookup = np.full(2 * n * (n + 1), -1, dtype=np.int64)
+    lookup[padded.flat] = np.arange(len(padded.flat))
+    plain = coefficient_list(n)
+    cell = (2 * plain.ky.astype(np.int64) % (2 * n)) * (n + 1) + 2 * plain.kx.astype(np.int64)
+    return padded, shell_n, lookup[cell]
 
 
-def _den_full(den: Array, n: int) -> Array:
-    """``(R, m)`` real, even list values → ``(R, n, n)`` full plane (zero outside the list)."""
-    bk = backend_of(den)
-    xp = bk.xp
-    m = den.shape[-1]
-    padded = xp.concat([den, xp.zeros((den.shape[0], 1), dtype=den.dtype,
-                                      **({"device": bk.device} if bk.device is not None else {}))],
-                       axis=1)
-    grid = xp.take(padded, bk.asarray(_full_grid_map(n, m)), axis=1)
-    return xp.reshape(grid, (den.shape[0], n, n))
-
-
-def _pull_geometry(psis_deg: np.ndarray, coeffs: CoefficientList, m: int, scale: int, size: int
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def _pull_geometry(psis_deg: np.ndarray, coeffs: CoefficientList, m: int, scale: float,
+                   size: int) -> tuple[np.ndarray, np.ndarray]:
     """Bilinear geometry ``(4, Ψ, m)`` into ψ-stacked grids of ``size²`` at ``scale·A_ψ g``."""
     rad = np.deg2rad(np.asarray(psis_deg, np.float64))[:, None]
     c, s = np.cos(rad), np.sin(rad)
@@ -98,31 +87,38 @@ def _pull(grids: Array, index: np.ndarray, weight: np.ndarray) -> Array:
     return xp.sum(xp.reshape(total, (grids.shape[0], n_psi, m)), axis=1)
 
 
-def buckets_to_reference(buckets: Array, n_classes: int, psis_deg: np.ndarray, n: int
-                         ) -> tuple[np.ndarray, np.ndarray]:
-    """Rotate per-(class, ψ) sums ``(K·Ψ, 3m)`` into the reference frame.
+def buckets_to_reference(buckets: Array, n_classes: int, psis_deg: np.ndarray, n: int,
+                         size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rotate per-(class, ψ) sums ``(K·Ψ, 3m)`` into the reference frame, on the padded grid.
 
-    Returns host arrays ``num`` (K, m) complex128 and ``den`` (K, m) float64 at the first
-    ``m`` list coefficients of the reference.
+    Returns host arrays ``num`` (K, mp) complex128 and ``den`` (K, mp) float64 at the
+    coefficients of RELION's 2×-padded reference grid (:func:`padded_layout`) up to radius
+    ``size/2``; reconstructing there and windowing the ``2n`` image to ``n`` keeps content
+    rotated into the box corners from wrapping around.
     """
     bk = backend_of(buckets)
     xp = bk.xp
     n_psi = len(psis_deg)
     m = buckets.shape[1] // 3
-    coeffs = coefficient_list(n)
-    num_geo = _pull_geometry(psis_deg, coeffs, m, 2, 2 * n)
-    den_geo = _pull_geometry(psis_deg, coeffs, m, 1, n)
-    per_class = n_psi * 4 * n * n
+    padded = padded_layout(n)[0]
+    mp = padded.count(2 * size)
+    geometry = _pull_geometry(psis_deg, padded, mp, 1.0, 2 * n)
+    per_class = 2 * n_psi * 4 * n * n
     chunk = max(1, _CHUNK_ELEMENTS // per_class)
     nums, dens = [], []
     for lo in range(0, n_classes, chunk):
         hi = min(lo + chunk, n_classes)
         block = buckets[lo * n_psi: hi * n_psi, :]
-        images = list_to_images(make_complex(block[:, :m], block[:, m:2 * m]), n)
-        up = xp.reshape(padded_transform(images), (hi - lo, n_psi * 4 * n * n))
-        nums.append(bk.to_numpy(_pull(up, *num_geo)))
-        den = xp.reshape(_den_full(block[:, 2 * m:], n), (hi - lo, n_psi * n * n))
-        dens.append(bk.to_numpy(_pull(den, *den_geo)))
+        zero = xp.zeros_like(block[:, 2 * m:])
+        # numerator and denominator are upsampled the same way, so their ratio is consistent
+        values = xp.concat([make_complex(block[:, :m], block[:, m:2 * m]),
+                            make_complex(block[:, 2 * m:], zero)], axis=0)
+        up = padded_transform(list_to_images(values, n))
+        rows = (hi - lo) * n_psi
+        nums.append(bk.to_numpy(_pull(xp.reshape(up[:rows, ...], (hi - lo, n_psi * 4 * n * n)),
+                                      *geometry)))
+        dens.append(bk.to_numpy(xp.real(_pull(
+            xp.reshape(up[rows:, ...], (hi - lo, n_psi * 4 * n * n)), *geometry))))
     return np.concatenate(nums).astype(np.complex128), \
         np.maximum(np.concatenate(dens).astype(np.float64), 0.0)
 

@@ -31,7 +31,8 @@ _OPTIONS = {
 _SWITCHES = {"zero_mask": "zero_mask", "ctf": "ctf", "ctf_intact_first_peak":
              "ctf_intact_first_peak", "fast_subsets": "fast_subsets", "flatten_solvent":
              "flatten_solvent", "norm": "norm", "scale": "scale", "preread_images":
-             "preread_images", "center_classes": "center_classes"}
+             "preread_images", "center_classes": "center_classes",
+             "consistent_offset_prior": "consistent_offset_prior"}
 # accepted for compatibility, no effect here (logged)
 _IGNORED = {"dont_combine_weights_via_disc": "sums are combined in memory (and over MPI)",
             "no_parallel_disc_io": "every rank reads its own particles",

@@ -67,9 +67,11 @@ def _brute_force(setup, prep, bk):
         for tf, t in enumerate(sampling.trans_fine_px):
             tc = tf // sampling.n_trans_child
             for k in range(K):
-                d = offsets[i] + sampling.trans_coarse_px[tc] - prior_off[k]
-                var = setup.sigma_offset_px**2
-                prior = np.log(pdf[k]) - d @ d / (2 * var) - np.log(2 * np.pi * var)
+                # RELION's unit mix: previous offset in px, translation and prior in Å
+                d = offsets[i] + (sampling.trans_coarse_px[tc] - prior_off[k]) * PIXEL
+                d2 = d @ d * PIXEL**2
+                var = (setup.sigma_offset_px * PIXEL) ** 2
+                prior = np.log(pdf[k]) - d2 / (2 * var) - np.log(2 * np.pi * var)
                 for pf in range(setup.n_psi_fine):
                     model = s[i] * ctf[i, 1:mf] * p2[k * setup.n_psi_fine + pf, 1:mf]
                     diff = xm[i, 1:mf] * phi[tf, 1:mf] - model

@@ -427,3 +427,10 @@ def test_nan_pixels_fail_without_a_half_written_stack(project):
     # the first micrograph is complete; nothing of the second, no temporary files
     assert _outputs() == ["Extract/job007/Movies/mic001.mrcs",
                           "Extract/job007/Movies/mic001_extract.star"]
+
+
+def test_no_coordinates_at_all_is_an_error_naming_where_they_were_looked_for(project):
+    with pytest.raises(InputError, match="no micrograph has coordinates .*looked for e.g. "
+                                         "Picks/Movies/mic001_autopick.star"):
+        _run(source=CoordinateFiles("Picks/", "_autopick.star"))
+    assert _outputs() == []

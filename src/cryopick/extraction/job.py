@@ -192,8 +192,13 @@ def run_extraction(mics: MicrographSet, source: CoordinateSource, params: Extrac
     """
     if job.jobs < 1:
         raise InputError(f"--j must be ≥ 1, got {job.jobs}")
+    if not mics.names:
+        raise InputError(f"{mics.path}: no micrographs listed")
     backend, jobs = _resolve_backend(job)
     tasks, done = _plan(mics, source, params, job, backend)
+    if not tasks and not done:
+        raise InputError(f"{mics.path}: no particles to extract: no micrograph has coordinates "
+                         f"({_where_coordinates(source, mics.names[0])})")
     if done:
         logger.info("%d micrograph(s) already extracted; skipping them (--only_do_unfinished)",
                     len(done))
@@ -204,9 +209,6 @@ def run_extraction(mics: MicrographSet, source: CoordinateSource, params: Extrac
     for index in done:
         tables[index] = read_star(extract_star_path(job.part_dir, mics.names[index]))["images"]
     particles = join_particles([tables[i] for i in sorted(tables)])
-    if particles.empty:
-        raise InputError(f"{mics.path}: no particles extracted: no micrograph has coordinates "
-                         f"({_where_coordinates(source, mics.names[0])})")
     used = set(particles["rlnOpticsGroup"].astype(int)) if isinstance(source, Reextraction) \
         else None
     optics = particle_optics(mics, params, source if isinstance(source, Reextraction) else None,

@@ -39,4 +39,10 @@ def final_targets():
     return [
         job("select", "micrographs_selected.star"),
         job("autopick_log", "coords_suffix_autopick.star"),
+        job("extract_log", "particles.star"),
+        class2d_model(),
+        job("select_templates", "class_averages.star"),
+        job("autopick_optimise", "coords_suffix_autopick.star"),
+        job("autopick_template", "coords_suffix_autopick.star"),
+        job("extract_template", "particles.star"),
     ]

@@ -1,0 +1,77 @@
+"""The whole tutorial DAG on simulated demo data: seven stages, RELION-readable, reported."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cryopick.io.star import read_coordinates, read_star
+from test_workflow_project import SNAKEMAKE
+
+pytestmark = pytest.mark.workflow
+N_ITER = 5
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("demo")
+    (root / "config.yaml").write_text(yaml.safe_dump({
+        "backend": "numpy", "demo": {"preset": "demo", "seed": 2, "n_micrographs": 3},
+        "select": {"first_n": 2},
+        "class2d": {"n_classes": 4, "n_iter": N_ITER},
+        "select_templates": {"max_resolution_a": 100}}))  # few iterations: coarse classes
+    run = subprocess.run([*SNAKEMAKE, "--directory", str(root), "--configfile",
+                          str(root / "config.yaml"), "--cores", "2"], capture_output=True,
+                         text=True, timeout=900)
+    assert run.returncode == 0, run.stderr[-4000:]
+    return root
+
+
+STAGES = ["Select/5mics/micrographs_selected.star", "AutoPick/LoG/coords_suffix_autopick.star",
+          "Extract/LoG/particles.star", f"Class2D/LoG/run_it{N_ITER:03d}_model.star",
+          "Select/templates4autopick/class_averages.star",
+          "AutoPick/optimise_params/coords_suffix_autopick.star",
+          "AutoPick/template/coords_suffix_autopick.star", "Extract/template/particles.star"]
+
+
+def test_all_seven_stages_write_their_relion_files_and_notes(demo):
+    for path in STAGES:
+        assert (demo / path).is_file(), path
+        assert (demo / Path(path).parent / "note.txt").is_file(), path
+    picks = [read_coordinates(p) for p in (demo / "AutoPick/template/Movies").glob("*.star")]
+    assert len(picks) == 3 and all(len(p) > 5 for p in picks)  # every micrograph picked
+    particles = read_star(demo / "Extract/template/particles.star")
+    assert len(particles["particles"]) == sum(len(p) for p in picks)
+    assert {"rlnImagePixelSize", "rlnImageSize"} <= set(particles["optics"].columns)
+    assert list((demo / "AutoPick/optimise_params/Movies").glob("*_bestCCF.spi"))
+
+
+@pytest.mark.skipif(shutil.which("relion_autopick") is None, reason="RELION not on PATH")
+def test_relion_reads_the_pipelines_files(demo):
+    def relion(*args):
+        run = subprocess.run(list(args), cwd=demo, capture_output=True, text=True, timeout=600)
+        assert run.returncode == 0, (args, run.stdout[-2000:], run.stderr[-2000:])
+
+    relion("relion_star_handler", "--i", "Extract/template/particles.star", "--o", "x1.star")
+    relion("relion_star_handler", "--i", f"Class2D/LoG/run_it{N_ITER:03d}_data.star",
+           "--o", "x2.star")
+    relion("relion_autopick", "--i", "Select/5mics/micrographs_selected.star", "--odir",
+           "RelionCheck/", "--pickname", "autopick", "--ref",
+           "Select/templates4autopick/class_averages.star", "--invert", "--ctf", "--ang", "30",
+           "--lowpass", "20", "--shrink", "0", "--threshold", "0.2", "--min_distance", "100")
+    assert list((demo / "RelionCheck/Movies").glob("*_autopick.star"))
+
+
+def test_report_gathers_every_stages_pictures(demo):
+    run = subprocess.run([*SNAKEMAKE, "--directory", str(demo), "--configfile",
+                          str(demo / "config.yaml"), "--report", "report.html"],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    html = (demo / "report.html").read_text(errors="replace")
+    for picture in ("mic001_autopick.png", "particles.png", "classes.png", "convergence.png",
+                    "templates.png", "threshold_sweep.png", "summary.png"):
+        assert picture in html, picture

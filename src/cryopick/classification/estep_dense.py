@@ -3,10 +3,14 @@
 When most samples are significant (the first iterations, from random references) gathering
 children one by one costs far more than scoring every fine sample with one matrix product.
 This path gives the same result as the gathered one: children of non-significant coarse
-samples are masked out, and the pass-2 weights are pruned to ``adaptive_fraction``.
+samples are masked out; the pass-2 weights are pruned to ``adaptive_fraction`` only when it
+is below 0.99 (see ``_PRUNE_BELOW``), otherwise at most ``1 − f`` of the weight is kept
+that RELION would drop.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -25,6 +29,10 @@ from cryopick.classification.kernels import make_complex, to_real_pairs
 __all__ = ["dense_children", "prefer_dense"]
 
 _GATHER_COST = 64  # one gathered child ≈ this many sample-coefficients of a dense product
+# Pass-2 pruning drops at most 1 − f of each particle's weight; RELION prunes to save work in
+# its per-sample back-projection, which the dense products here do not have. Sorting all fine
+# weights would cost more than the products, so the dense path prunes only for f below this.
+_PRUNE_BELOW = 0.99
 
 
 def prefer_dense(setup: EStepSetup, n_significant: int, batch_size: int) -> bool:
@@ -67,7 +75,7 @@ def _fine_log_weights(setup: EStepSetup, prep: _Prepared, logw1: Array, logprior
     tc, ntc, npc = len(s.trans_coarse_px), s.n_trans_child, s.n_psi_child
     tf, psi_c, psi_f = tc * ntc, len(s.psi_coarse_deg), setup.n_psi_fine
     w1 = xp.exp(logw1 - xp.max(logw1, axis=1, keepdims=True))
-    coarse = xp.astype(w1, xp.float64) >= threshold[:, None]
+    coarse = w1 >= xp.astype(threshold, xp.float32)[:, None]  # thresholds are float32 values
     mask = xp.reshape(xp.broadcast_to(xp.reshape(coarse, (b, tc, 1, k, psi_c, 1)),
                                       (b, tc, ntc, k, psi_c, npc)), (b, tf, k, psi_f))
     prior = xp.reshape(xp.broadcast_to(logprior[:, :, None, :], (b, tc, ntc, k)), (b, tf, k, 1))
@@ -77,7 +85,7 @@ def _fine_log_weights(setup: EStepSetup, prep: _Prepared, logw1: Array, logprior
     norm = xp.matmul(prep.cs, setup.p2_sq[:, :mf].T)
     score = prep.a[:, None, None] + norm[:, None, :] - xp.reshape(cross, (b, tf, k * psi_f))
     logw = prior - xp.reshape(score, (b, tf, k, psi_f))
-    logw = xp.where(mask, logw, xp.full_like(logw, -xp.inf))
+    logw = xp.where(mask, logw, -math.inf)
     return xp.reshape(logw, (b, tf * k * psi_f))
 
 
@@ -90,8 +98,9 @@ def _dense_chunk(setup: EStepSetup, prep: _Prepared, logw1: Array, logprior: Arr
     top = xp.max(logw, axis=1)
     u = xp.exp(logw - top[:, None])
     total = xp.sum(u, axis=1)
-    weight = xp.where(u >= _pruning_threshold(setup, u, total)[:, None], u,
-                      xp.zeros_like(u)) / total[:, None]
+    weight = u / total[:, None]
+    if setup.params.adaptive_fraction < _PRUNE_BELOW:
+        weight = xp.where(u >= _pruning_threshold(setup, u, total)[:, None], weight, 0.0)
     best = xp.argmax(u, axis=1)
     wts = _Weights(None, None, None, None, None, (best // psi_f) % k, best % psi_f,
                    best // (k * psi_f), 1.0 / total,

@@ -117,11 +117,13 @@ def test_dense_and_gathered_pass_two_agree(backend, monkeypatch, fraction):
         results.append((outcome, acc.class_weight.copy(), backend.to_numpy(acc.buckets)))
     (a, wa, ba), (b, wb, bb) = results
     np.testing.assert_array_equal(a.class_index, b.class_index)
-    np.testing.assert_allclose(a.max_prob, b.max_prob, rtol=1e-4)
+    # at f ≥ 0.99 the dense path keeps the ≤ 1 − f of the weight that pruning drops
+    tol = 1e-3 if fraction >= 0.99 else 1e-4
+    np.testing.assert_allclose(a.max_prob, b.max_prob, rtol=tol)
     np.testing.assert_allclose(a.log_likelihood, b.log_likelihood, rtol=1e-5)
-    np.testing.assert_allclose(wa, wb, rtol=1e-4, atol=1e-6)
-    np.testing.assert_allclose(ba, bb, rtol=1e-3, atol=1e-3 * np.abs(ba).max())
-    np.testing.assert_allclose(a.resid_shells, b.resid_shells, rtol=1e-3)
+    np.testing.assert_allclose(wa, wb, rtol=tol, atol=1e-6)
+    np.testing.assert_allclose(ba, bb, rtol=1e-3, atol=2e-3 * np.abs(ba).max())
+    np.testing.assert_allclose(a.resid_shells, b.resid_shells, rtol=2e-3)
 
 
 def test_fewer_samples_are_significant_with_a_lower_fraction():

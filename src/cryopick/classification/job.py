@@ -277,7 +277,8 @@ def _changes(old: ParticleState, new: ParticleState, done: np.ndarray, pixel: fl
         return {"classes": 1.0, "offsets": 999.0, "orientations": 999.0}
     dpsi = np.abs((new.psi_deg[seen] - old.psi_deg[seen] + 180.0) % 360.0 - 180.0)
     shift = np.linalg.norm(new.offset_px[seen] - old.offset_px[seen], axis=1) * pixel
-    return {"classes": float(np.mean(new.class_index[seen] != old.class_index[seen])),
+    changed = new.class_index[seen] != old.class_index[seen]
+    return {"classes": float(np.mean(changed)), "classes_count": float(changed.sum()),
             "offsets": float(np.sqrt(np.mean(shift**2))), "orientations": float(np.mean(dpsi))}
 
 

@@ -169,7 +169,9 @@ def _sampling_block(params: Class2DParams, model: Model, info: IterationInfo,
 
 def _optimiser_block(root: str, paths: dict[str, Path], params: Class2DParams, model: Model,
                      info: IterationInfo, pixel: float) -> dict[str, object]:
-    return {
+    """``data_optimiser_general`` with every field relion_refine 3.1 reads on ``--continue``."""
+    changes = info.changes
+    fields: dict[str, object] = {
         "rlnOutputRootName": root, "rlnModelStarFile": str(paths["model"]),
         "rlnExperimentalDataStarFile": str(paths["data"]),
         "rlnOrientSamplingStarFile": str(paths["sampling"]),
@@ -179,25 +181,45 @@ def _optimiser_block(root: str, paths: dict[str, Path], params: Class2DParams, m
         "rlnAdaptiveOversampleFraction": params.adaptive_fraction,
         "rlnRandomSeed": params.random_seed, "rlnParticleDiameter": params.particle_diameter_a,
         "rlnWidthMaskEdge": int(params.mask_edge_px), "rlnDoZeroMask": int(params.zero_mask),
-        "rlnDoSolventFlattening": int(params.flatten_solvent),
-        "rlnSolventMaskName": "None", "rlnMaximumCoarseImageSize": -1,
+        "rlnDoSolventFlattening": int(params.flatten_solvent), "rlnDoSolventFscCorrection": 0,
+        "rlnSolventMaskName": "None", "rlnSolventMask2Name": "None", "rlnBodyStarFile": "None",
+        "rlnTauSpectrumName": "None", "rlnMaximumCoarseImageSize": -1,
         "rlnHighresLimitExpectation": params.strict_highres_exp_a,
-        "rlnIncrementImageSize": params.incr_size, "rlnDoMapEstimation": 1,
-        "rlnDoFastSubsetOptimisation": int(params.fast_subsets), "rlnDoAutoRefine": 0,
-        "rlnDoSkipAlign": 0, "rlnDoSkipRotate": 0,
+        "rlnLowresLimitExpectation": -1.0, "rlnIncrementImageSize": params.incr_size,
+        "rlnDoMapEstimation": 1, "rlnDoFastSubsetOptimisation": int(params.fast_subsets),
+        "rlnDoExternalReconstruct": 0, "rlnDoStochasticGradientDescent": 0,
+        "rlnDoStochasticEM": 0, "rlnSgdInitialIterations": 50, "rlnSgdFinalIterations": 50,
+        "rlnSgdInBetweenIterations": 200, "rlnSgdInitialResolution": 35.0,
+        "rlnSgdFinalResolution": 15.0, "rlnSgdInitialSubsetSize": 100,
+        "rlnSgdFinalSubsetSize": 500, "rlnSgdMuFactor": 0.0, "rlnSgdSigma2FudgeInitial": 8.0,
+        "rlnSgdSigma2FudgeHalflife": -1, "rlnSgdSkipAnneal": 0, "rlnSgdSubsetSize": -1,
+        "rlnSgdWriteEverySubset": 1, "rlnSgdStepsize": 0.5, "rlnDoAutoRefine": 0,
+        "rlnAutoLocalSearchesHealpixOrder": 4, "rlnNumberOfIterWithoutResolutionGain": 0,
+        "rlnBestResolutionThusFar": float(model.resolution_shell / (model.box_px * pixel)),
+        "rlnNumberOfIterWithoutChangingAssignments": 0, "rlnDoSkipAlign": 0,
+        "rlnDoSkipRotate": 0,
         "rlnOverallAccuracyRotations": float(params.psi_step_deg) / 2,
         "rlnOverallAccuracyTranslationsAngst": float(params.offset_step_px) / 2 * pixel,
-        "rlnChangesOptimalOrientations": float(info.changes.get("orientations", 999.0)),
-        "rlnChangesOptimalOffsets": float(info.changes.get("offsets", 999.0)),
-        "rlnChangesOptimalClasses": float(info.changes.get("classes", 1.0)),
-        "rlnDoCorrectNorm": int(params.norm), "rlnDoCorrectScale": int(params.scale),
-        "rlnDoCorrectCtf": int(params.ctf),
+        "rlnChangesOptimalOrientations": float(changes.get("orientations", 999.0)),
+        "rlnChangesOptimalOffsets": float(changes.get("offsets", 999.0)),
+        "rlnChangesOptimalClasses": float(changes.get("classes", 1.0)),
+        "rlnSmallestChangesOrientations": float(changes.get("orientations", 999.0)),
+        "rlnSmallestChangesOffsets": float(changes.get("offsets", 999.0)),
+        "rlnSmallestChangesClasses": int(changes.get("classes_count", 0)),
+        "rlnLocalSymmetryFile": "None", "rlnDoHelicalRefine": 0, "rlnIgnoreHelicalSymmetry": 0,
+        "rlnFourierMask": "None", "rlnHelicalTwistInitial": 0.0, "rlnHelicalRiseInitial": 0.0,
+        "rlnHelicalCentralProportion": 0.3, "rlnNrHelicalNStart": 1,
+        "rlnHelicalMaskTubeInnerDiameter": -1.0, "rlnHelicalMaskTubeOuterDiameter": -1.0,
+        "rlnHelicalSymmetryLocalRefinement": 0, "rlnHelicalSigmaDistance": -1.0,
+        "rlnHelicalKeepTiltPriorFixed": 0, "rlnHasConverged": 0, "rlnHasHighFscAtResolLimit": 0,
+        "rlnHasLargeSizeIncreaseIterationsAgo": 0, "rlnDoCorrectNorm": int(params.norm),
+        "rlnDoCorrectScale": int(params.scale), "rlnDoCorrectCtf": int(params.ctf),
         "rlnDoIgnoreCtfUntilFirstPeak": int(params.ctf_intact_first_peak),
         "rlnCtfDataArePhaseFlipped": 0, "rlnDoOnlyFlipCtfPhases": 0,
         "rlnRefsAreCtfCorrected": int(model.refs_ctf_corrected),
         "rlnFixSigmaNoiseEstimates": 0, "rlnFixSigmaOffsetEstimates": 0,
-        "rlnMaxNumberOfPooledParticles": 1,
-        "rlnCenterClasses": int(params.center_classes)}
+        "rlnMaxNumberOfPooledParticles": 1}
+    return fields
 
 
 def read_state(optimiser_star: str | os.PathLike[str]

@@ -12,7 +12,7 @@ def main(smk) -> None:
         particles_star=smk.input.particles, config=smk.params.class2d,
         backend=smk.params.backend, model_star=smk.output.model,
         gallery_png=smk.output.gallery, convergence_png=smk.output.convergence,
-        threads=smk.threads)
+        threads=smk.threads, mpi_launcher=smk.resources.get("mpi", "mpirun"))
     write_note(Path(smk.output.model).parent, command, smk.params.class2d)
 
 

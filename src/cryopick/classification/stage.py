@@ -57,25 +57,27 @@ def refine_command(particles_star: str, root: str, params: Class2DParams, backen
 
 def run_class2d_stage(particles_star: str, config: Mapping[str, object], backend: str,
                       model_star: str, gallery_png: str, convergence_png: str,
-                      threads: int = 1) -> list[str]:
+                      threads: int = 1, mpi_launcher: str = "mpirun") -> list[str]:
     """Run the configured classification into the job folder of ``model_star``; draw pictures.
 
-    With ``mpi_ranks > 1`` in the config and ``mpirun`` available, the classification runs as
-    ``mpirun -np R python -m cryopick.cli.main refine …``. Returns the equivalent command.
+    With ``mpi_ranks > 1`` in the config and the launcher available, the classification runs as
+    ``<mpi_launcher> -n R python -m cryopick.cli.main refine …`` (``mpirun`` on one machine,
+    ``srun`` inside a SLURM job). Returns the equivalent command.
     """
     section = Class2DConfig.from_mapping(config)
     params = section.to_params()
     root = output_root(model_star, params.n_iter)
     command = refine_command(particles_star, root, params, backend, threads)
-    if section.mpi_ranks > 1 and shutil.which("mpirun"):
-        full = ["mpirun", "-np", str(section.mpi_ranks), sys.executable, "-m",
+    launcher = shlex.split(mpi_launcher)
+    if section.mpi_ranks > 1 and launcher and shutil.which(launcher[0]):
+        full = [*launcher, "-n", str(section.mpi_ranks), sys.executable, "-m",
                 "cryopick.cli.main", *command[1:]]
         logger.info("running %s", shlex.join(full))
         subprocess.run(full, check=True)
     else:
         if section.mpi_ranks > 1:
-            logger.warning("mpi_ranks %d but no mpirun on PATH: running in one process",
-                           section.mpi_ranks)
+            logger.warning("mpi_ranks %d but no %s on PATH: running in one process",
+                           section.mpi_ranks, mpi_launcher)
         run_class2d(Class2DJob(output_root=root, params=params, particles_star=particles_star,
                                backend=backend, command=shlex.join(command[1:])))
     if not Path(model_star).is_file():

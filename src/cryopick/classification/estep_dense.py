@@ -49,7 +49,7 @@ def _rows(prep: _Prepared, sl: slice) -> _Prepared:
     return _Prepared(**fields)
 
 
-def dense_children(setup: EStepSetup, prep: _Prepared, logw1: Array, logprior: Array,
+def dense_children(setup: EStepSetup, prep: _Prepared, w1: Array, logprior: Array,
                    threshold: Array, acc: Accumulator) -> BatchOutcome:
     """Pass 2 over all fine samples (children of non-significant ones masked), weights and
     M-step sums, in particle chunks that fit the memory budget."""
@@ -60,13 +60,13 @@ def dense_children(setup: EStepSetup, prep: _Prepared, logw1: Array, logprior: A
     parts = []
     for lo in range(0, prep.xm.shape[0], step):
         sl = slice(lo, min(lo + step, prep.xm.shape[0]))
-        parts.append(_dense_chunk(setup, _rows(prep, sl), logw1[sl, ...], logprior[sl, ...],
+        parts.append(_dense_chunk(setup, _rows(prep, sl), w1[sl, ...], logprior[sl, ...],
                                   threshold[sl], acc))
     return BatchOutcome(*(np.concatenate([getattr(p, f) for p in parts])
                           for f in BatchOutcome.__dataclass_fields__))
 
 
-def _fine_log_weights(setup: EStepSetup, prep: _Prepared, logw1: Array, logprior: Array,
+def _fine_log_weights(setup: EStepSetup, prep: _Prepared, w1: Array, logprior: Array,
                       threshold: Array) -> Array:
     """``(b, Tf·K·Ψf)`` log-weights of all fine samples, −inf outside the significant set."""
     xp = setup.bk.xp
@@ -74,8 +74,7 @@ def _fine_log_weights(setup: EStepSetup, prep: _Prepared, logw1: Array, logprior
     b, k, mf = prep.xm.shape[0], setup.n_classes, setup.m_fine
     tc, ntc, npc = len(s.trans_coarse_px), s.n_trans_child, s.n_psi_child
     tf, psi_c, psi_f = tc * ntc, len(s.psi_coarse_deg), setup.n_psi_fine
-    w1 = xp.exp(logw1 - xp.max(logw1, axis=1, keepdims=True))
-    coarse = w1 >= xp.astype(threshold, xp.float32)[:, None]  # thresholds are float32 values
+    coarse = w1 >= threshold[:, None]
     mask = xp.reshape(xp.broadcast_to(xp.reshape(coarse, (b, tc, 1, k, psi_c, 1)),
                                       (b, tc, ntc, k, psi_c, npc)), (b, tf, k, psi_f))
     prior = xp.reshape(xp.broadcast_to(logprior[:, :, None, :], (b, tc, ntc, k)), (b, tf, k, 1))
@@ -89,12 +88,12 @@ def _fine_log_weights(setup: EStepSetup, prep: _Prepared, logw1: Array, logprior
     return xp.reshape(logw, (b, tf * k * psi_f))
 
 
-def _dense_chunk(setup: EStepSetup, prep: _Prepared, logw1: Array, logprior: Array,
+def _dense_chunk(setup: EStepSetup, prep: _Prepared, w1: Array, logprior: Array,
                  threshold: Array, acc: Accumulator) -> BatchOutcome:
     xp = setup.bk.xp
     b = prep.xm.shape[0]
     k, psi_f, tf = setup.n_classes, setup.n_psi_fine, len(setup.sampling.trans_fine_px)
-    logw = _fine_log_weights(setup, prep, logw1, logprior, threshold)
+    logw = _fine_log_weights(setup, prep, w1, logprior, threshold)
     top = xp.max(logw, axis=1)
     u = xp.exp(logw - top[:, None])
     total = xp.sum(u, axis=1)
@@ -137,7 +136,10 @@ def _dense_sums(setup: EStepSetup, prep: _Prepared, weight: Array, acc: Accumula
     den = xp.matmul(over_t.T, prep.c2u)
     acc.buckets = acc.buckets + xp.concat([num, den], axis=1)
     q = xp.reshape(xp.matmul(flat, to_real_pairs(xp.conj(setup.p2))), (b, tf, 2 * m))
-    g = xp.sum(make_complex(q[:, :, :m], q[:, :, m:]) * setup.phi_f[None, :, :], axis=1)
+    q_re, q_im = q[:, :, :m], q[:, :, m:]
+    phi_re, phi_im = xp.real(setup.phi_f)[None, :, :], xp.imag(setup.phi_f)[None, :, :]
+    g = make_complex(xp.sum(q_re * phi_re - q_im * phi_im, axis=1),
+                     xp.sum(q_re * phi_im + q_im * phi_re, axis=1))
     wp2 = xp.matmul(over_t, setup.p2_sq)
     _dense_class_sums(setup, prep, xp.sum(xp.reshape(weight, (b, tf, k, kp // k)), axis=3), acc)
     return xp.concat([xp.real(g), xp.imag(g), wp2], axis=1)

@@ -310,8 +310,9 @@ def scatter_rows(index: Array, rows: Array, n_out: int) -> Array:
         import cupy
         import cupyx.scipy.sparse
 
-        onehot = cupyx.scipy.sparse.coo_matrix(
-            (cupy.ones(j, cupy.float32), (index, cupy.arange(j))), shape=(n_out, j)).tocsr()
+        onehot = cupyx.scipy.sparse.coo_matrix(  # cupyx sparse indices are int32
+            (cupy.ones(j, cupy.float32), (index.astype(cupy.int32), cupy.arange(j, dtype=cupy.int32))),
+            shape=(n_out, j)).tocsr()
         return cupy.asarray(onehot @ rows, dtype=cupy.float32)
     buckets = xp.arange(n_out, dtype=index.dtype, **_dev(bk))
     onehot = xp.astype(buckets[:, None] == index[None, :], xp.float32)

@@ -7,6 +7,7 @@ import logging
 import shlex
 import sys
 
+from cryopick.backend import cupy_available
 from cryopick.classification.job import Class2DJob, continued_params, run_class2d
 from cryopick.classification.params import Class2DParams
 from cryopick.errors import InputError
@@ -112,6 +113,9 @@ def run(args: argparse.Namespace) -> None:
     """Run the classification described by parsed RELION flags."""
     _log_ignored(args)
     backend = args.backend or ("cupy" if args.gpu is not None else "numpy")
+    if backend == "cupy" and not cupy_available():
+        raise InputError("--gpu/--backend cupy: no usable CUDA GPU or CuPy here; leave out --gpu "
+                         "or give --backend numpy")
     given = _given(args)
     if args.continue_from:
         params = continued_params(args.continue_from, given)

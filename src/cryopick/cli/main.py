@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 
@@ -10,25 +11,26 @@ from cryopick.errors import InputError
 __all__ = ["main"]
 
 
-def _programs() -> dict:
-    from cryopick.cli import autopick, preprocess, refine, repick
+# program name -> module under cryopick.cli; imported only when asked for (start-up time)
+PROGRAMS = ("autopick", "repick", "preprocess", "refine")
 
-    return {"autopick": autopick, "repick": repick, "refine": refine, "preprocess": preprocess}
+
+def _program(name: str):
+    return importlib.import_module(f"cryopick.cli.{name}")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``cryopick`` command; returns the exit status."""
     argv = sys.argv[1:] if argv is None else argv
-    programs = _programs()
-    if not argv or argv[0] in {"-h", "--help"} or argv[0] not in programs:
-        print("usage: cryopick {" + ",".join(programs) + "} [RELION-style flags]\n"
+    if not argv or argv[0] in {"-h", "--help"} or argv[0] not in PROGRAMS:
+        print("usage: cryopick {" + ",".join(PROGRAMS) + "} [RELION-style flags]\n"
               "  autopick   relion_autopick (LoG or template picking)\n"
               "  repick     re-pick from saved FOM maps; --sweep thresholds\n"
               "  preprocess relion_preprocess --extract (particle extraction)\n"
               "  refine     relion_refine 2D classification (--K classes)\n"
               "Run `cryopick <program> --help` for its flags.", file=sys.stderr)
         return 0 if argv and argv[0] in {"-h", "--help"} else 2
-    module = programs[argv[0]]
+    module = _program(argv[0])
     parser = module.build_parser()
     args = parser.parse_args(argv[1:])
     logging.basicConfig(level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,

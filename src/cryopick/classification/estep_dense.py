@@ -55,7 +55,8 @@ def dense_children(setup: EStepSetup, prep: _Prepared, w1: Array, logprior: Arra
     M-step sums, in particle chunks that fit the memory budget."""
     s = setup.sampling
     n_fine = len(s.trans_fine_px) * setup.n_classes * setup.n_psi_fine
-    per_particle = 4 * n_fine * 4 + 8 * len(s.trans_fine_px) * setup.m_cur * 3
+    # about six (particle, fine sample) float arrays and five (particle, t, 2m) ones coexist
+    per_particle = 6 * 4 * n_fine + 5 * 8 * len(s.trans_fine_px) * setup.m_cur
     step = max(1, int(setup.params.memory_budget_mb * 2**20 // per_particle))
     parts = []
     for lo in range(0, prep.xm.shape[0], step):

@@ -44,7 +44,7 @@ class Class2DParams:
     consistent_offset_prior: bool = False  # RELION mixes px and Å in the offset prior
     preread_images: bool = False
     batch_size: int = 0  # particles per E-step batch; 0: from a memory budget
-    memory_budget_mb: float = 512.0
+    memory_budget_mb: float = 256.0
 
     def __post_init__(self) -> None:
         checks = [

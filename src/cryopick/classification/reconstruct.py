@@ -17,7 +17,6 @@ import numpy as np
 from cryopick.backend import Array, backend_of
 from cryopick.classification.kernels import (
     CoefficientList,
-    bilinear_geometry,
     coefficient_list,
     list_to_images,
     make_complex,
@@ -30,7 +29,7 @@ _CHUNK_ELEMENTS = 16_000_000
 
 
 def padded_transform(images: Array) -> Array:
-    """``(R, n, n)`` centred real images → ``(R, 2n, 2n)`` full transforms of the 2×-padded box.
+    """``(R, n, n)`` centred real images → ``(R, 2n, n+1)`` half transforms of the 2×-padded box.
 
     Normalised so that padded index ``2k`` holds the size-``n`` coefficient ``k`` (÷ n²).
     """
@@ -39,10 +38,12 @@ def padded_transform(images: Array) -> Array:
     r, n = images.shape[0], images.shape[-1]
     padded = xp.zeros((r, 2 * n, 2 * n), dtype=xp.float32,
                       **({"device": bk.device} if bk.device is not None else {}))
-    padded[:, n // 2: n // 2 + n, n // 2: n // 2 + n] = images
-    padded = xp.roll(padded, shift=(-n, -n), axis=(-2, -1))
-    full = bk.fft_axis(bk.fft_axis(xp.astype(padded, xp.complex64), -1), -2)
-    return xp.astype(full / float(n * n), xp.complex64)
+    h = n // 2  # pixel (i, j) of the centred image goes to ((i − h) mod 2n, (j − h) mod 2n)
+    for rows_in, rows_out in ((slice(h, n), slice(0, n - h)), (slice(0, h), slice(2 * n - h, None))):
+        for cols_in, cols_out in ((slice(h, n), slice(0, n - h)),
+                                  (slice(0, h), slice(2 * n - h, None))):
+            padded[:, rows_out, cols_out] = images[:, rows_in, cols_in]
+    return xp.astype(bk.rfft2(padded) / float(n * n), xp.complex64)
 
 
 @functools.lru_cache(maxsize=8)
@@ -62,26 +63,42 @@ def padded_layout(n: int) -> tuple[CoefficientList, np.ndarray, np.ndarray]:
     return padded, shell_n, lookup[cell]
 
 
-def _pull_geometry(psis_deg: np.ndarray, coeffs: CoefficientList, m: int, scale: float,
-                   size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Bilinear geometry ``(4, Ψ, m)`` into ψ-stacked grids of ``size²`` at ``scale·A_ψ g``."""
+def _pull_geometry(psis_deg: np.ndarray, coeffs: CoefficientList, m: int, n2: int
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bilinear geometry ``(4, Ψ, m)`` into ψ-stacked half grids ``(n2, n2/2+1)`` at ``A_ψ g``.
+
+    Corners with ``kx < 0`` read the mirrored coefficient ``F(−k) = conj F(k)``: returns
+    flat indices, conjugate flags and weights.
+    """
     rad = np.deg2rad(np.asarray(psis_deg, np.float64))[:, None]
     c, s = np.cos(rad), np.sin(rad)
     gx, gy = coeffs.kx[None, :m], coeffs.ky[None, :m]
     fx, fy = c * gx + s * gy, -s * gx + c * gy
-    index, weight = bilinear_geometry(scale * fy, scale * fx, size)
-    offsets = (np.arange(len(psis_deg)) * size * size)[None, :, None]
-    return index + offsets, weight
+    x0, y0 = np.floor(fx), np.floor(fy)
+    wx, wy = fx - x0, fy - y0
+    half = n2 // 2 + 1
+    index, conj, weight = [], [], []
+    for dy, dx, w in ((0, 0, (1 - wy) * (1 - wx)), (0, 1, (1 - wy) * wx),
+                      (1, 0, wy * (1 - wx)), (1, 1, wy * wx)):
+        y, x = (y0 + dy).astype(np.int64), (x0 + dx).astype(np.int64)
+        mirror = x < 0
+        # |f| ≤ n2/2, so x > n2/2 happens only with weight 0 (f on the edge): clamp
+        y, x = np.where(mirror, -y, y) % n2, np.minimum(np.where(mirror, -x, x), half - 1)
+        index.append(y * half + x + (np.arange(len(psis_deg)) * n2 * half)[:, None])
+        conj.append(mirror)
+        weight.append(w.astype(np.float32))
+    return np.stack(index), np.stack(conj), np.stack(weight)
 
 
-def _pull(grids: Array, index: np.ndarray, weight: np.ndarray) -> Array:
-    """Sum over ψ of bilinear samples: grids ``(c, Ψ·size²)`` → ``(c, m)``."""
+def _pull(grids: Array, index: np.ndarray, conj: np.ndarray, weight: np.ndarray) -> Array:
+    """Sum over ψ of bilinear samples: half grids ``(c, Ψ·cells)`` → ``(c, m)``."""
     bk = backend_of(grids)
     xp = bk.xp
     total = None
     n_psi, m = index.shape[1], index.shape[2]
     for corner in range(4):
         picked = xp.take(grids, bk.asarray(index[corner].ravel()), axis=1)
+        picked = xp.where(bk.asarray(conj[corner].ravel()), xp.conj(picked), picked)
         term = picked * bk.asarray(weight[corner].ravel())
         total = term if total is None else total + term
     return xp.sum(xp.reshape(total, (grids.shape[0], n_psi, m)), axis=1)
@@ -102,8 +119,9 @@ def buckets_to_reference(buckets: Array, n_classes: int, psis_deg: np.ndarray, n
     m = buckets.shape[1] // 3
     padded = padded_layout(n)[0]
     mp = padded.count(2 * size)
-    geometry = _pull_geometry(psis_deg, padded, mp, 1.0, 2 * n)
-    per_class = 2 * n_psi * 4 * n * n
+    geometry = _pull_geometry(psis_deg, padded, mp, 2 * n)
+    cells = 2 * n * (n + 1)
+    per_class = 2 * n_psi * cells
     chunk = max(1, _CHUNK_ELEMENTS // per_class)
     nums, dens = [], []
     for lo in range(0, n_classes, chunk):
@@ -115,10 +133,10 @@ def buckets_to_reference(buckets: Array, n_classes: int, psis_deg: np.ndarray, n
                             make_complex(block[:, 2 * m:], zero)], axis=0)
         up = padded_transform(list_to_images(values, n))
         rows = (hi - lo) * n_psi
-        nums.append(bk.to_numpy(_pull(xp.reshape(up[:rows, ...], (hi - lo, n_psi * 4 * n * n)),
+        nums.append(bk.to_numpy(_pull(xp.reshape(up[:rows, ...], (hi - lo, n_psi * cells)),
                                       *geometry)))
         dens.append(bk.to_numpy(xp.real(_pull(
-            xp.reshape(up[rows:, ...], (hi - lo, n_psi * 4 * n * n)), *geometry))))
+            xp.reshape(up[rows:, ...], (hi - lo, n_psi * cells)), *geometry))))
     return np.concatenate(nums).astype(np.complex128), \
         np.maximum(np.concatenate(dens).astype(np.float64), 0.0)
 

@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--backend", choices=["auto", "numpy", "cupy", "strict"], default=None,
                      help="array backend (default: cupy with --gpu, else numpy)")
     run.add_argument("--memory_budget_mb", type=float, default=None,
-                     help="memory for one E-step batch (MiB; default 512)")
+                     help="memory for one E-step batch (MiB; default 256)")
     run.add_argument("--verbose", action="store_true")
     for flag in _IGNORED:
         p.add_argument(f"--{flag}", nargs="?", const=True, default=None, help=argparse.SUPPRESS)

@@ -1,21 +1,12 @@
-"""Shared fixtures: backends (NumPy, the strict GPU stand-in, CuPy when present), markers."""
+"""Shared fixtures: backends (NumPy, the strict GPU stand-in, CuPy when present), test data."""
 
 from __future__ import annotations
-
-import os
-import shutil
 
 import numpy as np
 import pytest
 
-from cryopick.backend import cupy_available, get_backend
-
-needs_gpu = pytest.mark.skipif(not cupy_available(), reason="no usable CUDA device")
-RELION_PRESENT = shutil.which("relion_autopick") is not None
-if not RELION_PRESENT and os.environ.get("CRYOPICK_REQUIRE_RELION"):
-    raise RuntimeError("CRYOPICK_REQUIRE_RELION is set but relion_autopick is not on PATH: "
-                       "install RELION (apt-get install relion) so the oracle tests run")
-needs_relion = pytest.mark.skipif(not RELION_PRESENT, reason="RELION 3.1 binaries not on PATH")
+from cryopick.backend import get_backend
+from support import make_blob_micrograph, needs_gpu
 
 
 @pytest.fixture(params=["numpy", "strict", pytest.param("cupy", marks=needs_gpu)])
@@ -27,11 +18,4 @@ def backend(request):
 @pytest.fixture
 def blob_micrograph() -> tuple[np.ndarray, np.ndarray]:
     """A 600×720 noisy micrograph at 2 Å/px with dark Gaussian blobs (σ 40 Å) at known (y, x)."""
-    rng = np.random.default_rng(seed=0)
-    ny, nx = 600, 720
-    centres = np.array([[150, 160], [420, 520], [300, 330], [140, 560], [460, 170]], float)
-    yy, xx = np.mgrid[:ny, :nx]
-    image = rng.normal(0.0, 1.0, size=(ny, nx)).astype(np.float32)
-    for y, x in centres:
-        image -= 1.2 * np.exp(-((yy - y) ** 2 + (xx - x) ** 2) / (2 * 20.0**2)).astype(np.float32)
-    return image, centres
+    return make_blob_micrograph()

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import needs_relion
+from support import needs_relion
 from cryopick.cli.main import main
 from cryopick.io.star import read_coordinates, read_micrographs_star
 from cryopick.metrics import PickScore, agreement, score_picks

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import needs_relion
+from support import needs_relion
 from cryopick.cli.main import main
 from cryopick.io.mrc import write_mrc
 from cryopick.io.star import read_coordinates, read_star, write_star

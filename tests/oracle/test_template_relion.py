@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from scipy.ndimage import rotate
 
-from conftest import needs_relion
+from support import needs_relion
 from cryopick.cli.main import main
 from cryopick.io.mrc import write_mrc
 from cryopick.io.spider import read_spider

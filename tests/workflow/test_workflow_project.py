@@ -24,9 +24,9 @@ TARGETS = ["select_micrographs", "autopick_log"]
 
 def make_project(root: Path) -> Path:
     """Three blob micrographs in MotionCorr/job002/Movies with a RELION 3.1 STAR and a config."""
-    from conftest import blob_micrograph
+    from support import make_blob_micrograph
 
-    image, _ = blob_micrograph.__wrapped__()
+    image, _ = make_blob_micrograph()
     names = []
     for i in range(3):
         name = f"MotionCorr/job002/Movies/mic{i + 1:03d}.mrc"

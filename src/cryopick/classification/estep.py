@@ -433,7 +433,7 @@ def _particle_outcome(setup: EStepSetup, prep: _Prepared, wts: _Weights, per_par
     return BatchOutcome(
         class_index=bk.to_numpy(wts.best_k).astype(np.int64),
         psi_deg=s.psi_fine_deg[bk.to_numpy(wts.best_psi_f)], offset_px=offset,
-        max_prob=bk.to_numpy(wts.max_prob).astype(np.float64), n_significant=np.zeros(0),
+        max_prob=bk.to_numpy(wts.max_prob).astype(np.float64), n_significant=np.zeros(prep.xm.shape[0], np.int64),
         log_likelihood=bk.to_numpy(wts.log_likelihood).astype(np.float64),
         norm_energy=bk.to_numpy(energy).astype(np.float64),
         resid_shells=bk.to_numpy(shells).astype(np.float64),

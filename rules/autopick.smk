@@ -23,6 +23,7 @@ rule autopick_log_shard:
     threads: 2
     resources:
         mem_mb=4000,
+        gres=gres(),
     conda:
         "../envs/cryopick.yaml"
     script:

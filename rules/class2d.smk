@@ -27,6 +27,7 @@ rule class2d:
     threads: 2
     resources:
         mem_mb=8000,
+        gres=gres(),
         tasks=config["class2d"]["mpi_ranks"],
         mpi="mpirun",
     conda:

@@ -24,6 +24,19 @@ def job(alias_key, name=""):
     return f"{ALIAS[alias_key]}/{name}"
 
 
+def gpus():
+    """GPUs a compute job asks the cluster for: one with `backend: cupy`, none otherwise.
+
+    `auto` cannot know at planning time whether the job's node has a GPU, so it asks for none.
+    """
+    return 1 if config["backend"] == "cupy" else 0
+
+
+def gres():
+    """SLURM generic resources of a compute job (`gpu:1` with `backend: cupy`)."""
+    return "gpu:1" if gpus() else ""
+
+
 def shard_flags(alias_key):
     """The done-flags of every shard of a per-micrograph stage (config `shards`)."""
     return [job(alias_key, f".shards/{i}.done") for i in range(config["shards"])]

@@ -22,6 +22,7 @@ rule extract_log:
     threads: 2
     resources:
         mem_mb=4000,
+        gres=gres(),
     conda:
         "../envs/cryopick.yaml"
     script:
@@ -47,6 +48,7 @@ rule extract_template:
     threads: 2
     resources:
         mem_mb=4000,
+        gres=gres(),
     conda:
         "../envs/cryopick.yaml"
     script:

@@ -47,6 +47,7 @@ rule autopick_optimise_shard:
     threads: 1  # RELION writes FOM maps with one process: the maps are large
     resources:
         mem_mb=6000,
+        gres=gres(),
     conda:
         "../envs/cryopick.yaml"
     script:
@@ -105,6 +106,7 @@ rule autopick_template_shard:
     threads: 2
     resources:
         mem_mb=6000,
+        gres=gres(),
     conda:
         "../envs/cryopick.yaml"
     script:

@@ -128,3 +128,16 @@ def test_sharded_picking_gives_the_same_picks(project, tmp_path):
         assert (root / "AutoPick/LoG" / name).read_bytes() == \
             (project / "AutoPick/LoG" / name).read_bytes()
     assert len(list((root / "AutoPick/LoG/pictures").rglob("*_autopick.png"))) == 2
+
+
+def test_compute_jobs_ask_the_cluster_for_a_gpu_only_with_the_cupy_backend(project):
+    def plan(backend):
+        run = subprocess.run([*SNAKEMAKE, "--directory", str(project), "--configfile",
+                              str(project / "config.yaml"), "--dry-run", "--forceall",
+                              "--config", f"backend={backend}", *TARGETS],
+                             capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stderr[-2000:]
+        return run.stdout + run.stderr
+
+    assert "gres=gpu:1" in plan("cupy")
+    assert "gres=gpu" not in plan("numpy")

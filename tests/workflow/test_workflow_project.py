@@ -134,7 +134,7 @@ def test_compute_jobs_ask_the_cluster_for_a_gpu_only_with_the_cupy_backend(proje
     def plan(backend):
         run = subprocess.run([*SNAKEMAKE, "--directory", str(project), "--configfile",
                               str(project / "config.yaml"), "--dry-run", "--forceall",
-                              "--config", f"backend={backend}", *TARGETS],
+                              *TARGETS, "--config", f"backend={backend}"],
                              capture_output=True, text=True, timeout=300)
         assert run.returncode == 0, run.stderr[-2000:]
         return run.stdout + run.stderr

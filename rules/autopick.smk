@@ -25,7 +25,7 @@ rule autopick_log_shard:
         mem_mb=4000,
         gres=gres(),
     conda:
-        "../envs/cryopick.yaml"
+        CONDA_ENV
     script:
         "../scripts/autopick_log.py"
 
@@ -49,6 +49,6 @@ rule autopick_log:
         odir=job("autopick_log"),
     localrule: True
     conda:
-        "../envs/cryopick.yaml"
+        CONDA_ENV
     script:
         "../scripts/finish_picking.py"

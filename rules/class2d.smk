@@ -31,6 +31,6 @@ rule class2d:
         tasks=config["class2d"]["mpi_ranks"],
         mpi="mpirun",
     conda:
-        "../envs/cryopick.yaml"
+        CONDA_ENV
     script:
         "../scripts/class2d.py"

@@ -11,6 +11,8 @@ wildcard_constraints:
     shard=r"\d+",
 
 DEMO_STAR = "CtfFind/job003/micrographs_ctf.star"
+# conda environment of the compute rules (--software-deployment-method conda): CuPy's for GPUs
+CONDA_ENV = "../envs/cryopick-gpu.yaml" if config["backend"] == "cupy" else "../envs/cryopick.yaml"
 
 
 def micrographs_star():

@@ -24,7 +24,7 @@ rule extract_log:
         mem_mb=4000,
         gres=gres(),
     conda:
-        "../envs/cryopick.yaml"
+        CONDA_ENV
     script:
         "../scripts/extract.py"
 
@@ -50,6 +50,6 @@ rule extract_template:
         mem_mb=4000,
         gres=gres(),
     conda:
-        "../envs/cryopick.yaml"
+        CONDA_ENV
     script:
         "../scripts/extract.py"

@@ -11,6 +11,6 @@ rule select_micrographs:
     params:
         select=config["select"],
     conda:
-        "../envs/cryopick.yaml"
+        CONDA_ENV
     script:
         "../scripts/select_micrographs.py"

@@ -19,7 +19,7 @@ rule select_templates:
         select=config["select_templates"],
         mask_diameter_a=config["class2d"]["mask_diameter_a"],
     conda:
-        "../envs/cryopick.yaml"
+        CONDA_ENV
     script:
         "../scripts/select_templates.py"
 
@@ -49,7 +49,7 @@ rule autopick_optimise_shard:
         mem_mb=6000,
         gres=gres(),
     conda:
-        "../envs/cryopick.yaml"
+        CONDA_ENV
     script:
         "../scripts/autopick_template.py"
 
@@ -78,7 +78,7 @@ rule autopick_optimise:
         odir=job("autopick_optimise"),
         pick=config["autopick_template"],
     conda:
-        "../envs/cryopick.yaml"
+        CONDA_ENV
     script:
         "../scripts/finish_picking.py"
 
@@ -108,7 +108,7 @@ rule autopick_template_shard:
         mem_mb=6000,
         gres=gres(),
     conda:
-        "../envs/cryopick.yaml"
+        CONDA_ENV
     script:
         "../scripts/autopick_template.py"
 
@@ -131,6 +131,6 @@ rule autopick_template:
         odir=job("autopick_template"),
     localrule: True
     conda:
-        "../envs/cryopick.yaml"
+        CONDA_ENV
     script:
         "../scripts/finish_picking.py"

@@ -211,7 +211,7 @@ def expect_batch(setup: EStepSetup, batch: Batch, acc: Accumulator) -> BatchOutc
 
 def _prepare(setup: EStepSetup, batch: Batch) -> _Prepared:
     """Normalise, shift by the rounded previous offset, mask, transform; CTF and σ² (§4.4)."""
-    bk, xp, _p = setup.bk, setup.bk.xp, setup.params
+    bk, xp = setup.bk, setup.bk.xp
     factor = (setup.avg_norm / batch.norm_correction).astype(np.float32)
     offset_int = relion_round_array(batch.offset_px).astype(np.int64)
     images = bk.asarray(batch.images * factor[:, None, None])

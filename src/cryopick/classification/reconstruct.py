@@ -20,6 +20,7 @@ from cryopick.classification.kernels import (
     coefficient_list,
     list_to_images,
     make_complex,
+    scatter_rows,
 )
 
 __all__ = ["buckets_to_reference", "gridding_correction", "padded_layout", "padded_transform",
@@ -90,18 +91,22 @@ def _pull_geometry(psis_deg: np.ndarray, coeffs: CoefficientList, m: int, n2: in
     return np.stack(index), np.stack(conj), np.stack(weight)
 
 
-def _pull(grids: Array, index: np.ndarray, conj: np.ndarray, weight: np.ndarray) -> Array:
-    """Sum over ψ of bilinear samples: half grids ``(c, Ψ·cells)`` → ``(c, m)``."""
+def _pull(grids: Array, psi_of_row: np.ndarray, index: np.ndarray, conj: np.ndarray,
+          weight: np.ndarray) -> Array:
+    """Bilinear samples of each row's half grid at its ψ's geometry: ``(R, cells)`` → ``(R, m)``."""
     bk = backend_of(grids)
     xp = bk.xp
+    rows, cells = grids.shape
+    flat = xp.reshape(grids, (rows * cells,))
+    offsets = (np.arange(rows) * cells)[:, None]
     total = None
-    n_psi, m = index.shape[1], index.shape[2]
     for corner in range(4):
-        picked = xp.take(grids, bk.asarray(index[corner].ravel()), axis=1)
-        picked = xp.where(bk.asarray(conj[corner].ravel()), xp.conj(picked), picked)
-        term = picked * bk.asarray(weight[corner].ravel())
+        where = (index[corner][psi_of_row] + offsets).ravel()
+        picked = xp.take(flat, bk.asarray(where))
+        picked = xp.where(bk.asarray(conj[corner][psi_of_row].ravel()), xp.conj(picked), picked)
+        term = picked * bk.asarray(weight[corner][psi_of_row].ravel())
         total = term if total is None else total + term
-    return xp.sum(xp.reshape(total, (grids.shape[0], n_psi, m)), axis=1)
+    return xp.reshape(total, (rows, index.shape[2]))
 
 
 def buckets_to_reference(buckets: Array, n_classes: int, psis_deg: np.ndarray, n: int,
@@ -111,7 +116,7 @@ def buckets_to_reference(buckets: Array, n_classes: int, psis_deg: np.ndarray, n
     Returns host arrays ``num`` (K, mp) complex128 and ``den`` (K, mp) float64 at the
     coefficients of RELION's 2×-padded reference grid (:func:`padded_layout`) up to radius
     ``size/2``; reconstructing there and windowing the ``2n`` image to ``n`` keeps content
-    rotated into the box corners from wrapping around.
+    rotated into the box corners from wrapping around. Buckets without weight are skipped.
     """
     bk = backend_of(buckets)
     xp = bk.xp
@@ -119,26 +124,29 @@ def buckets_to_reference(buckets: Array, n_classes: int, psis_deg: np.ndarray, n
     m = buckets.shape[1] // 3
     padded = padded_layout(n)[0]
     mp = padded.count(2 * size)
-    geometry = _pull_geometry(psis_deg, padded, mp, 2 * n)
-    cells = 2 * n * (n + 1)
-    per_class = 2 * n_psi * cells
-    chunk = max(1, _CHUNK_ELEMENTS // per_class)
-    nums, dens = [], []
-    for lo in range(0, n_classes, chunk):
-        hi = min(lo + chunk, n_classes)
-        block = buckets[lo * n_psi: hi * n_psi, :]
+    index, conj, weight = _pull_geometry(psis_deg, padded, mp, 2 * n)
+    local = index - (np.arange(n_psi) * 2 * n * (n + 1))[None, :, None]
+    active = np.flatnonzero(bk.to_numpy(xp.sum(buckets[:, 2 * m:], axis=1)) > 0)
+    chunk = max(1, min(256, _CHUNK_ELEMENTS // (4 * n * (n + 1))))
+    sums = xp.zeros((n_classes, 3 * mp), dtype=xp.float32,
+                    **({"device": bk.device} if bk.device is not None else {}))
+    for lo in range(0, len(active), chunk):
+        rows = active[lo:lo + chunk]
+        block = xp.take(buckets, bk.asarray(rows), axis=0)
         zero = xp.zeros_like(block[:, 2 * m:])
         # numerator and denominator are upsampled the same way, so their ratio is consistent
         values = xp.concat([make_complex(block[:, :m], block[:, m:2 * m]),
                             make_complex(block[:, 2 * m:], zero)], axis=0)
         up = padded_transform(list_to_images(values, n))
-        rows = (hi - lo) * n_psi
-        nums.append(bk.to_numpy(_pull(xp.reshape(up[:rows, ...], (hi - lo, n_psi * cells)),
-                                      *geometry)))
-        dens.append(bk.to_numpy(xp.real(_pull(
-            xp.reshape(up[rows:, ...], (hi - lo, n_psi * cells)), *geometry))))
-    return np.concatenate(nums).astype(np.complex128), \
-        np.maximum(np.concatenate(dens).astype(np.float64), 0.0)
+        grids = xp.reshape(up, (up.shape[0], up.shape[1] * up.shape[2]))
+        psi = np.concatenate([rows % n_psi, rows % n_psi])
+        pulled = _pull(grids, psi, local, conj, weight)
+        num, den = pulled[:len(rows), ...], xp.real(pulled[len(rows):, ...])
+        sums = sums + scatter_rows(bk.asarray(rows // n_psi),
+                                   xp.concat([xp.real(num), xp.imag(num), den], axis=1),
+                                   n_classes)
+    sums = bk.to_numpy(sums).astype(np.float64)
+    return sums[:, :mp] + 1j * sums[:, mp:2 * mp], np.maximum(sums[:, 2 * mp:], 0.0)
 
 
 def gridding_correction(n: int) -> np.ndarray:

@@ -107,3 +107,19 @@ def test_scatter_rows_sums_rows_into_their_buckets(backend):
     np.add.at(expected, index, rows)
     out = scatter_rows(backend.asarray(index), backend.asarray(rows), 7)
     np.testing.assert_allclose(backend.to_numpy(out), expected, atol=1e-5)
+
+
+def test_bucket_rotation_is_the_same_on_every_backend(backend):
+    from cryopick.classification.reconstruct import buckets_to_reference
+
+    rng = np.random.default_rng(2)
+    coeffs = coefficient_list(16)
+    m = coeffs.count(12)
+    buckets = rng.normal(size=(2 * 4, 3 * m)).astype(np.float32)
+    buckets[:, 2 * m:] = np.abs(buckets[:, 2 * m:])
+    buckets[3, 2 * m:] = 0.0  # an empty bucket is skipped
+    psis = np.array([0.0, 90.0, 180.0, 270.0])
+    expected = buckets_to_reference(buckets, 2, psis, 16, 12)
+    got = buckets_to_reference(backend.asarray(buckets), 2, psis, 16, 12)
+    np.testing.assert_allclose(got[0], expected[0], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(got[1], expected[1], rtol=1e-4, atol=1e-4)

@@ -152,24 +152,30 @@ def _fom_one_reference(rot: Array, ctf_l: Array | None, f_l: Array, avg: Array, 
     first = rot[0, ...] * ctf_l if ctf_l is not None else rot[0, ...]
     s1, s2, e_ratio = _template_sums(bk.to_numpy(first), n, templates, rng)
     norm = float(n) * float(n) / templates.n_inside
-    best = xp.full((w, w), -1e30, dtype=xp.float32, **_dev(bk))
+    # FOM = (exp(-D/2) - 1)/(E - 1) with -D/2 = C·n²/N_in/std + (S1·(-mean)/std - S2/2): for
+    # std > 0 and E > 1 it rises with the correlation C, so the best ψ is the one with the
+    # largest C, and the exponential is taken once per pixel instead of once per ψ.
+    best_cc = xp.full((w, w), -3.0e38, dtype=xp.float32, **_dev(bk))
     best_psi = xp.zeros((w, w), dtype=xp.float32, **_dev(bk))
     chunk = max(1, chunk_pixels // (w * w))
+    increasing = e_ratio > 1.0
     for start in range(0, len(psis), chunk):
         a = rot[start:min(start + chunk, len(psis)), ...]
         if ctf_l is not None:
             a = a * ctf_l[None, ...]
-        cc = inverse(fourier_window(xp.conj(a) * f_l[None, ...], lsize, w), (w, w)) * norm
-        diff2 = (-2.0 * xp.astype(cc, xp.float64) + 2.0 * s1 * avg[None, ...]) / std[None, ...] + s2
-        fom = xp.astype((xp.exp(-diff2 / 2.0) - 1.0) / (e_ratio - 1.0), xp.float32)
-        index = xp.argmax(fom, axis=0)
-        value = xp.max(fom, axis=0)
+        cc = inverse(fourier_window(xp.conj(a) * f_l[None, ...], lsize, w), (w, w))
+        cc = cc if increasing else -cc  # E < 1 (a degenerate reference): FOM falls with C
+        index = xp.argmax(cc, axis=0)
+        value = xp.max(cc, axis=0)
         chunk_psi = bk.asarray(psis[start:start + chunk].astype(np.float32))
-        better = value > best
-        best = xp.where(better, value, best)
+        better = value > best_cc
+        best_cc = xp.where(better, value, best_cc)
         psi_of_max = xp.reshape(xp.take(chunk_psi, xp.reshape(index, (-1,)), axis=0), (w, w))
         best_psi = xp.where(better, psi_of_max, best_psi)
-    return bk.to_numpy(best), bk.to_numpy(best_psi), e_ratio
+    best_cc = best_cc if increasing else -best_cc
+    diff2 = (-2.0 * norm * xp.astype(best_cc, xp.float64) + 2.0 * s1 * avg) / std + s2
+    fom = xp.astype((xp.exp(-diff2 / 2.0) - 1.0) / (e_ratio - 1.0), xp.float32)
+    return bk.to_numpy(fom), bk.to_numpy(best_psi), e_ratio
 
 
 def _template_sums(first: np.ndarray, n: int, templates: TemplateSet,

@@ -97,6 +97,7 @@ def window_real_space(f_half: np.ndarray, n: int, box: int) -> np.ndarray:
     kx = np.arange(f_half.shape[1], dtype=np.float64)
     weight = np.where(kx == 0, 1.0, 2.0)  # the other half-plane, by Hermitian symmetry
     logical = np.arange(box, dtype=np.float64) - box // 2
-    ey = np.exp(2j * np.pi * np.outer(logical, ky) / n)
-    ex = np.exp(2j * np.pi * np.outer(kx, logical) / n)
-    return np.real(ey @ (f_half.astype(np.complex128) * weight) @ ex).astype(np.float32)
+    ey = np.exp(2j * np.pi * np.outer(logical, ky) / n).astype(np.complex64)
+    ex = np.exp(2j * np.pi * np.outer(kx, logical) / n).astype(np.complex64)
+    weighted = (f_half * weight).astype(np.complex64)
+    return np.real(ey @ weighted @ ex).astype(np.float32)

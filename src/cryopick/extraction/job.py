@@ -9,13 +9,10 @@ per-micrograph tables under RELION's optics block.
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import dataclasses
 import logging
-import multiprocessing
 import os
-import sys
 import time
 import warnings
 from collections.abc import Iterator
@@ -25,7 +22,6 @@ import mrcfile
 import mrcfile.utils
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from cryopick.backend import get_backend
 from cryopick.errors import InputError
@@ -40,6 +36,7 @@ from cryopick.extraction.outputs import (
 from cryopick.extraction.params import ExtractParams
 from cryopick.io.mrc import write_mrc
 from cryopick.io.star import MicrographSet, post_name, read_star, write_star
+from cryopick.tasks import map_micrographs
 
 __all__ = [
     "ExtractJob",
@@ -316,22 +313,5 @@ def _check_boxes(name: str, star: Path, origin: str, coords: pd.DataFrame, box: 
 
 def _run_all(tasks: list[_Task], n_jobs: int) -> list[tuple[int, str, pd.DataFrame, float]]:
     """Run tasks in order (one process) or in a fork pool, with progress and a log line each."""
-    bar = tqdm(total=len(tasks), unit="mic", desc="Extracting", disable=not sys.stderr.isatty())
-    results = []
-
-    def report(result: tuple[int, str, pd.DataFrame, float]) -> None:
-        _, name, table, seconds = result
-        logger.info("%s: %d particles in %.2f s", name, len(table), seconds)
-        results.append(result)
-        bar.update()
-
-    if n_jobs == 1 or len(tasks) <= 1:
-        for task in tasks:
-            report(_run_task(task))
-    else:
-        ctx = multiprocessing.get_context("fork")
-        with concurrent.futures.ProcessPoolExecutor(max_workers=n_jobs, mp_context=ctx) as pool:
-            for result in pool.map(_run_task, tasks):
-                report(result)
-    bar.close()
-    return results
+    return map_micrographs(_run_task, tasks, n_jobs, "Extracting",
+                           lambda r: f"{r[1]}: {len(r[2])} particles in {r[3]:.2f} s")

@@ -8,19 +8,15 @@ atomically, optionally a PNG of the picks, and at the end the job-level files RE
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import logging
-import multiprocessing
 import os
-import sys
 import time
 from pathlib import Path
 
 import mrcfile
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from cryopick.backend import get_backend
 from cryopick.errors import InputError, atomic_output
@@ -28,6 +24,7 @@ from cryopick.io.mrc import read_micrograph
 from cryopick.io.star import MicrographSet, post_name, read_coordinates, write_coordinates, \
     write_star
 from cryopick.picking.log import LogPickParams, micrograph_seed, pick_log
+from cryopick.tasks import map_micrographs
 
 __all__ = ["AutopickJob", "check_micrograph_files", "coordinate_path", "finish_job",
            "my_shard", "run_autopick_log", "run_tasks"]
@@ -142,27 +139,9 @@ def run_tasks(tasks: list[tuple], n_jobs: int, worker=None, desc: str = "LoG pic
 
     ``worker(task) -> (name, n_picks, mean_fom, seconds)``; default: LoG picking.
     """
-    worker = worker or _pick_one
-    quiet = not sys.stderr.isatty()
-    bar = tqdm(total=len(tasks), unit="mic", desc=desc, disable=quiet)
-    results = []
-
-    def report(result: tuple) -> None:
-        name, count, mean_fom, seconds = result
-        logger.info("%s: %d picks (mean FOM %.3f) in %.2f s", name, count, mean_fom, seconds)
-        results.append(result)
-        bar.update()
-
-    if n_jobs == 1 or len(tasks) <= 1:
-        for task in tasks:
-            report(worker(task))
-    else:
-        ctx = multiprocessing.get_context("fork")
-        with concurrent.futures.ProcessPoolExecutor(max_workers=n_jobs, mp_context=ctx) as pool:
-            for result in pool.map(worker, tasks):
-                report(result)
-    bar.close()
-    return results
+    return map_micrographs(
+        worker or _pick_one, tasks, n_jobs, desc,
+        lambda r: f"{r[0]}: {r[1]} picks (mean FOM {r[2]:.3f}) in {r[3]:.2f} s")
 
 
 def _summary(mics: MicrographSet, job: AutopickJob) -> pd.DataFrame:

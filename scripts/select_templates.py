@@ -12,7 +12,7 @@ def main(smk) -> None:
     table, images, pixel = read_class_averages(smk.input.model)
     criteria = SelectionCriteria(**{k: opts[k] for k in (
         "n_templates", "min_distribution", "max_resolution_a", "max_offcentre_fraction",
-        "min_contrast_fraction", "max_similarity")})
+        "min_contrast_fraction", "max_similarity", "max_edge_fraction")})
     mask_radius_px = smk.params.mask_diameter_a / (2 * pixel)
     choice = choose_classes(table, images, criteria, mask_radius_px, opts["classes"] or None)
     write_templates(table, images, choice, pixel, smk.output.star, opts["recenter"])

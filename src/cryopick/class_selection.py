@@ -1,7 +1,8 @@
 """Choosing 2D class averages as picking templates (RELION's Select job, without the clicks).
 
 Classes are taken from a list, or chosen automatically: junk is dropped (too few particles,
-poor estimated resolution, mass far off-centre, featureless/smeared averages), the rest are
+poor estimated resolution, mass far off-centre, mass filling the mask to its edge as
+contamination does, featureless/smeared averages), the rest are
 ranked by ``rlnClassDistribution / rlnEstimatedResolution`` and kept greedily while they are
 distinct views (best rotational cross-correlation with every kept class below a limit).
 Chosen averages are re-centred on their centre of mass as RELION's ``--recenter`` does and
@@ -39,6 +40,7 @@ class SelectionCriteria:
     max_offcentre_fraction: float = 0.1  # drop if the centre of mass is this far off (of box)
     min_contrast_fraction: float = 0.5  # drop if contrast < this × the median kept contrast
     max_similarity: float = 0.85  # a new template must correlate less with every kept one
+    max_edge_fraction: float = 0.3  # drop if the mass at the mask edge is this × the centre's
 
 
 @dataclasses.dataclass
@@ -124,6 +126,12 @@ def _features(table: pd.DataFrame, images: np.ndarray, mask_radius_px: float) ->
     out = table[["rlnClassNumber", "rlnClassDistribution", "rlnEstimatedResolution"]].copy()
     out["offcentre_px"] = [float(np.hypot(*center_of_mass(img))) for img in images]
     out["contrast"] = [float(img[inside].std()) for img in images]
+    # contamination and neighbours fill the mask to its edge; a centred particle does not
+    radius = np.hypot(x, y)
+    edge = (radius >= 0.8 * mask_radius_px) & (radius < mask_radius_px)
+    core = radius < 0.5 * mask_radius_px
+    out["edge_fraction"] = [float(np.abs(img[edge]).mean() / max(np.abs(img[core]).mean(), 1e-12))
+                            for img in images]
     out["score"] = out["rlnClassDistribution"] / out["rlnEstimatedResolution"].clip(lower=1e-3)
     return out
 
@@ -145,6 +153,7 @@ def choose_classes(table: pd.DataFrame, images: np.ndarray, criteria: SelectionC
         "few particles": feats["rlnClassDistribution"] < criteria.min_distribution,
         "low resolution": feats["rlnEstimatedResolution"] > criteria.max_resolution_a,
         "off-centre": feats["offcentre_px"] > criteria.max_offcentre_fraction * n,
+        "fills the mask (contamination?)": feats["edge_fraction"] > criteria.max_edge_fraction,
     }
     for reason, bad in junk.items():
         feats.loc[bad & (feats["reason"] == ""), "reason"] = reason

@@ -22,7 +22,8 @@ def _blobs(*specs):
 
 @pytest.fixture
 def model(tmp_path, monkeypatch):
-    """Seven classes: three distinct views, a rotated duplicate, off-centre, noise, tiny."""
+    """Eight classes: three distinct views, a rotated duplicate, off-centre, noise, tiny, and a
+    contamination disc filling the mask."""
     monkeypatch.chdir(tmp_path)
     rng = np.random.default_rng(0)
     view_a = _blobs((0, 0, 5, 1), (-9, 7, 3, 0.9))
@@ -32,15 +33,16 @@ def model(tmp_path, monkeypatch):
               ndimage.rotate(view_a, 120, reshape=False, order=1),
               _blobs((14, 14, 5, 1)),
               0.02 * rng.normal(size=(N, N)),
-              _blobs((0, 0, 6, 1), (5, -8, 3, 1))]
+              _blobs((0, 0, 6, 1), (5, -8, 3, 1)),
+              np.where(np.hypot(*np.mgrid[:N, :N] - N // 2) < 20, 1.0, 0.0)]  # contamination
     write_mrc("Class2D/job008/run_it025_classes.mrcs", np.stack(images).astype(np.float32),
               3.54, stack=True)
     table = pd.DataFrame({
         "rlnReferenceImage": [f"{i:06d}@Class2D/job008/run_it025_classes.mrcs"
-                              for i in range(1, 8)],
-        "rlnClassDistribution": [0.25, 0.2, 0.15, 0.2, 0.1, 0.095, 0.005],
-        "rlnAccuracyRotations": [3.0] * 7, "rlnAccuracyTranslationsAngst": [1.0] * 7,
-        "rlnEstimatedResolution": [10.0, 11.0, 12.0, 10.0, 14.0, 40.0, 12.0]})
+                              for i in range(1, 9)],
+        "rlnClassDistribution": [0.2, 0.2, 0.15, 0.2, 0.1, 0.095, 0.005, 0.05],
+        "rlnAccuracyRotations": [3.0] * 8, "rlnAccuracyTranslationsAngst": [1.0] * 8,
+        "rlnEstimatedResolution": [10.0, 11.0, 12.0, 10.0, 14.0, 40.0, 12.0, 12.0]})
     write_star("Class2D/job008/run_it025_model.star",
                {"model_general": {"rlnReferenceDimensionality": 2}, "model_classes": table})
     return tmp_path
@@ -56,6 +58,7 @@ def test_automatic_choice_keeps_distinct_good_views(model):
     assert reasons[4].startswith("same view as class 1")
     assert reasons[5] == "off-centre" and reasons[6] == "low resolution"
     assert reasons[7] == "few particles"
+    assert reasons[8] == "fills the mask (contamination?)"
 
 
 def test_listed_classes_are_taken_as_given(model):

@@ -23,6 +23,7 @@ import scipy.fft
 
 from cryopick.backend import get_backend
 from cryopick.ctf import ctf_2d
+from cryopick.euler import euler_matrix
 from cryopick.fourier import forward, inverse
 from cryopick.io.mrc import write_mrc
 from cryopick.io.star import CtfParams, write_coordinates, write_star
@@ -138,19 +139,6 @@ def make_density(box_px: int, pixel_size_a: float, seed: int = 0,
     volume = np.einsum("b,bz,by,bx->zyx", blobs.weights, g[:, 2], g[:, 1], g[:, 0],
                        optimize=True)
     return volume.astype(np.float32)
-
-
-def euler_matrix(rot_deg: float, tilt_deg: float, psi_deg: float) -> np.ndarray:
-    """RELION's ZYZ rotation matrix ``A`` (``Euler_angles2matrix``), a (3, 3) array.
-
-    A point ``r`` = (x, y, z) of the map lies at ``A @ r`` in the frame of its projection.
-    """
-    a, b, g = np.radians([rot_deg, tilt_deg, psi_deg])
-    ca, sa, cb, sb, cg, sg = np.cos(a), np.sin(a), np.cos(b), np.sin(b), np.cos(g), np.sin(g)
-    cc, cs, sc, ss = cb * ca, cb * sa, sb * ca, sb * sa
-    return np.array([[cg * cc - sg * sa, cg * cs + sg * ca, -cg * sb],
-                     [-sg * cc - cg * sa, -sg * cs + cg * ca, sg * sb],
-                     [sc, ss, cb]])
 
 
 def project_blobs(blobs: Blobs, angles_deg: np.ndarray | tuple[float, float, float],

@@ -13,19 +13,10 @@ import math
 import numpy as np
 from scipy import ndimage
 
+from cryopick.euler import euler_matrix
 from cryopick.errors import InputError
 
 __all__ = ["euler_matrix", "healpix_directions", "project_volume", "references_from_volume"]
-
-
-def euler_matrix(rot_deg: float, tilt_deg: float, psi_deg: float) -> np.ndarray:
-    """RELION's ZYZ rotation matrix (``Euler_angles2matrix``)."""
-    a, b, g = np.deg2rad([rot_deg, tilt_deg, psi_deg])
-    ca, sa, cb, sb, cg, sg = np.cos(a), np.sin(a), np.cos(b), np.sin(b), np.cos(g), np.sin(g)
-    cc, cs, sc, ss = cb * ca, cb * sa, sb * ca, sb * sa
-    return np.array([[cg * cc - sg * sa, cg * cs + sg * ca, -cg * sb],
-                     [-sg * cc - cg * sa, -sg * cs + cg * ca, sg * sb],
-                     [sc, ss, cb]])
 
 
 def healpix_directions(order: int) -> np.ndarray:

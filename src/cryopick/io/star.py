@@ -231,6 +231,9 @@ def write_coordinates(path: str | os.PathLike[str], table: pd.DataFrame) -> None
 
 # --- writer ---------------------------------------------------------------------------
 
+_WHITESPACE = re.compile(r"\s")
+
+
 def _format_value(value: object) -> str:
     """One value in RELION's number format (``%12.6f``, exponent for tiny/huge values)."""
     if isinstance(value, (bool, np.bool_)):
@@ -245,7 +248,7 @@ def _format_value(value: object) -> str:
             return f"{v:12.6e}" if v >= 0 else f"{v:12.5e}"
         return f"{v:12.6f}" if v >= 0 else f"{v:12.5f}"
     text = str(value)
-    if text == "" or any(c.isspace() for c in text):
+    if text == "" or _WHITESPACE.search(text):
         return f'"{text}"'
     return text
 
@@ -255,6 +258,8 @@ def _format_column(values: np.ndarray) -> list[str]:
     if values.dtype.kind == "b" or values.dtype.kind in "iu":
         return [f"{v:12d}" for v in values.astype(np.int64).tolist()]
     if values.dtype.kind != "f":
+        if all(isinstance(v, str) for v in values):  # text labels: quote only where needed
+            return [v if v and not _WHITESPACE.search(v) else f'"{v}"' for v in values]
         return [_format_value(v) for v in values]
     numbers = values.astype(np.float64)
     magnitude = np.abs(numbers)

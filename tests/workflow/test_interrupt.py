@@ -74,3 +74,48 @@ def test_killed_picking_job_reruns_to_identical_results(tmp_path):
     rerun = _snakemake(root)
     assert rerun.wait(timeout=300) == 0, rerun.stdout.read().decode()[-3000:]
     assert _files(root) == _files(reference)
+
+
+def _class2d_project(root: Path) -> Path:
+    from test_workflow_project import make_project
+
+    make_project(root)
+    config = yaml.safe_load((root / "config.yaml").read_text())
+    config["class2d"] = {"n_classes": 2, "n_iter": CLASS2D_ITER}
+    (root / "config.yaml").write_text(yaml.safe_dump(config))
+    return root
+
+
+CLASS2D_ITER = 12
+CLASS2D_MODEL = f"Class2D/LoG/run_it{CLASS2D_ITER:03d}_model.star"
+
+
+def _class2d_files(root: Path) -> dict[str, bytes]:
+    """The last iteration's classes, model and data STAR files (the optimiser STAR records
+    the command line, which names the iteration a resumed run continued from)."""
+    stem = root / CLASS2D_MODEL.replace("_model.star", "")
+    return {suffix: Path(f"{stem}{suffix}").read_bytes()
+            for suffix in ("_model.star", "_data.star", "_classes.mrcs")}
+
+
+def test_killed_classification_resumes_from_its_last_iteration_to_identical_results(tmp_path):
+    reference = _class2d_project(tmp_path / "reference")
+    assert _snakemake(reference, CLASS2D_MODEL).wait(timeout=600) == 0
+    root = _class2d_project(tmp_path / "killed")
+    run = _snakemake(root, CLASS2D_MODEL)
+    second = root / "Class2D/LoG/run_it002_optimiser.star"
+    deadline = time.time() + 500
+    while not second.exists() and time.time() < deadline and run.poll() is None:
+        time.sleep(0.01)
+    os.killpg(run.pid, signal.SIGKILL)
+    run.wait()
+    assert second.exists() and not (root / CLASS2D_MODEL).exists(), \
+        "the classification was not killed between iterations 2 and the last; make it longer"
+    assert _snakemake(root, "--unlock", CLASS2D_MODEL).wait(timeout=120) == 0
+    rerun = _snakemake(root, CLASS2D_MODEL)
+    assert rerun.wait(timeout=600) == 0, rerun.stdout.read().decode()[-3000:]
+    log = (root / "logs/class2d.log").read_text()
+    assert "resuming the interrupted run from Class2D/LoG/run_it00" in log
+    assert "wrote Class2D/LoG/run_it001_model.star" not in log.split("resuming")[-1]
+    assert not [p for p in (root / "Class2D").rglob("*") if ".tmp" in p.name]
+    assert _class2d_files(root) == _class2d_files(reference)

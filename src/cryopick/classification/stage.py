@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import logging
 import os
 import re
@@ -12,16 +14,18 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from cryopick.classification.job import Class2DJob, run_class2d
+from cryopick.classification.job import Class2DJob, continued_params, run_class2d
 from cryopick.classification.params import Class2DConfig, Class2DParams
 from cryopick.classification.plots import write_pictures
 from cryopick.errors import InputError
 
-__all__ = ["output_root", "refine_command", "run_class2d_stage"]
+__all__ = ["output_root", "refine_command", "resume_point", "run_class2d_stage"]
 
 logger = logging.getLogger(__name__)
 
 _MODEL = re.compile(r"^(?P<root>.+)_it(?P<it>\d{3})_model\.star$")
+_OPTIMISER = re.compile(r"_it(?P<it>\d{3})_optimiser\.star$")
+RESUME_KEY = ".cryopick-resume"  # in the job folder: what the iterations there were made from
 
 
 def output_root(model_star: str | os.PathLike[str], n_iter: int) -> str:
@@ -55,6 +59,44 @@ def refine_command(particles_star: str, root: str, params: Class2DParams, backen
     return cmd
 
 
+def run_key(particles_star: str, command: list[str]) -> str:
+    """A digest of what a run's iterations depend on: the particles STAR text, the size and
+    modification time of every stack it names, and the command (every option)."""
+    digest = hashlib.sha256(Path(particles_star).read_bytes())
+    stacks = sorted({line.split("@", 1)[1].split()[0] for line in
+                     Path(particles_star).read_text().splitlines() if "@" in line})
+    for stack in stacks:
+        info = Path(stack).stat() if Path(stack).is_file() else None
+        digest.update(f"{stack} {info and info.st_size} {info and info.st_mtime_ns}\n".encode())
+    digest.update(shlex.join(command).encode())
+    return digest.hexdigest()
+
+
+def resume_point(root: str, key: str, n_iter: int) -> str | None:
+    """The last complete iteration's ``_optimiser.star`` of an interrupted run, or None.
+
+    An iteration is complete when its ``_optimiser.star`` exists: it is renamed into place
+    last. Iterations are resumed only when the job folder's key matches ``key`` (same
+    particles, stacks and options); otherwise the old iteration files are removed. Staged
+    (temporary) files of an iteration killed while being written are removed either way.
+    """
+    folder = Path(root).parent
+    stamp = folder / RESUME_KEY
+    pattern = f"{Path(root).name}_it*"
+    for leftover in folder.glob(f".{pattern}.tmp*"):  # staged files of a killed iteration
+        leftover.unlink()
+    old = sorted(folder.glob(pattern))
+    if stamp.is_file() and stamp.read_text().strip() == key:
+        done = sorted(int(m["it"]) for p in old if (m := _OPTIMISER.search(p.name)))
+        done = [it for it in done if 0 < it < n_iter]
+        return f"{root}_it{done[-1]:03d}_optimiser.star" if done else None
+    for path in old:  # iterations of another run (other particles or options): start afresh
+        path.unlink()
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(key + "\n")
+    return None
+
+
 def run_class2d_stage(particles_star: str, config: Mapping[str, object], backend: str,
                       model_star: str, gallery_png: str, convergence_png: str,
                       threads: int = 1, mpi_launcher: str = "mpirun") -> list[str]:
@@ -68,18 +110,26 @@ def run_class2d_stage(particles_star: str, config: Mapping[str, object], backend
     params = section.to_params()
     root = output_root(model_star, params.n_iter)
     command = refine_command(particles_star, root, params, backend, threads)
+    resume = resume_point(root, run_key(particles_star, command), params.n_iter)
+    run_command = command
+    if resume:
+        logger.info("resuming the interrupted run from %s", resume)
+        run_command = [*command, "--continue", resume]
     launcher = shlex.split(mpi_launcher)
     if section.mpi_ranks > 1 and launcher and shutil.which(launcher[0]):
         full = [*launcher, "-n", str(section.mpi_ranks), sys.executable, "-m",
-                "cryopick.cli.main", *command[1:]]
+                "cryopick.cli.main", *run_command[1:]]
         logger.info("running %s", shlex.join(full))
         subprocess.run(full, check=True)
     else:
         if section.mpi_ranks > 1:
             logger.warning("mpi_ranks %d but no %s on PATH: running in one process",
                            section.mpi_ranks, mpi_launcher)
+        if resume:
+            params = continued_params(resume, dataclasses.asdict(params))
         run_class2d(Class2DJob(output_root=root, params=params, particles_star=particles_star,
-                               backend=backend, command=shlex.join(command[1:])))
+                               continue_from=resume, backend=backend,
+                               command=shlex.join(run_command[1:])))
     if not Path(model_star).is_file():
         raise InputError(f"{model_star}: the classification did not write it")
     write_pictures(model_star, gallery_png, convergence_png)

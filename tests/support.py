@@ -29,3 +29,23 @@ def make_blob_micrograph() -> tuple[np.ndarray, np.ndarray]:
     for y, x in centres:
         image -= 1.2 * np.exp(-((yy - y) ** 2 + (xx - x) ** 2) / (2 * 20.0**2)).astype(np.float32)
     return image, centres
+
+
+def score_demo_picks(root, odir: str, radius_px: float):
+    """Picks in ``root/odir/Movies/*_autopick.star`` against the simulated particle positions
+    (``Demo/truth``), summed over the micrographs of the project's CTF STAR file."""
+    from pathlib import Path
+
+    from cryopick.io.star import read_coordinates, read_micrographs_star
+    from cryopick.metrics import PickScore, score_picks
+    from cryopick.simulate import CTF_STAR, TRUTH_DIR
+
+    total = PickScore(0, 0, 0)
+    xy = ["rlnCoordinateX", "rlnCoordinateY"]
+    for name in read_micrographs_star(Path(root) / CTF_STAR).names:
+        stem = Path(name).stem
+        picks = read_coordinates(Path(root) / odir / f"Movies/{stem}_autopick.star")
+        truth = read_coordinates(Path(root) / TRUTH_DIR / f"{stem}_truth.star")
+        total = total + score_picks(picks[xy].to_numpy(float), truth[xy].to_numpy(float),
+                                    radius_px)
+    return total

@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from support import needs_relion
+from support import needs_relion, score_demo_picks
 from cryopick.cli.main import main
 from cryopick.io.mrc import write_mrc
 from cryopick.io.spider import read_spider
-from cryopick.io.star import read_coordinates, read_micrographs_star, write_star
-from cryopick.metrics import PickScore, score_picks
+from cryopick.io.star import write_star
+from cryopick.metrics import PickScore
 from cryopick.simulate import make_blobs, project_blobs, simulate_project
 
 pytestmark = [needs_relion, pytest.mark.relion]
@@ -46,15 +46,7 @@ def demo(tmp_path_factory):
 
 
 def _score(root: Path, odir: str) -> PickScore:
-    total = PickScore(0, 0, 0)
-    for name in read_micrographs_star(root / STAR).names:
-        stem = Path(name).stem
-        picks = read_coordinates(root / odir / f"Movies/{stem}_autopick.star")
-        truth = read_coordinates(root / f"Demo/truth/{stem}_truth.star")
-        xy = ["rlnCoordinateX", "rlnCoordinateY"]
-        total = total + score_picks(picks[xy].to_numpy(float), truth[xy].to_numpy(float),
-                                    0.25 * 150 / PIXEL_A)
-    return total
+    return score_demo_picks(root, odir, 0.25 * 150 / PIXEL_A)
 
 
 def test_fom_maps_correlate_and_picks_score_as_well_as_relions(demo, monkeypatch):

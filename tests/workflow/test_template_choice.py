@@ -15,12 +15,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from support import score_demo_picks
 from test_workflow_project import SNAKEMAKE
 
 from cryopick.class_selection import read_class_averages
 from cryopick.classification.quality import best_ncc
-from cryopick.io.star import read_coordinates, read_micrographs_star, read_star
-from cryopick.metrics import PickScore, score_picks
+from cryopick.io.star import read_star
+from cryopick.metrics import PickScore
 from cryopick.picking.projection import healpix_directions
 from cryopick.simulate import CTF_STAR, make_blobs, project_blobs
 
@@ -57,16 +58,8 @@ def _truth_ncc(root: Path) -> dict[int, float]:
 
 
 def _score(root: Path, odir: str) -> PickScore:
-    total = PickScore(0, 0, 0)
     pixel_a = float(read_star(root / CTF_STAR)["optics"]["rlnMicrographPixelSize"].iloc[0])
-    for name in read_micrographs_star(root / CTF_STAR).names:
-        stem = Path(name).stem
-        picks = read_coordinates(root / odir / f"Movies/{stem}_autopick.star")
-        truth = read_coordinates(root / f"Demo/truth/{stem}_truth.star")
-        xy = ["rlnCoordinateX", "rlnCoordinateY"]
-        total = total + score_picks(picks[xy].to_numpy(float), truth[xy].to_numpy(float),
-                                    0.25 * 150.0 / pixel_a)
-    return total
+    return score_demo_picks(root, odir, 0.25 * 150.0 / pixel_a)
 
 
 def test_automatic_templates_pick_as_well_as_the_best_hand_chosen_set(tmp_path, monkeypatch):

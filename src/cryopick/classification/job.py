@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from cryopick.backend import get_backend
 from cryopick.classification.estep import (
@@ -73,7 +74,17 @@ class _Run:
 
 
 def run_class2d(job: Class2DJob) -> Path:
-    """Run (or continue) a 2D classification; returns the last iteration's model STAR."""
+    """Run (or continue) a 2D classification; returns the last iteration's model STAR.
+
+    BLAS runs single-threaded here: a multi-threaded matrix product sums in an order that
+    depends on the thread count, and the iterations would amplify those last-bit differences,
+    so results would change with the cores a job gets. Scale out with MPI ranks instead.
+    """
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _run_class2d(job)
+
+
+def _run_class2d(job: Class2DJob) -> Path:
     reducer = get_reducer()
     bk = get_backend(job.backend)
     if job.continue_from:

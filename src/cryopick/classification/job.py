@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import dataclasses
 import logging
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +61,7 @@ class Class2DJob:
     continue_from: str | None = None  # an _optimiser.star
     backend: str = "numpy"
     command: str = ""
+    threads: int = 1  # E-step batches in parallel (--j); the results do not depend on it
 
 
 @dataclasses.dataclass
@@ -175,8 +179,10 @@ def _iterate(run: _Run, model: Model, state: ParticleState, iteration: int
     subset = _subset(run, iteration)
     acc = Accumulator(setup)
     results = _empty_results(particles.n, coeffs.n_shells)
-    for indices in _batches(run, subset, params.n_classes):
-        outcome = expect_batch(setup, _batch(run, state, indices), acc)
+    for own, indices, outcome in _expect(run, setup, state,
+                                         _batches(run, subset, params.n_classes)):
+        for name, value in vars(own).items():  # batch sums added in batch order
+            setattr(acc, name, getattr(acc, name) + value)
         _store(results, indices, outcome)
     num, den = buckets_to_reference(acc.buckets, params.n_classes, sampling.psi_fine_deg,
                                     particles.box_px, sizes[2])
@@ -189,6 +195,32 @@ def _iterate(run: _Run, model: Model, state: ParticleState, iteration: int
     _write(run, new_model, new_state, iteration, sampling, changes,
            seconds=time.perf_counter() - started)
     return new_model, new_state
+
+
+def _expect(run: _Run, setup, state: ParticleState, batches: list[np.ndarray]
+            ) -> Iterator[tuple[Accumulator, np.ndarray, BatchOutcome]]:
+    """E-step of each batch into its own accumulator, yielded in batch order.
+
+    ``run.job.threads`` batches run at a time (NumPy, BLAS and FFTs release the GIL); at most
+    that many batches are in memory at once. Each batch is summed on its own and the caller
+    adds the batch sums in batch order, so any number of threads gives the same bits.
+    """
+    def one(indices: np.ndarray) -> tuple[Accumulator, np.ndarray, BatchOutcome]:
+        own = Accumulator(setup)
+        return own, indices, expect_batch(setup, _batch(run, state, indices), own)
+
+    threads = run.job.threads if run.bk.name in ("numpy", "strict") else 1  # one GPU stream
+    if threads <= 1 or len(batches) <= 1:
+        yield from map(one, batches)
+        return
+    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+        pending: collections.deque = collections.deque()
+        for indices in batches:
+            pending.append(pool.submit(one, indices))
+            if len(pending) == threads:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def _sizes(run: _Run, model: Model, psi_step: float) -> tuple[int, int, int]:

@@ -129,7 +129,7 @@ def run_class2d_stage(particles_star: str, config: Mapping[str, object], backend
             params = continued_params(resume, dataclasses.asdict(params))
         run_class2d(Class2DJob(output_root=root, params=params, particles_star=particles_star,
                                continue_from=resume, backend=backend,
-                               command=shlex.join(run_command[1:])))
+                               command=shlex.join(run_command[1:]), threads=threads))
     if not Path(model_star).is_file():
         raise InputError(f"{model_star}: the classification did not write it")
     write_pictures(model_star, gallery_png, convergence_png)

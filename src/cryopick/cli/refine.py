@@ -62,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     opt.add_argument("--no_norm", action="store_true", help="switch --norm off")
     opt.add_argument("--no_scale", action="store_true", help="switch --scale off")
     run = p.add_argument_group("running")
-    run.add_argument("--j", type=int, default=1, help="threads (BLAS/FFT use their own pools)")
+    run.add_argument("--j", type=int, default=1,
+                     help="threads: E-step batches in parallel (same results for any value)")
     run.add_argument("--pool", type=int, default=1, help="pooled particles (batches are sized "
                      "from a memory budget instead)")
     run.add_argument("--gpu", nargs="?", const="", default=None,
@@ -104,9 +105,6 @@ def _log_ignored(args: argparse.Namespace) -> None:
     if args.pool != 1:
         logger.info("--pool %d accepted, no effect: E-step batches are sized from a memory "
                     "budget (--memory_budget_mb)", args.pool)
-    if args.j != 1:
-        logger.info("--j %d: NumPy's BLAS and FFT threads are set by the environment "
-                    "(OMP_NUM_THREADS / OPENBLAS_NUM_THREADS)", args.j)
 
 
 def run(args: argparse.Namespace) -> None:
@@ -125,4 +123,5 @@ def run(args: argparse.Namespace) -> None:
         params = Class2DParams(**given)
     command = shlex.join(sys.argv[1:]) if sys.argv else ""
     run_class2d(Class2DJob(output_root=args.o, params=params, particles_star=args.i,
-                           continue_from=args.continue_from, backend=backend, command=command))
+                           continue_from=args.continue_from, backend=backend, command=command,
+                           threads=max(1, args.j)))

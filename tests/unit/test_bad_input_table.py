@@ -3,6 +3,8 @@ non-zero exit, and nothing half-written. One row per malformed input, across the
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -45,14 +47,14 @@ def case_missing_micrograph():
 
 def case_truncated_mrc():
     write_mrc("Movies/t.mrc", np.ones((64, 64), np.float32) * np.arange(64), PIXEL_A)
-    data = open("Movies/t.mrc", "rb").read()
-    open("Movies/t.mrc", "wb").write(data[:3000])
+    data = Path("Movies/t.mrc").read_bytes()
+    Path("Movies/t.mrc").write_bytes(data[:3000])
     write_star("in.star", {"optics": OPTICS, "micrographs": _mics(["Movies/t.mrc"])})
     return ["autopick", "--i", "in.star", *LOG], "Movies/t.mrc: not a valid MRC"
 
 
 def case_header_only_mrc():
-    open("Movies/h.mrc", "wb").write(b"\x00" * 500)
+    Path("Movies/h.mrc").write_bytes(b"\x00" * 500)
     write_star("in.star", {"optics": OPTICS, "micrographs": _mics(["Movies/h.mrc"])})
     return ["autopick", "--i", "in.star", *LOG], "Movies/h.mrc: not a valid MRC"
 
@@ -118,7 +120,7 @@ def case_mismatched_pixel_sizes():
 
 
 def case_garbage_star():
-    open("in.star", "wb").write(b"\x00\xff\x00 not a star file \x00")
+    Path("in.star").write_bytes(b"\x00\xff\x00 not a star file \x00")
     return ["autopick", "--i", "in.star", *LOG], "in.star: "
 
 

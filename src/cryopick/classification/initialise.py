@@ -136,7 +136,11 @@ def initial_model(particles: ParticleSet, source: ImageSource, params: Class2DPa
     n, pixel, k = particles.box_px, particles.pixel_a, params.n_classes
     coeffs = coefficient_list(n)
     ini_high = initial_highres_a(n, pixel)
-    m_init = coeffs.count(min(n, int(ini_high)))
+    # RELION sizes the initial back-projector by ini_high: ROUND(n·p/ini_high) = ROUND(0.07·n)
+    # pixels (4 for a 64 px box), so the random-subset averages hold only |k| < 2 (relion
+    # MlOptimiser::calculateSumOfPowerSpectraAndAverageImage, getPixelFromResolution(1/ini_high))
+    init_size = min(n, relion_round(n * pixel / ini_high))
+    m_init = coeffs.count(init_size)
     n_groups = len(particles.group_names)
     total = {"sum": np.zeros((n, n)), "power": np.zeros((n_groups, coeffs.n_shells)),
              "weight": np.zeros(k)}
@@ -148,7 +152,6 @@ def initial_model(particles: ParticleSet, source: ImageSource, params: Class2DPa
         total["weight"] += np.bincount(part["classes"], minlength=k)
         buckets = part["buckets"] if buckets is None else buckets + part["buckets"]
     psis = (np.arange(_INIT_PSI_BINS) * 360.0 / _INIT_PSI_BINS)
-    init_size = min(n, int(ini_high))  # RELION uses the Å value as a size
     if buckets is None:
         mp = padded_layout(n)[0].count(2 * init_size)
         num, den = np.zeros((k, mp), np.complex128), np.zeros((k, mp))
@@ -160,7 +163,7 @@ def initial_model(particles: ParticleSet, source: ImageSource, params: Class2DPa
                          np.zeros((n_groups, coeffs.n_shells)), np.zeros(n_groups),
                          np.zeros(n_groups), np.zeros(n_groups))
     refs = reconstruct_classes(sums, np.zeros((k, coeffs.n_shells)), params, coeffs,
-                               regularise=False)
+                               init_size, regularise=False)
     refs = _lowpass(refs, n * pixel / ini_high - 1.0)
     counts = np.bincount(particles.group, minlength=n_groups).astype(np.float64)
     sigma2 = _initial_sigma2(total["power"], counts, total["sum"] / particles.n, n)

@@ -28,7 +28,7 @@ from cryopick.classification.mstep import (
     IterationSums,
     finish_references,
     maximize,
-    reference_tau2,
+    projector_tau2,
 )
 from cryopick.classification.outputs import IterationInfo, read_state, write_iteration
 from cryopick.classification.parallel import Reducer, get_reducer
@@ -174,7 +174,7 @@ def _iterate(run: _Run, model: Model, state: ParticleState, iteration: int
                              params.oversampling, perturb)
     sizes = _sizes(run, model, sampling.psi_step_deg)
     coeffs = coefficient_list(particles.box_px)
-    tau2 = reference_tau2(model.refs, coeffs)
+    tau2 = projector_tau2(model.refs, coeffs, model.current_size)
     setup = make_setup(model, params, sampling, sizes, coeffs, particles.pixel_a, iteration, run.bk)
     subset = _subset(run, iteration)
     acc = Accumulator(setup)
@@ -188,8 +188,7 @@ def _iterate(run: _Run, model: Model, state: ParticleState, iteration: int
                                     particles.box_px, sizes[2])
     totals = run.reducer.sum(_sums(run, acc, num, den, results))
     new_model, new_state = _maximize(run, model, state, totals, tau2, perturb, iteration)
-    new_model = dataclasses.replace(new_model, image_size_used=sizes[2],
-                                    tau2=reference_tau2(new_model.refs, coeffs))
+    new_model = dataclasses.replace(new_model, image_size_used=sizes[2])
     changes = _changes(state, new_state, totals["done"] > 0, particles.pixel_a)
     _log_iteration(run, iteration, new_model, changes, sizes, time.perf_counter() - started)
     _write(run, new_model, new_state, iteration, sampling, changes,

@@ -17,14 +17,16 @@ from cryopick.classification.kernels import CoefficientList, soft_edge
 from cryopick.classification.model import Model
 from cryopick.classification.params import Class2DParams
 from cryopick.classification.reconstruct import (
+    PAD_OVERSAMPLING,
     gridding_correction,
+    gridding_weights,
+    map_weight,
     padded_layout,
-    wiener_average,
 )
 from cryopick.classification.sampling import current_size
 
-__all__ = ["IterationSums", "center_classes", "maximize", "reference_tau2", "shell_mean",
-           "solvent_mask"]
+__all__ = ["IterationSums", "center_classes", "maximize", "projector_tau2", "reference_tau2",
+           "shell_mean", "solvent_mask"]
 
 
 @dataclasses.dataclass
@@ -74,6 +76,36 @@ def reference_tau2(refs: np.ndarray, coeffs: CoefficientList) -> np.ndarray:
     return shell_mean(values, coeffs) / 2.0
 
 
+def projector_tau2(refs: np.ndarray, coeffs: CoefficientList, size: int) -> np.ndarray:
+    """τ²_k(r) as RELION's projector measures it at the start of an E-step, ``(K, n//2+1)``.
+
+    The power ``|F|²/2`` of each reference on the 2×-padded grid (after the gridding
+    pre-correction ÷ sinc², transform normalised to the size-``n`` one), averaged over the
+    points of the half transform in shell ``ROUND(|k2|/2)`` within the current radius
+    (``|k2| ≤ size``); zero beyond it. The padded grid also samples between the integer
+    frequencies, so a reference low-passed at shell ρ still has some power beyond ρ (as in
+    RELION: the first iterations after the low-passed initial references are regularised
+    with it, not with zeros).
+    """
+    n, k = coeffs.n, len(refs)
+    yy, xx = np.mgrid[:n, :n] - n // 2
+    arg = np.pi * np.sqrt(yy**2 + xx**2) / (2 * n)
+    sinc = np.where(arg > 0, np.sin(arg) / np.where(arg > 0, arg, 1.0), 1.0)
+    padded = np.zeros((k, 2 * n, 2 * n))
+    padded[:, n // 2: n // 2 + n, n // 2: n // 2 + n] = refs / sinc**2
+    f = np.fft.rfft2(np.roll(padded, (-n, -n), axis=(-2, -1))) / float(n * n)
+    ky = np.fft.fftfreq(2 * n, 1.0 / (2 * n))
+    r2 = ky[:, None] ** 2 + np.arange(n + 1)[None, :] ** 2
+    keep = (r2 <= float(size) ** 2).ravel()
+    shell = np.floor(np.sqrt(r2) / 2.0 + 0.5).astype(np.int64).ravel()[keep]
+    counts = np.bincount(shell, minlength=coeffs.n_shells)[:coeffs.n_shells]
+    power = np.abs(f.reshape(k, -1)[:, keep]) ** 2 / 2.0
+    out = np.zeros((k, coeffs.n_shells))
+    for i in range(k):
+        out[i] = np.bincount(shell, power[i], minlength=coeffs.n_shells)[:coeffs.n_shells]
+    return np.where(counts > 0, out / np.maximum(counts, 1), 0.0)
+
+
 def _images(values: np.ndarray, coeffs: CoefficientList) -> np.ndarray:
     """``(K, m)`` list coefficients → ``(K, n, n)`` real images (host)."""
     n = coeffs.n
@@ -88,16 +120,23 @@ def _images(values: np.ndarray, coeffs: CoefficientList) -> np.ndarray:
 
 
 def reconstruct_classes(sums: IterationSums, tau2: np.ndarray, params: Class2DParams,
-                        coeffs: CoefficientList, regularise: bool = True) -> np.ndarray:
+                        coeffs: CoefficientList, size: int, regularise: bool = True
+                        ) -> np.ndarray:
     """Class averages ``(K, n, n)`` float32 (unmasked); classes without weight are zero.
 
-    Solved on the padded grid, transformed at ``2n`` and windowed to the central ``n``.
+    As RELION's back-projector reconstructs (relion-facts §4.7): on the padded grid up to the
+    current ``size``, ``Num`` times the gridding pre-weights of ``Den + 1/(pad²·T·τ²)``
+    (both divided by the class weight, RELION's ``normalise``), transformed at ``2n``,
+    windowed to the central ``n`` and corrected for the linear interpolation (÷ sinc²).
+    Without ``regularise`` (the initial references) there is no prior term and no division.
     """
     n = coeffs.n
     padded, shell_n, _ = padded_layout(n)
     mp = sums.num.shape[1]
-    fourier = wiener_average(sums.num, sums.den, tau2, params.tau2_fudge, shell_n[:mp],
-                             regularise=regularise)
+    weight = map_weight(sums.den, tau2, params.tau2_fudge, shell_n[:mp], regularise=regularise)
+    normalise = np.where(sums.class_weight > 0, sums.class_weight, 1.0)[:, None] \
+        if regularise else np.ones((len(weight), 1))
+    fourier = sums.num / normalise * gridding_weights(weight / normalise, n, size)
     big = _images(fourier, padded) / 4.0  # the 2n transform of an n-normalised spectrum
     images = big[:, n // 2: n // 2 + n, n // 2: n // 2 + n] / gridding_correction(n)
     images[sums.class_weight <= 0] = 0.0
@@ -106,17 +145,31 @@ def reconstruct_classes(sums: IterationSums, tau2: np.ndarray, params: Class2DPa
 
 def _ssnr(sums: IterationSums, tau2: np.ndarray, params: Class2DParams,
           coeffs: CoefficientList) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """SSNR (data vs prior), Fourier completeness and reference σ² per class and shell,
-    from the sums at the padded grid's even points (the frequencies of the ``n`` transform)."""
-    even = padded_layout(coeffs.n)[2]
-    den = np.concatenate([sums.den, np.zeros((len(sums.den), 1))], axis=1)
-    den = den[:, np.where((even >= 0) & (even < sums.den.shape[1]), even, sums.den.shape[1])]
-    ratio = den * params.tau2_fudge * tau2[:, coeffs.shell]
-    ssnr = shell_mean(ratio, coeffs)
-    inside = shell_mean((den > 0).astype(np.float64), coeffs)
-    completeness = np.where(inside > 0, shell_mean((ratio >= 1.0).astype(np.float64), coeffs), 0)
-    mean_den = shell_mean(den, coeffs)
-    ref_sigma2 = np.where(mean_den > 0, 1.0 / np.where(mean_den > 0, mean_den, 1.0), 0.0)
+    """SSNR (data vs prior), Fourier completeness and reference σ² per class and shell.
+
+    As RELION's ``updateSSNRarrays``: over every point of the padded grid in shell
+    ``ROUND(|k2|/2)``, the ratio of the padded weight to the prior term, ``pad²·T·τ²·Den``, is
+    averaged; the reference σ² is the inverse of the mean ``pad²·Den``.
+    """
+    _, shell_n, _ = padded_layout(coeffs.n)
+    mp = sums.den.shape[1]
+    shell = shell_n[:mp]
+    n_shells = coeffs.n_shells
+    inside = shell < n_shells
+    onehot = np.zeros((mp, n_shells))
+    onehot[np.flatnonzero(inside), shell[inside]] = 1.0
+    counts = onehot.sum(axis=0)
+
+    def mean(values: np.ndarray) -> np.ndarray:
+        return np.where(counts > 0, values @ onehot / np.maximum(counts, 1), 0.0)
+
+    weight = PAD_OVERSAMPLING * sums.den
+    ratio = weight * params.tau2_fudge * np.where(inside, tau2[:, np.minimum(shell, n_shells - 1)],
+                                                  0.0)
+    ssnr = mean(ratio)
+    completeness = mean((ratio >= 1.0).astype(np.float64))
+    mean_w = mean(weight)
+    ref_sigma2 = np.where(mean_w > 1e-10, 1.0 / np.where(mean_w > 1e-10, mean_w, 1.0), 0.0)
     return ssnr, completeness, ref_sigma2
 
 
@@ -182,7 +235,7 @@ def maximize(model: Model, sums: IterationSums, params: Class2DParams, coeffs: C
     particles per group (for the scale average). Norm corrections are updated by the caller.
     """
     w_tot = float(sums.class_weight.sum())
-    unmasked = reconstruct_classes(sums, tau2, params, coeffs)
+    unmasked = reconstruct_classes(sums, tau2, params, coeffs, model.current_size)
     ssnr, completeness, ref_sigma2 = _ssnr(sums, tau2, params, coeffs)
     shells = _resolution_shells(ssnr, coeffs.n)
     r_c = max(int(shells.max()), 5)

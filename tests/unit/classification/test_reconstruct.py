@@ -76,7 +76,7 @@ def test_padded_weight_is_a_quarter_of_the_image_weight():
     psis = np.arange(90) * 4.0
     den = np.ones((1, len(psis), m))
     _, den_ref = buckets_to_reference(_buckets(np.zeros(den.shape, complex), den), 1, psis, N, N)
-    padded, shell_n, _ = padded_layout(N)
+    _, shell_n, _ = padded_layout(N)
     ring = (shell_n[:den_ref.shape[1]] >= 3) & (shell_n[:den_ref.shape[1]] <= N // 2 - 2)
     assert abs(den_ref[0, ring].mean() / len(psis) - 0.25) < 0.02
 

@@ -138,7 +138,13 @@ def reconstruct_classes(sums: IterationSums, tau2: np.ndarray, params: Class2DPa
         if regularise else np.ones((len(weight), 1))
     fourier = sums.num / normalise * gridding_weights(weight / normalise, n, size)
     big = _images(fourier, padded) / 4.0  # the 2n transform of an n-normalised spectrum
-    images = big[:, n // 2: n // 2 + n, n // 2: n // 2 + n] / gridding_correction(n)
+    images = big[:, n // 2: n // 2 + n, n // 2: n // 2 + n]
+    # RELION's windowing masks the corners softly (radius n/2, 3 px edge, outside → the
+    # edge-weighted mean there) before the interpolation correction
+    edge = soft_edge(n, n / 2.0, 3.0).astype(np.float64)
+    background = np.sum(images * edge, axis=(1, 2)) / np.sum(edge)
+    images = images * (1.0 - edge) + background[:, None, None] * edge
+    images = images / gridding_correction(n)
     images[sums.class_weight <= 0] = 0.0
     return images.astype(np.float32)
 

@@ -9,8 +9,6 @@ the class averages with the true shapes, per-shape best NCC, class purity). Usag
     python benchmarks/class2d.py --n-particles 1000 --k 20 --iter 10 --j 2
     python benchmarks/class2d.py --n-particles 5000 --k 50 --iter 25   # the tutorial's K and iterations
     python benchmarks/class2d.py --backend cupy --skip-relion           # the GPU path alone
-    python benchmarks/class2d.py --memory-only --n-particles 100000 --k 50 --iter 2
-        # peak memory of our path alone, particles streamed from disk (no --preread_images)
 """
 
 from __future__ import annotations
@@ -33,10 +31,9 @@ from cryopick.io.star import read_star
 STAR = "Extract/job007/particles.star"
 
 
-def flags(args: argparse.Namespace, preread: bool = True) -> list[str]:
+def flags(args: argparse.Namespace) -> list[str]:
     """relion_refine's flags as the RELION GUI writes them for the tutorial's 2D job."""
-    return ["--i", STAR, "--dont_combine_weights_via_disc",
-            *(["--preread_images"] if preread else []), "--pool", "30",
+    return ["--i", STAR, "--dont_combine_weights_via_disc", "--preread_images", "--pool", "30",
             "--pad", "2", "--ctf", "--iter", str(args.iter), "--tau2_fudge", "2",
             "--particle_diameter", str(args.diameter), "--K", str(args.k), "--flatten_solvent",
             "--zero_mask", "--oversampling", "1", "--psi_step", "12", "--offset_range", "5",
@@ -58,9 +55,6 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--backend", default="numpy", choices=["numpy", "cupy", "auto"])
     parser.add_argument("--skip-relion", action="store_true")
-    parser.add_argument("--memory-only", action="store_true",
-                        help="only our path, particles streamed from disk (no "
-                             "--preread_images): print its time and peak memory, no quality")
     parser.add_argument("--out-dir", default=None, help="project directory (default: temporary)")
     parser.add_argument("--keep", action="store_true", help="keep the project directory")
     args = parser.parse_args()
@@ -101,9 +95,6 @@ def run(project: Path, args: argparse.Namespace) -> None:
     print(f"simulated {args.n_particles} particles ({args.box} px, {args.pixel} Å, "
           f"{args.n_shapes} shapes, SNR {args.snr}) in {time.perf_counter() - started:.1f} s "
           f"under {project}")
-    if args.memory_only:
-        memory_only(project, args)
-        return
     results = {}
     if not args.skip_relion:
         (project / "Class2D/relion").mkdir(parents=True, exist_ok=True)
@@ -114,18 +105,6 @@ def run(project: Path, args: argparse.Namespace) -> None:
                         "--backend", args.backend], project, project / "cryopick.log")
     results["cryopick"] = (wall, peak, "Class2D/cryopick/run")
     report(project, args, results, truth, labels_by_name)
-
-
-def memory_only(project: Path, args: argparse.Namespace) -> None:
-    """Our classification alone, images read from disk batch by batch: time and peak RSS."""
-    (project / "Class2D/cryopick").mkdir(parents=True, exist_ok=True)
-    wall, peak = timed([*cryopick_cmd("refine"), "--o", "Class2D/cryopick/run",
-                        *flags(args, preread=False), "--backend", args.backend],
-                       project, project / "cryopick.log")
-    stack_mib = args.n_particles * args.box**2 * 4 / 2**20
-    print(f"\ncryopick refine, K={args.k}, {args.iter} iterations, {args.n_particles} particles "
-          f"of {args.box}² ({stack_mib:.0f} MiB of images, streamed), --j {args.j}")
-    print(f"time {wall:.1f} s; peak memory (largest process) {peak:.0f} MiB")
 
 
 def report(project: Path, args, results: dict, truth, labels_by_name: dict) -> None:

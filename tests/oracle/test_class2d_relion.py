@@ -35,17 +35,17 @@ def _params(n_iter: int, seed: int) -> Class2DParams:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    """150 CTF-affected particles of 40 px from 3 shapes, and a 6-iteration cryopick run.
+    """150 CTF-affected particles of 40 px from 3 shapes, and a 10-iteration cryopick run.
 
-    Six iterations: from RELION's initial references (only the lowest frequencies) the first
+    Ten iterations: from RELION's initial references (only the lowest frequencies) the first
     iterations keep the assignments nearly uniform (Pmax ≈ 0.002 after three), so the best
-    class of a particle is only well defined a few iterations later."""
+    class and angle of a particle are only well defined later (Pmax ≈ 0.4 after six)."""
     root = tmp_path_factory.mktemp("class2d_oracle")
     truth = write_synthetic_particles(root, n_particles=150, n_shapes=3, box_px=40,
                                       pixel_size_a=3.0, snr=0.5, seed=3)
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
-        run_class2d(Class2DJob("Class2D/ours/run", _params(6, 1), particles_star=STAR))
+        run_class2d(Class2DJob("Class2D/ours/run", _params(10, 1), particles_star=STAR))
     return root, truth
 
 
@@ -57,10 +57,10 @@ def _relion(cwd, *args: str) -> None:
 
 def test_relion_star_handler_reads_our_data_star(project):
     root, _ = project
-    subprocess.run(["relion_star_handler", "--i", "Class2D/ours/run_it006_data.star", "--o",
+    subprocess.run(["relion_star_handler", "--i", "Class2D/ours/run_it010_data.star", "--o",
                     "class1.star", "--select", "rlnClassNumber", "--minval", "1", "--maxval",
                     "1"], cwd=root, check=True, capture_output=True, timeout=120)
-    ours = read_star(root / "Class2D/ours/run_it006_data.star")["particles"]
+    ours = read_star(root / "Class2D/ours/run_it010_data.star")["particles"]
     selected = read_star(root / "class1.star")
     assert len(selected["particles"]) == int((ours["rlnClassNumber"] == 1).sum())
     assert "optics" in selected
@@ -68,23 +68,23 @@ def test_relion_star_handler_reads_our_data_star(project):
 
 def test_relion_continues_our_run_and_agrees_with_our_next_iteration(project):
     root, _ = project
-    _relion(root, "--continue", "Class2D/ours/run_it006_optimiser.star", "--o",
-            "Class2D/ours/run_ct006", "--iter", "7", "--j", "1")
+    _relion(root, "--continue", "Class2D/ours/run_it010_optimiser.star", "--o",
+            "Class2D/ours/run_ct010", "--iter", "11", "--j", "1")
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
-        run_class2d(Class2DJob("Class2D/ours/run_cc006", _params(7, 1),
-                               continue_from="Class2D/ours/run_it006_optimiser.star"))
-    ours = read_star(root / "Class2D/ours/run_cc006_it007_data.star")["particles"]
-    theirs = read_star(root / "Class2D/ours/run_ct006_it007_data.star")["particles"]
+        run_class2d(Class2DJob("Class2D/ours/run_cc010", _params(11, 1),
+                               continue_from="Class2D/ours/run_it010_optimiser.star"))
+    ours = read_star(root / "Class2D/ours/run_cc010_it011_data.star")["particles"]
+    theirs = read_star(root / "Class2D/ours/run_ct010_it011_data.star")["particles"]
     theirs = theirs.set_index("rlnImageName").loc[ours["rlnImageName"]]
     same_class = np.mean(ours["rlnClassNumber"].to_numpy() == theirs["rlnClassNumber"].to_numpy())
     dpsi = np.abs((ours["rlnAnglePsi"].to_numpy() - theirs["rlnAnglePsi"].to_numpy() + 180)
                   % 360 - 180)
-    assert same_class > 0.8
+    assert same_class > 0.9
     assert np.median(dpsi) < 5.0
-    a = read_image_stack(root / "Class2D/ours/run_cc006_it007_classes.mrcs")
-    b = read_image_stack(root / "Class2D/ours/run_ct006_it007_classes.mrcs")
-    used = read_star(root / "Class2D/ours/run_cc006_it007_model.star")[
+    a = read_image_stack(root / "Class2D/ours/run_cc010_it011_classes.mrcs")
+    b = read_image_stack(root / "Class2D/ours/run_ct010_it011_classes.mrcs")
+    used = read_star(root / "Class2D/ours/run_cc010_it011_model.star")[
         "model_classes"]["rlnClassDistribution"].to_numpy() > 0.05
     ncc = [best_ncc(x, y, 16, step_deg=360.0, max_shift_px=1) for x, y in zip(a, b)]
     assert np.all(np.asarray(ncc)[used] > 0.95), ncc
@@ -92,7 +92,7 @@ def test_relion_continues_our_run_and_agrees_with_our_next_iteration(project):
 
 def test_relion_refine_starts_from_our_data_star(project):
     root, _ = project
-    _relion(root, "--i", "Class2D/ours/run_it006_data.star", "--o", "Class2D/relion/fromours",
+    _relion(root, "--i", "Class2D/ours/run_it010_data.star", "--o", "Class2D/relion/fromours",
             "--iter", "1", "--j", "1", "--random_seed", "1", *FLAGS)
     data = read_star(root / "Class2D/relion/fromours_it001_data.star")["particles"]
     assert len(data) == 150 and set(data["rlnClassNumber"]) <= {1, 2, 3, 4}

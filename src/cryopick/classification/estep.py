@@ -41,7 +41,7 @@ from cryopick.classification.params import Class2DParams
 from cryopick.classification.sampling import Sampling
 
 __all__ = ["Accumulator", "Batch", "BatchOutcome", "EStepSetup", "expect_batch", "make_setup",
-           "offset_distance2", "relion_round_array"]
+           "offset_distance2", "offset_residual2", "relion_round_array"]
 
 _CHUNK_ELEMENTS = 4_000_000  # complex elements per gathered block in pass 2 and accumulation
 
@@ -288,18 +288,33 @@ def _pass1(setup: EStepSetup, prep: _Prepared) -> tuple[Array, Array]:
 
 
 def offset_distance2(setup: EStepSetup, offset: Array, trans: Array, prior: Array) -> Array:
-    """Squared distance (Å²) of offset + translation from the class prior, as RELION has it.
+    """Squared distance (Å²) of offset + translation from the class prior, as RELION's prior has it.
 
     ``offset`` (rounded previous offset), ``trans`` and ``prior`` are in pixels and broadcast
-    to ``(..., 2)``. RELION adds the previous offset in *pixels* to the translation and prior
-    in Å and multiplies by the pixel size again (relion-facts §4.6): ``|o + (t − c)·p|²·p²``.
-    ``--consistent_offset_prior`` uses ``|o + t − c|²·p²`` instead.
+    to ``(..., 2)``. RELION's offset prior adds the previous offset in *pixels* to the
+    translation and prior in Å and multiplies by the pixel size again (relion-facts §4.6):
+    ``|o + (t − c)·p|²·p²``. ``--consistent_offset_prior`` uses ``|o + t − c|²·p²`` instead.
     """
     xp = setup.bk.xp
     p = setup.pixel_a
     if setup.params.consistent_offset_prior:
         return xp.sum((offset + trans - prior) ** 2, axis=-1) * p * p
     return xp.sum((offset + (trans - prior) * p) ** 2, axis=-1) * p * p
+
+
+def offset_residual2(setup: EStepSetup, offset: Array, trans: Array, prior: Array) -> Array:
+    """Squared distance (Å²) summed for the M-step's σ²_offset, as RELION sums it.
+
+    RELION's weighted sum takes the oversampled translation in *pixels* and the class prior
+    in Å (``|c·p − o − t|²·p²``), unlike its prior in the E-step (:func:`offset_distance2`);
+    with class priors near zero this is the offset's spread in Å². ``--consistent_offset_prior``
+    uses ``|o + t − c|²·p²``.
+    """
+    xp = setup.bk.xp
+    p = setup.pixel_a
+    if setup.params.consistent_offset_prior:
+        return xp.sum((offset + trans - prior) ** 2, axis=-1) * p * p
+    return xp.sum((prior * p - offset - trans) ** 2, axis=-1) * p * p
 
 
 def _log_prior(setup: EStepSetup, offset_int: Array) -> Array:

@@ -22,7 +22,7 @@ from cryopick.classification.estep import (
     _particle_outcome,
     _Prepared,
     _Weights,
-    offset_distance2,
+    offset_residual2,
 )
 from cryopick.classification.kernels import make_complex, to_real_pairs
 
@@ -152,7 +152,7 @@ def _dense_class_sums(setup: EStepSetup, prep: _Prepared, wtk: Array, acc: Accum
     trans = bk.asarray(setup.sampling.trans_fine_px.astype(np.float32))
     offset = xp.astype(prep.offset_int, xp.float32)[:, None, :]
     total = offset + trans[None, :, :]  # (b, Tf, 2)
-    d2 = offset_distance2(setup, offset[:, :, None, :], trans[None, :, None, :],
+    d2 = offset_residual2(setup, offset[:, :, None, :], trans[None, :, None, :],
                           setup.prior_offset_px[None, None, :, :])  # (b, Tf, K)
     acc.class_weight += bk.to_numpy(xp.sum(wtk, axis=(0, 1))).astype(np.float64)
     acc.offset_sum += bk.to_numpy(

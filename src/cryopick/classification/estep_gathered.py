@@ -24,7 +24,7 @@ from cryopick.classification.estep import (
     _Prepared,
     _sort_rows,
     _Weights,
-    offset_distance2,
+    offset_residual2,
 )
 from cryopick.classification.kernels import scatter_rows, to_real_pairs
 
@@ -167,7 +167,7 @@ def _class_sums(setup: EStepSetup, prep: _Prepared, wts: _Weights, acc: Accumula
     trans = bk.asarray(setup.sampling.trans_fine_px.astype(np.float32))
     offset = xp.astype(xp.take(prep.offset_int, wts.rows, axis=0), xp.float32)
     shift = xp.take(trans, wts.t_f, axis=0)
-    d2 = offset_distance2(setup, offset, shift, xp.take(setup.prior_offset_px, wts.k, axis=0))
+    d2 = offset_residual2(setup, offset, shift, xp.take(setup.prior_offset_px, wts.k, axis=0))
     sums = scatter_rows(wts.k, xp.concat([w, w * (offset + shift), w * d2[:, None]], axis=1), k)
     sums = bk.to_numpy(sums).astype(np.float64)
     acc.class_weight += sums[:, 0]

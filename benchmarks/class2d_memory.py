@@ -32,6 +32,8 @@ def main() -> None:
     parser.add_argument("--n-particles", type=int, default=100_000)
     parser.add_argument("--k", type=int, default=50, help="number of classes")
     parser.add_argument("--box", type=int, default=64, help="box size (px)")
+    parser.add_argument("--iter", type=int, default=1, help="iterations (later ones see more "
+                        "frequencies)")
     parser.add_argument("--j", type=int, default=2, help="threads")
     parser.add_argument("--memory-budget-mb", type=float, default=256.0,
                         help="cryopick's --memory_budget_mb (E-step arrays per thread)")
@@ -57,7 +59,7 @@ def run(project: Path, args: argparse.Namespace) -> None:
     print(f"{args.n_particles} particles of {args.box}² ({stack_mib:.0f} MiB of images on "
           f"disk) ready in {time.perf_counter() - started:.1f} s under {project}")
     cmd = [*cryopick_cmd("refine"), "--o", "Class2D/mem/run", "--i", STAR, "--ctf", "--iter",
-           "1", "--tau2_fudge", "2", "--particle_diameter", "200", "--K", str(args.k),
+           str(args.iter), "--tau2_fudge", "2", "--particle_diameter", "200", "--K", str(args.k),
            "--flatten_solvent", "--zero_mask", "--psi_step", "12", "--offset_range", "5",
            "--offset_step", "2", "--norm", "--scale", "--j", str(args.j), "--random_seed", "1",
            "--memory_budget_mb", f"{args.memory_budget_mb:g}", "--backend", "numpy"]
@@ -67,8 +69,9 @@ def run(project: Path, args: argparse.Namespace) -> None:
     (project / "Class2D/mem").mkdir(parents=True)
     wall, peak = timed(cmd, project, project / "class2d_memory.log")
     budget = args.j * args.memory_budget_mb
-    print(f"\ncryopick refine, K={args.k}, 1 iteration over all {args.n_particles} particles, "
-          f"--j {args.j}, {'--preread_images' if args.preread else 'streamed from disk'}")
+    images = "--preread_images" if args.preread else "streamed from disk"
+    print(f"\ncryopick refine, K={args.k}, {args.iter} iteration(s) over all {args.n_particles} "
+          f"particles, --j {args.j}, {images}")
     print(f"time {wall:.1f} s; peak memory {peak:.0f} MiB (of which the E-step budget is "
           f"{budget:.0f} MiB = {args.j} threads × {args.memory_budget_mb:g} MiB)")
 

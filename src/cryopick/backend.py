@@ -69,17 +69,17 @@ class Backend:
             return cupyx.scipy.fft.rfft2(a)
         return self.xp.fft.rfftn(a, axes=(-2, -1))
 
-    def rfft_last(self, a: Array) -> Array:
-        """Unnormalised real-to-complex FFT along the last axis."""
+    def rfft_axis(self, a: Array, axis: int = -1) -> Array:
+        """Unnormalised real-to-complex FFT along one axis."""
         if self.name == "numpy":
             import scipy.fft
 
-            return scipy.fft.rfft(a, axis=-1, workers=_fft_workers())
+            return scipy.fft.rfft(a, axis=axis, workers=_fft_workers())
         if self.name == "cupy":
             import cupyx.scipy.fft
 
-            return cupyx.scipy.fft.rfft(a, axis=-1)
-        return self.xp.fft.rfft(a, axis=-1)
+            return cupyx.scipy.fft.rfft(a, axis=axis)
+        return self.xp.fft.rfft(a, axis=axis)
 
     def fft_axis(self, a: Array, axis: int) -> Array:
         """Unnormalised complex FFT along one axis."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import json
 import os
 from collections.abc import Iterator
@@ -25,7 +26,7 @@ from cryopick.classification.particles import ParticleSet
 from cryopick.classification.sampling import Sampling
 from cryopick.errors import InputError
 from cryopick.io.mrc import write_mrc
-from cryopick.io.star import format_star, read_star
+from cryopick.io.star import iter_star, read_star
 
 __all__ = ["IterationInfo", "iteration_paths", "read_state", "write_iteration"]
 
@@ -76,18 +77,20 @@ def write_iteration(root: str, model: Model, state: ParticleState, particles: Pa
         np.savez(tmp[paths["state"]], **model.arrays(), **state.arrays(),
                  **{f"h_{k}": v for k, v in info.history.items()},
                  params_json=np.array(json.dumps(dataclasses.asdict(params))))
-        texts = {
-            "model": format_star(_model_blocks(model, particles, params, paths["classes"])),
-            "data": format_star({"optics": particles.optics,
-                                 "particles": data_table(particles, state, model)}),
-            "sampling": format_star({"sampling_general": _sampling_block(params, model, info,
-                                                                          particles.pixel_a)}),
-            "optimiser": f"# RELION optimiser; version 3.1.3\n# {info.command}\n" + format_star(
-                {"optimiser_general": _optimiser_block(root, paths, params, model, info,
-                                                       particles.pixel_a)}),
+        texts = {  # streamed: the data table is formatted a chunk of rows at a time
+            "model": iter_star(_model_blocks(model, particles, params, paths["classes"])),
+            "data": iter_star({"optics": particles.optics,
+                               "particles": data_table(particles, state, model)}),
+            "sampling": iter_star({"sampling_general": _sampling_block(params, model, info,
+                                                                        particles.pixel_a)}),
+            "optimiser": itertools.chain(
+                [f"# RELION optimiser; version 3.1.3\n# {info.command}\n"],
+                iter_star({"optimiser_general": _optimiser_block(root, paths, params, model,
+                                                                 info, particles.pixel_a)})),
         }
-        for name, text in texts.items():
-            tmp[paths[name]].write_text(text)
+        for name, pieces in texts.items():
+            with open(tmp[paths[name]], "w") as out:
+                out.writelines(pieces)
     return paths
 
 

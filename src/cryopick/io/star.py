@@ -11,7 +11,7 @@ import dataclasses
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +24,7 @@ __all__ = [
     "CtfParams",
     "MicrographSet",
     "format_star",
+    "iter_star",
     "post_name",
     "read_coordinates",
     "read_micrographs_star",
@@ -269,26 +270,43 @@ def _format_column(values: np.ndarray) -> list[str]:
     return [f"{v:12.6f}" if v >= 0 else f"{v:12.5f}" for v in numbers.tolist()]
 
 
-def format_star(blocks: Mapping[str, pd.DataFrame | Mapping[str, object]]) -> str:
-    """Render blocks as RELION 3.1 STAR text. A Mapping value becomes a list block."""
-    lines: list[str] = []
+STAR_CHUNK_ROWS = 10_000  # loop rows formatted at a time: ~30 MiB of strings, whatever the table
+
+
+def iter_star(blocks: Mapping[str, pd.DataFrame | Mapping[str, object]],
+              chunk_rows: int = STAR_CHUNK_ROWS) -> Iterator[str]:
+    """RELION 3.1 STAR text, in pieces. A Mapping value becomes a list block.
+
+    Loop rows come ``chunk_rows`` at a time, so writing a table holds the strings of one
+    chunk (about 3 KiB per row of a Class2D data table) instead of the whole table's.
+    """
     for name, block in blocks.items():
-        lines += ["", "# version 30001", "", f"data_{name}", ""]
+        head = ["", "# version 30001", "", f"data_{name}", ""]
         if isinstance(block, Mapping):
             width = max((len(k) for k in block), default=0) + 1
-            lines += [f"_{key:<{width}} {_format_value(v)}" for key, v in block.items()]
-        else:
-            lines.append("loop_ ")
-            lines += [f"_{label} #{i}" for i, label in enumerate(block.columns, start=1)]
-            columns = [_format_column(block[c].to_numpy()) for c in block.columns]
-            lines += [" ".join(row) + " " for row in zip(*columns)]
-        lines.append(" ")
-    return "\n".join(lines) + "\n"
+            yield _lines([*head, *(f"_{key:<{width}} {_format_value(v)}"
+                                   for key, v in block.items()), " "])
+            continue
+        yield _lines([*head, "loop_ ",
+                      *(f"_{label} #{i}" for i, label in enumerate(block.columns, start=1))])
+        for start in range(0, len(block), chunk_rows):
+            part = block.iloc[start:start + chunk_rows]
+            columns = [_format_column(part[c].to_numpy()) for c in part.columns]
+            yield "".join(" ".join(row) + " \n" for row in zip(*columns))
+        yield " \n"
+
+
+def _lines(lines: list[str]) -> str:
+    return "".join(line + "\n" for line in lines)
+
+
+def format_star(blocks: Mapping[str, pd.DataFrame | Mapping[str, object]]) -> str:
+    """Render blocks as RELION 3.1 STAR text (one string: for small files)."""
+    return "".join(iter_star(blocks))
 
 
 def write_star(path: str | os.PathLike[str],
                blocks: Mapping[str, pd.DataFrame | Mapping[str, object]]) -> None:
-    """Write STAR blocks atomically (temporary name, then rename), as RELION does."""
-    text = format_star(blocks)
-    with atomic_output(path) as tmp:
-        tmp.write_text(text)
+    """Write STAR blocks atomically (temporary name, then rename), streamed as they format."""
+    with atomic_output(path) as tmp, open(tmp, "w") as out:
+        out.writelines(iter_star(blocks))

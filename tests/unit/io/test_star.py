@@ -7,6 +7,7 @@ import pytest
 from cryopick.errors import InputError
 from cryopick.io.star import (
     format_star,
+    iter_star,
     post_name,
     read_coordinates,
     read_micrographs_star,
@@ -108,3 +109,24 @@ def test_coordinates_round_trip_and_empty_files(tmp_path):
     np.testing.assert_allclose(back[["rlnCoordinateX", "rlnCoordinateY"]], picks.iloc[:, :2])
     write_coordinates(tmp_path / "empty.star", picks.iloc[:0])
     assert len(read_coordinates(tmp_path / "empty.star")) == 0
+
+
+def test_star_text_is_the_same_in_chunks_and_streamed_to_disk(tmp_path):
+    """Loop rows are formatted a chunk at a time; the bytes do not depend on the chunk."""
+    rows = pd.DataFrame({"rlnImageName": [f"{k:06d}@Extract/a b.mrcs" for k in range(1, 8)],
+                         "rlnCoordinateX": np.linspace(-3.5, 1e6, 7),
+                         "rlnClassNumber": np.arange(1, 8), "rlnAnglePsi": np.full(7, 1e-4)})
+    blocks = {"optics": OPTICS, "general": {"rlnNrClasses": 3, "rlnTau2FudgeFactor": 2.0},
+              "particles": rows, "empty": rows.iloc[:0]}
+    whole = "".join(iter_star(blocks, chunk_rows=10**6))
+    assert "".join(iter_star(blocks, chunk_rows=2)) == whole == format_star(blocks)
+    write_star(tmp_path / "x.star", blocks)
+    assert (tmp_path / "x.star").read_text() == whole
+    lines = whole.splitlines()
+    assert lines[:6] == ["", "# version 30001", "", "data_optics", "", "loop_ "]
+    first = lines.index("_rlnAnglePsi #4") + 1
+    assert lines[first] == ('"000001@Extract/a b.mrcs"     -3.50000            1 '
+                            '1.000000e-04 ')
+    assert lines[first + 7] == " " and lines[-1] == " "
+    assert any(line.startswith("_rlnNrClasses ") and line.split() == ["_rlnNrClasses", "3"]
+               for line in lines)

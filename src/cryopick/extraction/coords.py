@@ -9,12 +9,16 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from cryopick.errors import InputError
-from cryopick.io.star import post_name, read_coordinates, read_star
+from cryopick.io.loop import Loop, read_star_loops
+from cryopick.io.star import post_name, read_coordinate_loop, read_star
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "CoordinateFiles",
@@ -43,10 +47,10 @@ class CoordinateFiles:
         directory = self.coord_dir if self.coord_dir.endswith("/") else self.coord_dir + "/"
         return Path(directory + os.path.splitext(post_name(micrograph))[0] + self.suffix)
 
-    def table(self, micrograph: str) -> tuple[Path, pd.DataFrame | None]:
+    def table(self, micrograph: str) -> tuple[Path, Loop | None]:
         """``(path, coordinates)``; coordinates are None when the file does not exist."""
         path = self.path(micrograph)
-        return path, (read_coordinates(path) if path.is_file() else None)
+        return path, (read_coordinate_loop(path) if path.is_file() else None)
 
 
 def coordinate_files_from_suffix_file(path: str | os.PathLike[str]) -> CoordinateFiles:
@@ -77,7 +81,7 @@ class CoordinateList:
     def read(cls, path: str | os.PathLike[str]) -> CoordinateList:
         """Read the list; fails naming the file when the two labels are missing."""
         path = Path(path)
-        blocks = read_star(path)
+        blocks = read_star_loops(path)
         table = blocks.get("coordinate_files", next(iter(blocks.values())))
         missing = {"rlnMicrographName", "rlnMicrographCoordinates"} - set(table.columns)
         if missing:
@@ -85,13 +89,13 @@ class CoordinateList:
         return cls(path, {post_name(str(m)): str(c) for m, c in
                           zip(table["rlnMicrographName"], table["rlnMicrographCoordinates"])})
 
-    def table(self, micrograph: str) -> tuple[Path | None, pd.DataFrame | None]:
+    def table(self, micrograph: str) -> tuple[Path | None, Loop | None]:
         """``(path, coordinates)``; None for a micrograph not listed or a missing file."""
         name = self.files.get(post_name(micrograph))
         if name is None:
             return None, None
         path = Path(name)
-        return path, (read_coordinates(path) if path.is_file() else None)
+        return path, (read_coordinate_loop(path) if path.is_file() else None)
 
 
 def coordinate_source(path: str | os.PathLike[str]) -> CoordinateFiles | CoordinateList:
@@ -117,10 +121,10 @@ class Reextraction:
         """Whether the particles carry their own CTF (kept unless keep_ctfs_micrographs)."""
         return "rlnDefocusU" in self.particles.columns
 
-    def table(self, micrograph: str, micrograph_pixel_a: float) -> pd.DataFrame:
+    def table(self, micrograph: str, micrograph_pixel_a: float) -> Loop:
         """This micrograph's particles (same post name), offsets reset or re-centred."""
         names = self.particles["rlnMicrographName"].astype(str).map(post_name)
-        rows = self.particles[names == post_name(micrograph)].reset_index(drop=True)
+        rows = Loop.from_frame(self.particles[names == post_name(micrograph)])
         if self.reset_offsets:
             return _reset_offsets(rows)
         if self.recenter:
@@ -148,14 +152,14 @@ def read_reextraction(path: str | os.PathLike[str], recenter: bool = False,
     return Reextraction(path, optics, particles, recenter, reset_offsets, keep_ctfs_micrographs)
 
 
-def _reset_offsets(rows: pd.DataFrame) -> pd.DataFrame:
+def _reset_offsets(rows: Loop) -> Loop:
     for label in ("rlnOriginXAngst", "rlnOriginYAngst", "rlnOriginZAngst"):
         if label in rows.columns:
             rows[label] = 0.0
     return rows
 
 
-def _recenter(rows: pd.DataFrame, micrograph_pixel_a: float) -> pd.DataFrame:
+def _recenter(rows: Loop, micrograph_pixel_a: float) -> Loop:
     """RELION 3.1's re-centring: shift each coordinate by its offset rounded to whole pixels.
 
     The offset in micrograph pixels is ``rlnOriginXAngst / pixel``; the coordinate moves by
@@ -163,8 +167,8 @@ def _recenter(rows: pd.DataFrame, micrograph_pixel_a: float) -> pd.DataFrame:
     (in Å), so the particle's true centre, coordinate − offset, is unchanged.
     """
     for axis in ("X", "Y"):
-        offset = rows[f"rlnOrigin{axis}Angst"].to_numpy(float) / micrograph_pixel_a
+        offset = rows[f"rlnOrigin{axis}Angst"].astype(float) / micrograph_pixel_a
         whole = np.sign(offset) * np.floor(np.abs(offset) + 0.5)
-        rows[f"rlnCoordinate{axis}"] = rows[f"rlnCoordinate{axis}"].to_numpy(float) - whole
+        rows[f"rlnCoordinate{axis}"] = rows[f"rlnCoordinate{axis}"].astype(float) - whole
         rows[f"rlnOrigin{axis}Angst"] = (offset - whole) * micrograph_pixel_a
     return rows

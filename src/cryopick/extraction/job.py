@@ -21,12 +21,16 @@ from pathlib import Path
 import mrcfile
 import mrcfile.utils
 import numpy as np
-import pandas as pd
 
 from cryopick.backend import get_backend
 from cryopick.errors import InputError
 from cryopick.extraction.coords import CoordinateFiles, CoordinateList, Reextraction
-from cryopick.extraction.kernels import box_corners, cut_boxes, process_boxes
+from cryopick.extraction.kernels import (
+    box_corners,
+    crop_operators,
+    extract_boxes,
+    uses_matrix_crop,
+)
 from cryopick.extraction.outputs import (
     join_particles,
     micrograph_labels,
@@ -34,8 +38,9 @@ from cryopick.extraction.outputs import (
     write_particles_star,
 )
 from cryopick.extraction.params import ExtractParams
+from cryopick.io.loop import Loop, read_star_loops
 from cryopick.io.mrc import write_mrc
-from cryopick.io.star import MicrographSet, post_name, read_star, write_star
+from cryopick.io.star import MicrographSet, post_name, write_star
 from cryopick.tasks import map_micrographs
 
 __all__ = [
@@ -78,7 +83,7 @@ class _Task:
 
     index: int  # row in the micrograph STAR file (seeds the dust-removal noise)
     micrograph: str
-    coords: pd.DataFrame
+    coords: Loop
     labels: dict  # micrograph-level columns added to every particle, in RELION's order
     pixel_out_a: float
     params: ExtractParams
@@ -138,10 +143,9 @@ def extract_micrograph(micrograph: str | os.PathLike[str], x_px: np.ndarray, y_p
     path = Path(micrograph)
     bk = get_backend(backend)
     corners = box_corners(x_px, y_px, params.box_size_px)
-    with _mapped_micrograph(path) as data:
-        boxes = cut_boxes(bk.asarray(data), corners, params.box_size_px)
     rng = np.random.default_rng([params.random_seed, index]) if params.remove_dust else None
-    images, flat = process_boxes(boxes, params, rng)
+    with _mapped_micrograph(path) as data:
+        images, flat = extract_boxes(bk.asarray(data), corners, params, rng)
     stack, flat = bk.to_numpy(images), bk.to_numpy(flat)
     bad = np.flatnonzero(~np.isfinite(stack).all(axis=(1, 2)))
     if bad.size:
@@ -154,17 +158,18 @@ def extract_micrograph(micrograph: str | os.PathLike[str], x_px: np.ndarray, y_p
     return stack
 
 
-def _run_task(task: _Task) -> tuple[int, str, pd.DataFrame, float]:
+def _run_task(task: _Task) -> tuple[int, str, Loop, float]:
     """Worker: extract one micrograph, write its stack then its table."""
     started = time.perf_counter()
     coords = task.coords
-    stack = extract_micrograph(task.micrograph, coords["rlnCoordinateX"].to_numpy(float),
-                               coords["rlnCoordinateY"].to_numpy(float), task.params,
+    stack = extract_micrograph(task.micrograph, coords["rlnCoordinateX"].astype(float),
+                               coords["rlnCoordinateY"].astype(float), task.params,
                                task.backend, task.index)
     out = stack_path(task.part_dir, task.micrograph)
     write_mrc(out, stack, task.pixel_out_a, stack=True)
     table = coords.copy()
-    table["rlnImageName"] = [f"{k:06d}@{out.as_posix()}" for k in range(1, len(table) + 1)]
+    table["rlnImageName"] = np.array([f"{k:06d}@{out.as_posix()}"
+                                      for k in range(1, len(table) + 1)], dtype=object)
     for label, value in task.labels.items():
         table[label] = value
     write_star(extract_star_path(task.part_dir, task.micrograph), {"images": table})
@@ -174,7 +179,7 @@ def _run_task(task: _Task) -> tuple[int, str, pd.DataFrame, float]:
 # --- the job -----------------------------------------------------------------------------
 
 def run_extraction(mics: MicrographSet, source: CoordinateSource, params: ExtractParams,
-                   job: ExtractJob) -> pd.DataFrame:
+                   job: ExtractJob) -> Loop:
     """Extract the particles of every micrograph of ``mics``; write RELION's Extract outputs.
 
     Everything is checked before anything is written: micrograph headers and sizes, and every
@@ -184,7 +189,8 @@ def run_extraction(mics: MicrographSet, source: CoordinateSource, params: Extrac
 
     Returns
     -------
-    The joined particle table (data_particles of ``job.part_star``).
+    The joined particle table (data_particles of ``job.part_star``); ``.to_frame()`` gives
+    it as a DataFrame.
 
     """
     if job.jobs < 1:
@@ -204,10 +210,11 @@ def run_extraction(mics: MicrographSet, source: CoordinateSource, params: Extrac
                 backend, jobs)
     tables = {index: table for index, _, table, _ in _run_all(tasks, jobs)}
     for index in done:
-        tables[index] = read_star(extract_star_path(job.part_dir, mics.names[index]))["images"]
+        tables[index] = read_star_loops(extract_star_path(job.part_dir,
+                                                           mics.names[index]))["images"]
     particles = join_particles([tables[i] for i in sorted(tables)])
-    used = set(particles["rlnOpticsGroup"].astype(int)) if isinstance(source, Reextraction) \
-        else None
+    used = set(particles["rlnOpticsGroup"].astype(int).tolist()) \
+        if isinstance(source, Reextraction) else None
     optics = particle_optics(mics, params, source if isinstance(source, Reextraction) else None,
                              used)
     write_particles_star(job.part_star, optics, particles)
@@ -256,7 +263,7 @@ def _plan(mics: MicrographSet, source: CoordinateSource, params: ExtractParams,
 
 
 def _coordinates(source: CoordinateSource, micrograph: str,
-                 pixel_a: float) -> tuple[str, pd.DataFrame | None]:
+                 pixel_a: float) -> tuple[str, Loop | None]:
     """``(where from, coordinates)``; None (with a warning) when there are none."""
     if isinstance(source, Reextraction):
         coords, origin = source.table(micrograph, pixel_a), str(source.path)
@@ -294,13 +301,13 @@ def _micrograph_shape(name: str, star: Path) -> tuple[int, int]:
     return ny, nx
 
 
-def _check_boxes(name: str, star: Path, origin: str, coords: pd.DataFrame, box: int) -> None:
+def _check_boxes(name: str, star: Path, origin: str, coords: Loop, box: int) -> None:
     """Fail, naming the file, for a box larger than the micrograph or one wholly outside it."""
     ny, nx = _micrograph_shape(name, star)
     if box > min(ny, nx):
         raise InputError(f"{name}: the {box}-px box is larger than the micrograph "
                          f"({nx} × {ny} px)")
-    x, y = coords["rlnCoordinateX"].to_numpy(float), coords["rlnCoordinateY"].to_numpy(float)
+    x, y = coords["rlnCoordinateX"].astype(float), coords["rlnCoordinateY"].astype(float)
     if not (np.isfinite(x).all() and np.isfinite(y).all()):
         raise InputError(f"{origin}: coordinates contain NaN or infinite values")
     y0, x0 = box_corners(x, y, box).T
@@ -311,7 +318,30 @@ def _check_boxes(name: str, star: Path, origin: str, coords: pd.DataFrame, box: 
                          f"outside micrograph {name} ({nx} × {ny} px, box {box} px)")
 
 
-def _run_all(tasks: list[_Task], n_jobs: int) -> list[tuple[int, str, pd.DataFrame, float]]:
-    """Run tasks in order (one process) or in a fork pool, with progress and a log line each."""
-    return map_micrographs(_run_task, tasks, n_jobs, "Extracting",
-                           lambda r: f"{r[1]}: {len(r[2])} particles in {r[3]:.2f} s")
+def _run_all(tasks: list[_Task], n_jobs: int) -> list[tuple[int, str, Loop, float]]:
+    """Run tasks in order (one process) or in a fork pool, with progress and a log line each.
+
+    Workers get what they share made once, before the pool forks: the FFT library only when
+    rescaling uses it, the crop matrices when it does not. With several workers, each keeps
+    to one BLAS thread (the workers already fill the cores).
+    """
+    if not tasks:
+        return []
+    params = tasks[0].params
+    preload: tuple[str, ...] = ()
+    if uses_matrix_crop(params):
+        crop_operators(params.box_size_px, params.final_size_px)
+    elif params.rescale:
+        preload = ("scipy.fft",)
+
+    def run() -> list[tuple[int, str, Loop, float]]:
+        return map_micrographs(_run_task, tasks, n_jobs, "Extracting",
+                               lambda r: f"{r[1]}: {len(r[2])} particles in {r[3]:.2f} s",
+                               preload=preload)
+
+    if n_jobs == 1 or len(tasks) == 1:
+        return run()
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        return run()

@@ -8,6 +8,8 @@ RELION's formulas (``relion_preprocess``: ``extractParticlesFromOneMicrograph``,
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from cryopick.backend import Array, Backend, backend_of
@@ -17,12 +19,17 @@ from cryopick.fourier import forward_cropped, inverse
 __all__ = [
     "background_mask",
     "box_corners",
+    "crop_by_matrices",
+    "crop_operators",
+    "cut_and_crop",
     "cut_boxes",
+    "extract_boxes",
     "normalise_boxes",
     "process_boxes",
     "remove_dust",
     "rescale_boxes",
     "subtract_ramp",
+    "uses_matrix_crop",
 ]
 
 STD_FLOOR = 1e-10  # RELION leaves an image unnormalised when its background std is below this
@@ -91,15 +98,105 @@ def _one_box(bk: Backend, mic: Array, y0: int, x0: int, size: int, ny: int, nx: 
     return box
 
 
+MATRIX_CROP_MAX_BOX = 384  # Fourier-crop boxes up to this size by matrix products (see below)
+
+
 def rescale_boxes(boxes: Array, size_px: int) -> Array:
     """Resize a ``(n, B, B)`` stack to ``(n, S, S)`` by Fourier cropping (S < B) or padding.
 
     RELION's ``resizeMap``: forward FT divided by B², crop/circular pad (``fourier_window``),
     unnormalised inverse at S, so grey values are kept (a constant stays that constant).
+
+    Cropping boxes of at most :data:`MATRIX_CROP_MAX_BOX` px is done as the same linear map
+    written as matrix products (:func:`crop_operators`): for 256 → 64 that is as fast as the
+    FFTs, and it spares every extraction process the ~0.2 s import of the FFT library. Both
+    routes agree to float32 rounding (tested).
     """
-    if size_px == boxes.shape[-1]:
+    n = boxes.shape[-1]
+    if size_px == n:
         return boxes
+    if size_px < n <= MATRIX_CROP_MAX_BOX:  # as uses_matrix_crop()
+        return crop_by_matrices(boxes, size_px)
     return inverse(forward_cropped(boxes, size_px), (size_px, size_px))
+
+
+@functools.lru_cache(maxsize=8)
+def crop_operators(n: int, m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Real matrices of the Fourier crop of an ``n × n`` image to ``m × m`` (float32, host).
+
+    Along each axis the crop is linear: forward DFT divided by ``n``, keep the frequencies of
+    the smaller grid, unnormalised inverse DFT at ``m``. With the half-complex inverse along
+    x (RELION's layout: ``kx = 0..m/2``, rows ``ky = 0..m/2`` and ``−(m−m/2−1)..−1``) the
+    result is ``Re(P X Qᵀ)`` for complex ``P``, ``Q`` of shape ``(m, n)``. Only the unpaired
+    row ``ky = +m/2`` of an even ``m`` makes ``P`` complex, so ``Im P = p_u p_vᵀ`` has rank 1
+    and ``Re(P X Qᵀ) = Re P · X · (Re Q)ᵀ − p_u (p_vᵀ X (Im Q)ᵀ)``.
+
+    Returns
+    -------
+    ``(pe, qr_t, qi_t, p_u)``: ``pe`` (m+1, n) is ``Re P`` with ``p_vᵀ`` as its last row,
+    ``qr_t`` and ``qi_t`` (n, m) are ``(Re Q)ᵀ`` and ``(Im Q)ᵀ``, ``p_u`` is (m,).
+    """
+    h = m // 2
+    ky = np.concatenate([np.arange(h + 1), np.arange(-(m - h - 1), 0)])
+    kx = np.arange(h + 1)
+    weight = np.full(h + 1, 2.0)  # c2r: each kx > 0 stands for itself and its conjugate
+    weight[0] = 1.0
+    if m % 2 == 0:
+        weight[h] = 1.0  # the Nyquist column counts once
+    y, big_y = np.arange(n), np.arange(m)
+    p = np.exp(2j * np.pi * np.outer(big_y, ky) / m) @ np.exp(-2j * np.pi * np.outer(ky, y) / n)
+    q = (np.exp(2j * np.pi * np.outer(big_y, kx) / m) * weight) @ \
+        np.exp(-2j * np.pi * np.outer(kx, y) / n)
+    p, q = p / n, q / n
+    u, sv, vt = np.linalg.svd(p.imag)
+    p_u, p_v = u[:, 0] * sv[0], vt[0]
+    pe = np.concatenate([p.real, p_v[None]], axis=0)
+    return tuple(np.ascontiguousarray(a, dtype=np.float32)  # type: ignore[return-value]
+                 for a in (pe, q.real.T, q.imag.T, p_u))
+
+
+def crop_by_matrices(boxes: Array, size_px: int) -> Array:
+    """Fourier-crop a ``(b, n, n)`` stack to ``(b, m, m)`` with :func:`crop_operators`.
+
+    Two matrix products per box (``(m+1) n² + m² n`` multiply-adds) and a rank-1 correction.
+    """
+    bk = backend_of(boxes)
+    pe, qr_t, qi_t, p_u = (bk.asarray(a) for a in crop_operators(boxes.shape[-1], size_px))
+    return _crop_columns(bk.xp.matmul(pe, boxes), qr_t, qi_t, p_u, size_px)
+
+
+def _crop_columns(rows: Array, qr_t: Array, qi_t: Array, p_u: Array, size_px: int) -> Array:
+    """Second pass of the matrix crop: ``(b, m+1, n)`` row-cropped boxes → ``(b, m, m)``."""
+    xp = backend_of(rows).xp
+    real = xp.matmul(rows[:, :size_px, :], qr_t)  # (b, m, m)
+    imag = xp.matmul(rows[:, size_px:, :], qi_t)  # (b, 1, m)
+    return real - xp.reshape(p_u, (1, size_px, 1)) * imag
+
+
+def cut_and_crop(micrograph: Array, corners_yx: np.ndarray, box_size_px: int,
+                 size_px: int) -> Array:
+    """``crop_by_matrices(cut_boxes(...), size_px)`` without the ``(n, B, B)`` copy.
+
+    Each box's first matrix product reads the micrograph (or its memory map) in place; only
+    boxes over an edge are cut out first (edge pixels repeated, as :func:`cut_boxes`). For
+    100 boxes of 256 px this spares copying 26 MB per micrograph.
+    """
+    bk = backend_of(micrograph)
+    xp = bk.xp
+    if corners_yx.shape[0] == 0:
+        return xp.zeros((0, size_px, size_px), dtype=xp.float32, **_device(bk))
+    pe, qr_t, qi_t, p_u = (bk.asarray(a) for a in crop_operators(box_size_px, size_px))
+    ny, nx = micrograph.shape
+    rows = []
+    for y0, x0 in corners_yx:
+        box = _one_box(bk, micrograph, int(y0), int(x0), box_size_px, ny, nx)
+        rows.append(xp.matmul(pe, xp.astype(box, xp.float32, copy=False)))
+    return _crop_columns(xp.stack(rows), qr_t, qi_t, p_u, size_px)
+
+
+def uses_matrix_crop(params: ExtractParams) -> bool:
+    """Whether extraction crops by matrix products (downscaling boxes ≤ 384 px) or by FFTs."""
+    return params.final_size_px < params.box_size_px <= MATRIX_CROP_MAX_BOX
 
 
 def background_mask(size_px: int, radius_px: int) -> np.ndarray:
@@ -217,12 +314,30 @@ def process_boxes(boxes: Array, params: ExtractParams,
     ``(n,)`` bool marks of images left unnormalised (all False without ``--norm``).
 
     """
-    xp = backend_of(boxes).xp
-    images = rescale_boxes(boxes, params.final_size_px)
+    return _normalise_invert(rescale_boxes(boxes, params.final_size_px), params, rng)
+
+
+def extract_boxes(micrograph: Array, corners_yx: np.ndarray, params: ExtractParams,
+                  rng: np.random.Generator | None = None) -> tuple[Array, Array]:
+    """Cut, rescale, normalise and invert the particles of one micrograph.
+
+    The same as ``process_boxes(cut_boxes(micrograph, corners_yx, B), params, rng)``; when
+    the rescaling runs as matrix products it starts from the micrograph itself
+    (:func:`cut_and_crop`).
+    """
+    if uses_matrix_crop(params):
+        images = cut_and_crop(micrograph, corners_yx, params.box_size_px, params.final_size_px)
+        return _normalise_invert(images, params, rng)
+    return process_boxes(cut_boxes(micrograph, corners_yx, params.box_size_px), params, rng)
+
+
+def _normalise_invert(images: Array, params: ExtractParams,
+                      rng: np.random.Generator | None) -> tuple[Array, Array]:
+    xp = backend_of(images).xp
     if params.normalise:
         images, flat = normalise_boxes(images, params, rng)
     else:
-        flat = xp.zeros((images.shape[0],), dtype=xp.bool, **_device(backend_of(boxes)))
+        flat = xp.zeros((images.shape[0],), dtype=xp.bool, **_device(backend_of(images)))
     if params.invert_contrast:
         images = -images
     return images, flat

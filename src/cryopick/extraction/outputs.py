@@ -10,11 +10,11 @@ import logging
 import os
 
 import numpy as np
-import pandas as pd
 
 from cryopick.errors import InputError
 from cryopick.extraction.coords import Reextraction
 from cryopick.extraction.params import ExtractParams
+from cryopick.io.loop import Loop
 from cryopick.io.star import MicrographSet, write_star
 
 __all__ = ["join_particles", "micrograph_labels", "particle_optics", "write_particles_star"]
@@ -22,7 +22,7 @@ __all__ = ["join_particles", "micrograph_labels", "particle_optics", "write_part
 logger = logging.getLogger(__name__)
 
 
-def micrograph_labels(mics: MicrographSet, index: int, coords: pd.DataFrame,
+def micrograph_labels(mics: MicrographSet, index: int, coords: Loop,
                       keep_ctfs_micrographs: bool = False) -> dict[str, object]:
     """Columns every particle of micrograph ``index`` gets, in the order RELION adds them.
 
@@ -32,7 +32,7 @@ def micrograph_labels(mics: MicrographSet, index: int, coords: pd.DataFrame,
     the coordinates (re-extracted particles) have their own CTF and ``keep_ctfs_micrographs``
     is off — and the beam tilt on the same rule.
     """
-    row = mics.micrographs.iloc[index]
+    row = mics.row(index)
     labels: dict[str, object] = {"rlnMicrographName": str(row["rlnMicrographName"])}
     if "rlnOpticsGroup" not in coords.columns:
         labels["rlnOpticsGroup"] = int(row["rlnOpticsGroup"])
@@ -40,7 +40,7 @@ def micrograph_labels(mics: MicrographSet, index: int, coords: pd.DataFrame,
         return labels
     if "rlnDefocusU" not in coords.columns or keep_ctfs_micrographs:
         for label in ("rlnCtfMaxResolution", "rlnCtfFigureOfMerit"):
-            if label in row.index:
+            if label in row:
                 labels[label] = float(row[label])
         ctf = mics.ctf(index)
         labels.update(rlnDefocusU=ctf.defocus_u_a, rlnDefocusV=ctf.defocus_v_a,
@@ -48,27 +48,19 @@ def micrograph_labels(mics: MicrographSet, index: int, coords: pd.DataFrame,
                       rlnCtfScalefactor=ctf.scale, rlnPhaseShift=ctf.phase_shift_deg)
     has_tilt = bool({"rlnBeamTiltX", "rlnBeamTiltY"} & set(coords.columns))
     for label in ("rlnBeamTiltX", "rlnBeamTiltY"):
-        if label in row.index and (not has_tilt or keep_ctfs_micrographs):
+        if label in row and (not has_tilt or keep_ctfs_micrographs):
             labels[label] = float(row[label])
     return labels
 
 
-def join_particles(tables: list[pd.DataFrame]) -> pd.DataFrame:
+def join_particles(tables: list[Loop]) -> Loop:
     """Append per-micrograph tables; a label missing from some gets 0 or "" (as RELION)."""
-    tables = [t for t in tables if len(t)]
-    if not tables:
-        return pd.DataFrame()
-    joined = pd.concat(tables, ignore_index=True, sort=False)
-    for label in joined.columns:
-        if joined[label].isna().any():
-            numeric = pd.api.types.is_numeric_dtype(joined[label])
-            joined[label] = joined[label].fillna(0 if numeric else "")
-    return joined
+    return Loop.concat([t for t in tables if len(t)])
 
 
 def particle_optics(mics: MicrographSet, params: ExtractParams,
                     reextract: Reextraction | None = None,
-                    used_groups: set[int] | None = None) -> pd.DataFrame:
+                    used_groups: set[int] | None = None) -> Loop:
     """RELION 3.1's data_optics of extracted particles.
 
     From the micrograph optics (or, when re-extracting without --keep_ctfs_micrographs, the
@@ -77,23 +69,23 @@ def particle_optics(mics: MicrographSet, params: ExtractParams,
     ``rlnImageDimensionality`` = 2.
     """
     if reextract is None or reextract.keep_ctfs_micrographs:
-        optics = mics.optics.copy()
-        pixel = optics["rlnMicrographPixelSize"].to_numpy(float)
+        optics = mics.optics_loop.copy()
+        pixel = optics["rlnMicrographPixelSize"].astype(float)
         if reextract is None:
-            optics = optics.drop(columns=["rlnMicrographPixelSize"])
+            optics = optics.drop(["rlnMicrographPixelSize"])
     else:
         optics, pixel = _reextract_optics(mics, reextract, used_groups or set())
     optics["rlnImagePixelSize"] = pixel * params.box_size_px / params.final_size_px
     optics["rlnImageSize"] = params.final_size_px
     optics["rlnImageDimensionality"] = 2
-    return optics.reset_index(drop=True)
+    return optics
 
 
 def _reextract_optics(mics: MicrographSet, reextract: Reextraction,
-                      used_groups: set[int]) -> tuple[pd.DataFrame, np.ndarray]:
+                      used_groups: set[int]) -> tuple[Loop, np.ndarray]:
     """Particle optics groups, each with its micrograph pixel size (matched by group name)."""
-    mic_pixel = dict(zip(mics.optics["rlnOpticsGroupName"].astype(str),
-                         mics.optics["rlnMicrographPixelSize"].astype(float)))
+    mic_pixel = dict(zip((str(v) for v in mics.optics_loop["rlnOpticsGroupName"]),
+                         mics.optics_loop["rlnMicrographPixelSize"].astype(float)))
     optics = reextract.optics.copy()
     names = optics["rlnOpticsGroupName"].astype(str)
     known = names.isin(list(mic_pixel))
@@ -104,12 +96,12 @@ def _reextract_optics(mics: MicrographSet, reextract: Reextraction,
                          f"{reextract.path} does not exist in the micrograph STAR file")
     for name in names[~known]:
         logger.warning("optics group %r is removed: no extracted particle belongs to it", name)
-    optics = optics[known].copy()
-    return optics, optics["rlnOpticsGroupName"].astype(str).map(mic_pixel).to_numpy(float)
+    optics = Loop.from_frame(optics[known])
+    return optics, np.array([mic_pixel[str(v)] for v in optics["rlnOpticsGroupName"]], float)
 
 
-def write_particles_star(path: str | os.PathLike[str], optics: pd.DataFrame,
-                         particles: pd.DataFrame) -> None:
+def write_particles_star(path: str | os.PathLike[str], optics: Loop,
+                         particles: Loop) -> None:
     """Write ``particles.star`` (data_optics, data_particles) atomically."""
     write_star(path, {"optics": optics, "particles": particles})
     logger.info("wrote %s (%d particles)", path, len(particles))

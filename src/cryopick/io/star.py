@@ -1,8 +1,12 @@
 """RELION STAR files: micrograph tables, coordinate files and a RELION-format writer.
 
-RELION's labels live in this module. Reading uses ``starfile``; writing follows RELION 3.1's
-own layout (``# version 30001`` before each block, ``_rlnLabel #i`` headers, RELION's number
-format) so that RELION and diff-based tests see the files they expect.
+RELION's labels live in this module. General reading (:func:`read_star`) uses ``starfile``
+and gives DataFrames; micrograph tables and coordinate files, read once per micrograph, go
+through the pandas-free parser of :mod:`cryopick.io.loop` (pandas is imported only when a
+DataFrame is asked for). Writing follows RELION 3.1's own layout (``# version 30001`` before
+each block, ``_rlnLabel #i`` headers, RELION's number format) so that RELION and diff-based
+tests see the files they expect; it takes DataFrames and :class:`~cryopick.io.loop.Loop`
+tables alike.
 """
 
 from __future__ import annotations
@@ -13,12 +17,15 @@ import os
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
-import starfile
 
 from cryopick.errors import InputError, atomic_output
+from cryopick.io.loop import Loop, read_star_loops
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "CtfParams",
@@ -26,6 +33,7 @@ __all__ = [
     "format_star",
     "iter_star",
     "post_name",
+    "read_coordinate_loop",
     "read_coordinates",
     "read_micrographs_star",
     "read_star",
@@ -51,6 +59,9 @@ def post_name(path: str) -> str:
 
 def read_star(path: str | os.PathLike[str]) -> dict[str, pd.DataFrame]:
     """Read every block of a STAR file as a dict ``{block name: DataFrame}``."""
+    import pandas as pd
+    import starfile
+
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: STAR file not found")
@@ -83,21 +94,49 @@ class CtfParams:
     scale: float = 1.0
 
 
-@dataclasses.dataclass
 class MicrographSet:
-    """A micrograph STAR file: optics groups, one row per micrograph, and the pixel size."""
+    """A micrograph STAR file: optics groups, one row per micrograph, and the pixel size.
 
-    path: Path
-    optics: pd.DataFrame
-    micrographs: pd.DataFrame
-    pixel_size_a: float
+    Held as pandas-free :class:`Loop` tables (``optics_loop``, ``micrograph_loop``);
+    ``optics`` and ``micrographs`` give them as DataFrames (made once, on first use; treat
+    them as read-only views).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], optics: Loop | pd.DataFrame,
+                 micrographs: Loop | pd.DataFrame, pixel_size_a: float):
+        self.path = Path(path)
+        self.optics_loop = optics if isinstance(optics, Loop) else Loop.from_frame(optics)
+        self.micrograph_loop = micrographs if isinstance(micrographs, Loop) \
+            else Loop.from_frame(micrographs)
+        self.pixel_size_a = float(pixel_size_a)
+        self._frames: dict[str, pd.DataFrame] = {}
+
+    def __repr__(self) -> str:
+        return (f"MicrographSet({self.path}, {len(self.micrograph_loop)} micrographs, "
+                f"{self.pixel_size_a:g} Å/px)")
+
+    @property
+    def optics(self) -> pd.DataFrame:
+        if "optics" not in self._frames:
+            self._frames["optics"] = self.optics_loop.to_frame()
+        return self._frames["optics"]
+
+    @property
+    def micrographs(self) -> pd.DataFrame:
+        if "micrographs" not in self._frames:
+            self._frames["micrographs"] = self.micrograph_loop.to_frame()
+        return self._frames["micrographs"]
 
     @property
     def names(self) -> list[str]:
-        return list(self.micrographs["rlnMicrographName"].astype(str))
+        return [str(name) for name in self.micrograph_loop["rlnMicrographName"]]
 
     def has_ctf(self) -> bool:
-        return {"rlnDefocusU", "rlnDefocusV"}.issubset(self.micrographs.columns)
+        return {"rlnDefocusU", "rlnDefocusV"}.issubset(self.micrograph_loop.columns)
+
+    def row(self, index: int) -> dict[str, Any]:
+        """Micrograph ``index`` (row order) as ``{label: value}``."""
+        return self.micrograph_loop.row(index)
 
     def ctf(self, index: int) -> CtfParams:
         """CTF parameters of micrograph ``index`` (row order), from its row and optics group."""
@@ -105,13 +144,14 @@ class MicrographSet:
             raise InputError(
                 f"{self.path}: CTF requested but the micrographs have no rlnDefocusU/rlnDefocusV"
             )
-        row = self.micrographs.iloc[index]
+        row = self.row(index)
         group = self.optics_row(index)
 
         def get(label: str, default: float | None = None) -> float:
             for source in (row, group):
-                if label in source.index and not pd.isna(source[label]):
-                    return float(source[label])
+                value = source.get(label)
+                if value is not None and not (isinstance(value, float) and math.isnan(value)):
+                    return float(value)
             if default is None:
                 raise InputError(f"{self.path}: label {label} needed for the CTF is missing")
             return default
@@ -128,37 +168,38 @@ class MicrographSet:
             scale=get("rlnCtfScalefactor", 1.0),
         )
 
-    def optics_row(self, index: int) -> pd.Series:
-        group = int(self.micrographs.iloc[index].get("rlnOpticsGroup", 1))
-        match = self.optics[self.optics["rlnOpticsGroup"].astype(int) == group]
-        if match.empty:
+    def optics_row(self, index: int) -> dict[str, Any]:
+        """The optics group of micrograph ``index`` as ``{label: value}``."""
+        group = int(self.row(index).get("rlnOpticsGroup", 1))
+        match = np.flatnonzero(self.optics_loop["rlnOpticsGroup"].astype(int) == group)
+        if match.size == 0:
             raise InputError(f"{self.path}: micrograph row {index + 1} names optics group {group}, "
                              "which data_optics does not define")
-        return match.iloc[0]
+        return self.optics_loop.row(int(match[0]))
 
     def subset(self, indices: list[int]) -> MicrographSet:
         """A new set with the micrograph rows ``indices`` (in that order), same optics."""
-        return MicrographSet(self.path, self.optics.copy(),
-                             self.micrographs.iloc[indices].reset_index(drop=True),
+        return MicrographSet(self.path, self.optics_loop.copy(),
+                             self.micrograph_loop.take(np.asarray(indices, dtype=np.int64)),
                              self.pixel_size_a)
 
 
-def _optics_from_relion30(path: Path, table: pd.DataFrame, angpix: float | None) -> pd.DataFrame:
+def _optics_from_relion30(path: Path, table: Loop, angpix: float | None) -> Loop:
     """Build an optics group for a RELION 3.0 single-block micrograph table."""
     pixel = angpix
     if pixel is None and {"rlnDetectorPixelSize", "rlnMagnification"}.issubset(table.columns):
-        pixel = float(table["rlnDetectorPixelSize"].iloc[0]) * 1e4 / float(
-            table["rlnMagnification"].iloc[0])
+        pixel = float(table["rlnDetectorPixelSize"][0]) * 1e4 / float(
+            table["rlnMagnification"][0])
     if pixel is None:
         raise InputError(f"{path}: RELION 3.0-style STAR without a pixel size "
                          "(no rlnDetectorPixelSize/rlnMagnification); give --angpix")
-    optics = {"rlnOpticsGroupName": "opticsGroup1", "rlnOpticsGroup": 1,
-              "rlnMicrographOriginalPixelSize": pixel}
+    optics: dict[str, Any] = {"rlnOpticsGroupName": ["opticsGroup1"], "rlnOpticsGroup": [1],
+                              "rlnMicrographOriginalPixelSize": [float(pixel)]}
     for label in ("rlnVoltage", "rlnSphericalAberration", "rlnAmplitudeContrast"):
         if label in table.columns:
-            optics[label] = float(table[label].iloc[0])
-    optics["rlnMicrographPixelSize"] = pixel
-    return pd.DataFrame([optics])
+            optics[label] = [float(table[label][0])]
+    optics["rlnMicrographPixelSize"] = [float(pixel)]
+    return Loop(optics)
 
 
 def read_micrographs_star(path: str | os.PathLike[str], angpix: float | None = None) -> MicrographSet:
@@ -169,7 +210,7 @@ def read_micrographs_star(path: str | os.PathLike[str], angpix: float | None = N
     Paths in ``rlnMicrographName`` are kept as written (relative to the project directory).
     """
     path = Path(path)
-    blocks = read_star(path)
+    blocks = read_star_loops(path)
     if "micrographs" in blocks:
         table = blocks["micrographs"]
         optics = blocks.get("optics")
@@ -182,22 +223,27 @@ def read_micrographs_star(path: str | os.PathLike[str], angpix: float | None = N
         optics = _optics_from_relion30(path, table, angpix)
     if "rlnMicrographName" not in table.columns:
         raise InputError(f"{path}: data_micrographs has no rlnMicrographName column")
+    table = table.copy()
     if "rlnOpticsGroup" not in table.columns:
-        table = table.assign(rlnOpticsGroup=1)
+        table["rlnOpticsGroup"] = 1
     if "rlnOpticsGroup" not in optics.columns:
         raise InputError(f"{path}: data_optics has no rlnOpticsGroup column")
     pixel = _pixel_size(path, optics, angpix)
     if "rlnMicrographPixelSize" not in optics.columns:
-        optics = optics.assign(rlnMicrographPixelSize=pixel)
-    table = table.reset_index(drop=True)
-    table["rlnMicrographName"] = table["rlnMicrographName"].astype(str)
-    return MicrographSet(path, optics.reset_index(drop=True), table, pixel)
+        optics = optics.copy()
+        optics["rlnMicrographPixelSize"] = pixel
+    table["rlnMicrographName"] = np.asarray([str(v) for v in table["rlnMicrographName"]],
+                                            dtype=object)
+    return MicrographSet(path, optics, table, pixel)
 
 
-def _pixel_size(path: Path, optics: pd.DataFrame, angpix: float | None) -> float:
+def _pixel_size(path: Path, optics: Loop, angpix: float | None) -> float:
     for label in ("rlnMicrographPixelSize", "rlnMicrographOriginalPixelSize", "rlnImagePixelSize"):
         if label in optics.columns:
-            sizes = optics[label].astype(float).to_numpy()
+            try:
+                sizes = optics[label].astype(float)
+            except ValueError:
+                raise InputError(f"{path}: {label} must be a number") from None
             if np.ptp(sizes) > 0.01:
                 raise InputError(f"{path}: optics groups have different pixel sizes "
                                  f"({', '.join(f'{s:g}' for s in sizes)} Å); pick them separately")
@@ -211,18 +257,25 @@ def _pixel_size(path: Path, optics: pd.DataFrame, angpix: float | None) -> float
 
 def write_micrographs_star(mset: MicrographSet, path: str | os.PathLike[str]) -> None:
     """Write a micrograph set in RELION 3.1 form (data_optics + data_micrographs)."""
-    write_star(path, {"optics": mset.optics, "micrographs": mset.micrographs})
+    write_star(path, {"optics": mset.optics_loop, "micrographs": mset.micrograph_loop})
+
+
+def read_coordinate_loop(path: str | os.PathLike[str]) -> Loop:
+    """Read a per-micrograph coordinate STAR (rlnCoordinateX/Y in pixels), without pandas."""
+    path = Path(path)
+    table = next(iter(read_star_loops(path).values()))
+    missing = {"rlnCoordinateX", "rlnCoordinateY"} - set(table.columns)
+    if missing and len(table):
+        raise InputError(f"{path}: coordinate file lacks {', '.join(sorted(missing))}")
+    for label in ("rlnCoordinateX", "rlnCoordinateY"):
+        if label in table.columns and table[label].dtype.kind not in "iuf":
+            raise InputError(f"{path}: {label} holds values that are not numbers")
+    return table
 
 
 def read_coordinates(path: str | os.PathLike[str]) -> pd.DataFrame:
     """Read a per-micrograph coordinate STAR (rlnCoordinateX/Y in pixels) as a DataFrame."""
-    path = Path(path)
-    blocks = read_star(path)
-    table = next(iter(blocks.values()))
-    missing = {"rlnCoordinateX", "rlnCoordinateY"} - set(table.columns)
-    if missing and len(table):
-        raise InputError(f"{path}: coordinate file lacks {', '.join(sorted(missing))}")
-    return table
+    return read_coordinate_loop(path).to_frame()
 
 
 def write_coordinates(path: str | os.PathLike[str], table: pd.DataFrame) -> None:
@@ -273,7 +326,7 @@ def _format_column(values: np.ndarray) -> list[str]:
 STAR_CHUNK_ROWS = 10_000  # loop rows formatted at a time: ~30 MiB of strings, whatever the table
 
 
-def iter_star(blocks: Mapping[str, pd.DataFrame | Mapping[str, object]],
+def iter_star(blocks: Mapping[str, pd.DataFrame | Loop | Mapping[str, object]],
               chunk_rows: int = STAR_CHUNK_ROWS) -> Iterator[str]:
     """RELION 3.1 STAR text, in pieces. A Mapping value becomes a list block.
 
@@ -290,8 +343,12 @@ def iter_star(blocks: Mapping[str, pd.DataFrame | Mapping[str, object]],
         yield _lines([*head, "loop_ ",
                       *(f"_{label} #{i}" for i, label in enumerate(block.columns, start=1))])
         for start in range(0, len(block), chunk_rows):
-            part = block.iloc[start:start + chunk_rows]
-            columns = [_format_column(part[c].to_numpy()) for c in part.columns]
+            stop = start + chunk_rows
+            if isinstance(block, Loop):
+                columns = [_format_column(block[c][start:stop]) for c in block.columns]
+            else:
+                part = block.iloc[start:stop]
+                columns = [_format_column(part[c].to_numpy()) for c in part.columns]
             yield "".join(" ".join(row) + " \n" for row in zip(*columns))
         yield " \n"
 
@@ -300,13 +357,13 @@ def _lines(lines: list[str]) -> str:
     return "".join(line + "\n" for line in lines)
 
 
-def format_star(blocks: Mapping[str, pd.DataFrame | Mapping[str, object]]) -> str:
+def format_star(blocks: Mapping[str, pd.DataFrame | Loop | Mapping[str, object]]) -> str:
     """Render blocks as RELION 3.1 STAR text (one string: for small files)."""
     return "".join(iter_star(blocks))
 
 
 def write_star(path: str | os.PathLike[str],
-               blocks: Mapping[str, pd.DataFrame | Mapping[str, object]]) -> None:
+               blocks: Mapping[str, pd.DataFrame | Loop | Mapping[str, object]]) -> None:
     """Write STAR blocks atomically (temporary name, then rename), streamed as they format."""
     with atomic_output(path) as tmp, open(tmp, "w") as out:
         out.writelines(iter_star(blocks))

@@ -322,8 +322,8 @@ def _run_all(tasks: list[_Task], n_jobs: int) -> list[tuple[int, str, Loop, floa
     """Run tasks in order (one process) or in a fork pool, with progress and a log line each.
 
     Workers get what they share made once, before the pool forks: the FFT library only when
-    rescaling uses it, the crop matrices when it does not. With several workers, each keeps
-    to one BLAS thread (the workers already fill the cores).
+    rescaling uses it, the crop matrices when it does not. Each worker keeps to one BLAS
+    thread, so that ``--j N`` uses N cores (as RELION's ``--j``), also beside other jobs.
     """
     if not tasks:
         return []
@@ -339,8 +339,6 @@ def _run_all(tasks: list[_Task], n_jobs: int) -> list[tuple[int, str, Loop, floa
                                lambda r: f"{r[1]}: {len(r[2])} particles in {r[3]:.2f} s",
                                preload=preload)
 
-    if n_jobs == 1 or len(tasks) == 1:
-        return run()
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1, user_api="blas"):

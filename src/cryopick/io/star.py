@@ -217,7 +217,7 @@ def read_micrographs_star(path: str | os.PathLike[str], angpix: float | None = N
         if optics is None:
             optics = _optics_from_relion30(path, table, angpix)
     else:  # RELION 3.0: one (often unnamed) block holding everything
-        name, table = next(iter(blocks.items()))
+        table = next(iter(blocks.values()))
         if "rlnMicrographName" not in table.columns:
             raise InputError(f"{path}: no data_micrographs block and no rlnMicrographName column")
         optics = _optics_from_relion30(path, table, angpix)

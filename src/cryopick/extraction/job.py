@@ -334,12 +334,9 @@ def _run_all(tasks: list[_Task], n_jobs: int) -> list[tuple[int, str, Loop, floa
     elif params.rescale:
         preload = ("scipy.fft",)
 
-    def run() -> list[tuple[int, str, Loop, float]]:
-        return map_micrographs(_run_task, tasks, n_jobs, "Extracting",
-                               lambda r: f"{r[1]}: {len(r[2])} particles in {r[3]:.2f} s",
-                               preload=preload)
-
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1, user_api="blas"):
-        return run()
+        return map_micrographs(_run_task, tasks, n_jobs, "Extracting",
+                               lambda r: f"{r[1]}: {len(r[2])} particles in {r[3]:.2f} s",
+                               preload=preload)

@@ -115,7 +115,7 @@ def rescale_boxes(boxes: Array, size_px: int) -> Array:
     n = boxes.shape[-1]
     if size_px == n:
         return boxes
-    if size_px < n <= MATRIX_CROP_MAX_BOX:  # as uses_matrix_crop()
+    if _crops_by_matrices(n, size_px):
         return crop_by_matrices(boxes, size_px)
     return inverse(forward_cropped(boxes, size_px), (size_px, size_px))
 
@@ -196,7 +196,11 @@ def cut_and_crop(micrograph: Array, corners_yx: np.ndarray, box_size_px: int,
 
 def uses_matrix_crop(params: ExtractParams) -> bool:
     """Whether extraction crops by matrix products (downscaling boxes ≤ 384 px) or by FFTs."""
-    return params.final_size_px < params.box_size_px <= MATRIX_CROP_MAX_BOX
+    return _crops_by_matrices(params.box_size_px, params.final_size_px)
+
+
+def _crops_by_matrices(n: int, m: int) -> bool:
+    return m < n <= MATRIX_CROP_MAX_BOX
 
 
 def background_mask(size_px: int, radius_px: int) -> np.ndarray:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -98,10 +98,6 @@ class Loop:
         """Row ``index`` as ``{label: Python scalar}``."""
         return {label: column[index].item() if isinstance(column[index], np.generic)
                 else column[index] for label, column in self._columns.items()}
-
-    def rows(self) -> Iterator[dict[str, Any]]:
-        for index in range(len(self)):
-            yield self.row(index)
 
     # --- conversion ----------------------------------------------------------------------
     def to_frame(self) -> pd.DataFrame:

@@ -12,6 +12,7 @@ tables alike.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 import re
@@ -102,30 +103,24 @@ class MicrographSet:
     them as read-only views).
     """
 
-    def __init__(self, path: str | os.PathLike[str], optics: Loop | pd.DataFrame,
-                 micrographs: Loop | pd.DataFrame, pixel_size_a: float):
+    def __init__(self, path: str | os.PathLike[str], optics: Loop, micrographs: Loop,
+                 pixel_size_a: float):
         self.path = Path(path)
-        self.optics_loop = optics if isinstance(optics, Loop) else Loop.from_frame(optics)
-        self.micrograph_loop = micrographs if isinstance(micrographs, Loop) \
-            else Loop.from_frame(micrographs)
+        self.optics_loop = optics
+        self.micrograph_loop = micrographs
         self.pixel_size_a = float(pixel_size_a)
-        self._frames: dict[str, pd.DataFrame] = {}
 
     def __repr__(self) -> str:
         return (f"MicrographSet({self.path}, {len(self.micrograph_loop)} micrographs, "
                 f"{self.pixel_size_a:g} Å/px)")
 
-    @property
+    @functools.cached_property
     def optics(self) -> pd.DataFrame:
-        if "optics" not in self._frames:
-            self._frames["optics"] = self.optics_loop.to_frame()
-        return self._frames["optics"]
+        return self.optics_loop.to_frame()
 
-    @property
+    @functools.cached_property
     def micrographs(self) -> pd.DataFrame:
-        if "micrographs" not in self._frames:
-            self._frames["micrographs"] = self.micrograph_loop.to_frame()
-        return self._frames["micrographs"]
+        return self.micrograph_loop.to_frame()
 
     @property
     def names(self) -> list[str]:

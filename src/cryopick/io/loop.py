@@ -52,7 +52,7 @@ class Loop:
         return list(self._columns)
 
     def __len__(self) -> int:
-        return int(self._n or 0)
+        return self._n
 
     def __contains__(self, label: object) -> bool:
         return label in self._columns
@@ -127,7 +127,7 @@ class Loop:
             fill = "" if first.dtype.kind in "OUS" else 0
             parts = [loop[label] if label in loop else np.full(len(loop), fill, dtype=first.dtype)
                      for loop in loops]
-            out[label] = np.concatenate(parts) if parts else first[:0]
+            out[label] = np.concatenate(parts)
         return cls(out, sum(len(loop) for loop in loops))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 
@@ -10,12 +11,26 @@ import pytest
 
 from cryopick.backend import cupy_available
 
-RELION_PRESENT = shutil.which("relion_autopick") is not None
-if not RELION_PRESENT and os.environ.get("CRYOPICK_REQUIRE_RELION"):
-    raise RuntimeError("CRYOPICK_REQUIRE_RELION is set but relion_autopick is not on PATH: "
-                       "install RELION (apt-get install relion) so the oracle tests run")
+# Every RELION 3.1 program a test runs: CI sets CRYOPICK_REQUIRE_RELION so that a missing one
+# fails the run instead of skipping the oracle tests that need it.
+RELION_BINARIES = ("relion_autopick", "relion_refine", "relion_preprocess",
+                   "relion_star_handler", "relion_image_handler")
+RELION_MISSING = [name for name in RELION_BINARIES if shutil.which(name) is None]
+RELION_PRESENT = not RELION_MISSING
+if RELION_MISSING and os.environ.get("CRYOPICK_REQUIRE_RELION"):
+    raise RuntimeError(f"CRYOPICK_REQUIRE_RELION is set but {', '.join(RELION_MISSING)} not on "
+                       "PATH: install RELION 3.1 (apt-get install relion) so the oracle tests run")
 
-needs_relion = pytest.mark.skipif(not RELION_PRESENT, reason="RELION 3.1 binaries not on PATH")
+# The MPI tests need mpi4py and an mpirun; CI sets CRYOPICK_REQUIRE_MPI so they never skip.
+MPI_MISSING = [name for name, found in (("mpi4py", importlib.util.find_spec("mpi4py")),
+                                        ("mpirun", shutil.which("mpirun"))) if found is None]
+if MPI_MISSING and os.environ.get("CRYOPICK_REQUIRE_MPI"):
+    raise RuntimeError(f"CRYOPICK_REQUIRE_MPI is set but missing: {', '.join(MPI_MISSING)}; "
+                       "install OpenMPI (apt-get install openmpi-bin libopenmpi-dev) and mpi4py")
+
+needs_relion = pytest.mark.skipif(not RELION_PRESENT,
+                                  reason=f"RELION 3.1 programs not on PATH: {RELION_MISSING}")
+needs_mpi = pytest.mark.skipif(bool(MPI_MISSING), reason=f"missing {MPI_MISSING}")
 needs_gpu = pytest.mark.skipif(not cupy_available(), reason="no usable CUDA device")
 
 

@@ -3,7 +3,6 @@ our class averages are as good as RELION's on the same particles."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 
 import numpy as np
@@ -14,10 +13,9 @@ from cryopick.classification.quality import best_ncc, class_quality, purity
 from cryopick.classification.synthetic import write_synthetic_particles
 from cryopick.io.mrc import read_image_stack
 from cryopick.io.star import read_star
+from support import needs_relion
 
-pytestmark = [pytest.mark.relion,
-              pytest.mark.skipif(shutil.which("relion_refine") is None,
-                                 reason="relion_refine not on PATH")]
+pytestmark = [needs_relion, pytest.mark.relion]
 
 STAR = "Extract/job007/particles.star"
 FLAGS = ["--tau2_fudge", "2", "--particle_diameter", "100", "--K", "4", "--ctf",

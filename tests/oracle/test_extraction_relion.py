@@ -16,10 +16,9 @@ from cryopick.extraction import gui_bg_radius
 from cryopick.extraction.kernels import background_mask
 from cryopick.io.mrc import write_mrc
 from cryopick.io.star import read_star, write_coordinates, write_star
+from support import needs_relion
 
-pytestmark = [pytest.mark.relion,
-              pytest.mark.skipif(shutil.which("relion_preprocess") is None,
-                                 reason="relion_preprocess (RELION 3.1) not on PATH")]
+pytestmark = [needs_relion, pytest.mark.relion]
 
 PIXEL_A = 2.0
 SHAPES = [(700, 801), (703, 760), (640, 806)]  # (ny, nx), odd and even

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -13,10 +12,9 @@ import pytest
 from cryopick.extraction import CoordinateFiles, ExtractJob, ExtractParams, run_extraction
 from cryopick.io.mrc import write_mrc
 from cryopick.io.star import read_micrographs_star, write_coordinates, write_star
+from support import needs_relion
 
-pytestmark = [pytest.mark.relion,
-              pytest.mark.skipif(shutil.which("relion_refine") is None,
-                                 reason="relion_refine (RELION 3.1) not on PATH")]
+pytestmark = [needs_relion, pytest.mark.relion]
 
 PIXEL_A = 2.0
 

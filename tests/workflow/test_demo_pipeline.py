@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import pytest
 import yaml
 
 from cryopick.io.star import read_coordinates, read_star
+from support import needs_relion
 from test_workflow_project import SNAKEMAKE
 
 pytestmark = pytest.mark.workflow
@@ -50,7 +50,7 @@ def test_all_seven_stages_write_their_relion_files_and_notes(demo):
     assert list((demo / "AutoPick/optimise_params/Movies").glob("*_bestCCF.spi"))
 
 
-@pytest.mark.skipif(shutil.which("relion_autopick") is None, reason="RELION not on PATH")
+@needs_relion
 def test_relion_reads_the_pipelines_files(demo):
     def relion(*args):
         run = subprocess.run(list(args), cwd=demo, capture_output=True, text=True, timeout=600)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 
@@ -13,16 +12,8 @@ import pytest
 from cryopick.classification.parallel import Reducer, get_reducer
 from cryopick.io.mrc import read_image_stack
 from cryopick.io.star import read_star
+from support import needs_mpi
 
-try:
-    import mpi4py  # noqa: F401
-
-    HAVE_MPI4PY = True
-except ImportError:
-    HAVE_MPI4PY = False
-
-needs_mpi = pytest.mark.skipif(not (HAVE_MPI4PY and shutil.which("mpirun")),
-                               reason="needs mpi4py and mpirun")
 FLAGS = ["--i", "Extract/job007/particles.star", "--iter", "2", "--tau2_fudge", "2",
          "--particle_diameter", "80", "--K", "3", "--flatten_solvent", "--zero_mask",
          "--psi_step", "12", "--offset_range", "3", "--offset_step", "2", "--norm", "--scale",

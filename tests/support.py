@@ -64,3 +64,44 @@ def score_demo_picks(root, odir: str, radius_px: float):
         total = total + score_picks(picks[xy].to_numpy(float), truth[xy].to_numpy(float),
                                     radius_px)
     return total
+
+
+def probability_ratio(path) -> tuple[np.ndarray, float]:
+    """``(P, E)`` of a ``*_bestCCF.spi`` map: RELION stores the reference's expected probability
+    ratio E in the SPIDER header's maximum (``fmax``) and the map holds FOM = (P − 1)/(E − 1)."""
+    from cryopick.io.spider import read_spider
+
+    fom, expected = read_spider(path)
+    return fom.astype(np.float64) * (expected - 1.0) + 1.0, expected
+
+
+def assert_fom_maps_equal(ours_root, theirs_root, n_refs: int, n_inside: int) -> None:
+    """Our FOM maps under ``ours_root`` (a map name without ``_<map>.spi``) against RELION's.
+
+    - The noise std and mean maps: equal to 1e-4 absolute (both are ~1 and ~0).
+    - P = FOM·(E − 1) + 1, the likelihood ratio behind each FOM map: equal to 1e-4 relative on
+      99.9 % of pixels and to 2e-4 on all (our correlations are float32 sums over the
+      micrograph; their rounding spreads −2·ln P by ~3e-5 s.d.). An error in S1, S2, the mask,
+      the references' amplitude or the noise maps' scale changes P far more.
+    - E itself has a random term in both programs: ln E = (ΣA² + 2·ΣA·z)/(2·n1) with z ~ N(0, 1)
+      per pixel of the template disc (n1 = pixels + 1), so ln E has mean S2/2 and s.d.
+      √(S2/n1). Our ln E must lie within 5 s.d. (of a difference of two draws) of RELION's.
+    """
+    from cryopick.io.spider import read_spider
+
+    for name in ("stddevNoise", "avgNoise"):
+        ours, _ = read_spider(f"{ours_root}_{name}.spi")
+        theirs, _ = read_spider(f"{theirs_root}_{name}.spi")
+        assert ours.shape == theirs.shape, name
+        np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-4, err_msg=name)
+    n1 = n_inside + 1.0
+    for ref in range(n_refs):
+        name = f"ref{ref:06d}._bestCCF.spi"
+        ours, e_ours = probability_ratio(f"{ours_root}_{name}")
+        theirs, e_theirs = probability_ratio(f"{theirs_root}_{name}")
+        relative = np.abs(ours - theirs) / np.abs(theirs)
+        assert np.quantile(relative, 0.999) <= 1e-4, (name, np.quantile(relative, 0.999))
+        assert relative.max() <= 2e-4, (name, relative.max())
+        s2 = max(2.0 * np.log(e_theirs), 1e-6)
+        assert abs(np.log(e_ours) - np.log(e_theirs)) <= 5.0 * np.sqrt(2.0 * s2 / n1), \
+            (name, e_ours, e_theirs)

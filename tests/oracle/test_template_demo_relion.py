@@ -1,4 +1,4 @@
-"""Template picking on simulated demo micrographs: FOM maps, picks and F1 against relion_autopick."""
+"""Template picking on simulated demo micrographs: FOM maps, picks, F1 against relion_autopick."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from scipy.ndimage import rotate
 
 from support import assert_fom_maps_equal, needs_relion
 from cryopick.cli.main import main
-from cryopick.io.mrc import write_mrc
+from cryopick.io.mrc import read_image_stack, write_mrc
 from cryopick.picking.references import prepare_templates
 from cryopick.io.star import write_star
 
@@ -106,3 +106,28 @@ def test_fom_maps_are_interchangeable_with_relion(project, monkeypatch):
         _rows(project / "R/Movies/m_autopick.star", every)
     assert _rows(project / "relion_from_ours/Movies/m_autopick.star", every) == \
         _rows(project / "C/Movies/m_autopick.star", every)
+
+
+@pytest.mark.parametrize("pixel_a", [0.5, 3.0], ids=["up", "down"])
+def test_rescaled_references_are_relions_resized_maps_times_the_box_ratio(project, pixel_a,
+                                                                           monkeypatch):
+    """relion_autopick resizes references as relion_image_handler --rescale_angpix does, then,
+    when the box grows, multiplies them by old/new box (the noise level of down-scaled
+    particles): our prepared references inside the mask equal that."""
+    monkeypatch.chdir(project)
+    out = f"rescaled_{pixel_a}.mrcs"
+    subprocess.run(["relion_image_handler", "--i", "refs.mrcs", "--o", out, "--angpix",
+                    str(PIXEL_A), "--rescale_angpix", str(pixel_a)], check=True,
+                   capture_output=True, timeout=60)
+    resized = read_image_stack(out)
+    box = resized.shape[-1]
+    diameter = box * pixel_a  # the largest mask: a disc 2 px inside the box
+    templates = prepare_templates("refs.mrcs", pixel_a, angpix_ref=PIXEL_A,
+                                  particle_diameter_a=diameter)
+    assert templates.box_px == box == 2 * round(BOX / 2 * PIXEL_A / pixel_a)
+    logical = np.arange(box) - box // 2
+    inside = logical[:, None] ** 2 + logical[None, :] ** 2 < templates.radius2_px
+    assert inside.sum() > 0.5 * box * box
+    expected = resized * min(1.0, BOX / box)
+    np.testing.assert_allclose(templates.images[:, inside], expected[:, inside], rtol=0,
+                               atol=1e-5 * np.abs(expected).max())

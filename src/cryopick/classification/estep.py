@@ -102,7 +102,7 @@ def make_setup(model: Model, params: Class2DParams, sampling: Sampling, sizes: t
     """
     xp = bk.xp
     k = model.n_classes
-    m_coarse, m_fine, m_cur = (coeffs.count(s) for s in sizes)
+    m_coarse, m_fine, m_cur = (coeffs.count_window(s) for s in sizes)
     table = projection_table(bk.asarray(model.refs.astype(np.float32)))
     p_c = rotated_projections(table, sampling.psi_coarse_deg, coeffs, m_coarse)
     n_pc = p_c.shape[1]
@@ -437,9 +437,12 @@ def _particle_outcome(setup: EStepSetup, prep: _Prepared, wts: _Weights, per_par
     cross = prep.ctf * xp.real(xm * g)
     model_power = prep.ctf**2 * wp2
     resid = abs2(xm) - 2.0 * prep.s * cross + prep.s**2 * model_power
-    beyond = abs2(prep.xm[:, m:])
+    # the power beyond the current size starts at the next shell: the points of the last
+    # shell that the window leaves out count nowhere, as in RELION
+    m_disc = int(np.searchsorted(setup.coeffs.shell, setup.coeffs.shell[m - 1], side="right"))
+    beyond = abs2(prep.xm[:, m_disc:])
     shells = xp.matmul(resid, setup.shell_onehot[:m, :]) + \
-        xp.matmul(beyond, setup.shell_onehot[m:, :])
+        xp.matmul(beyond, setup.shell_onehot[m_disc:, :])
     energy = xp.sum(resid[:, 1:], axis=1) + xp.sum(beyond, axis=1)
     mask = xp.take(setup.ssnr_mask, wts.best_k, axis=0)
     s = setup.sampling

@@ -4,7 +4,7 @@ Images are transformed with RELION's conventions (forward FFT divided by n², im
 ``n//2`` moved to the origin first) and kept as *coefficient lists*: the independent
 half-plane coefficients (``kx ≥ 0``, and ``ky ≥ 0`` on the ``kx = 0`` column) of shell
 ``ROUND(|k|) ≤ n/2``, sorted by shell, so that the coefficients up to any image size ``s`` are
-a prefix of the list (:meth:`CoefficientList.count`). Every kernel here takes and returns
+a prefix of the list (:meth:`CoefficientList.count_window`). Every kernel here takes and returns
 arrays of one backend (NumPy, CuPy or the strict stand-in) through ``bk.xp``; geometry
 (indices, interpolation weights) is computed on the host and moved once.
 """
@@ -59,8 +59,21 @@ class CoefficientList:
     shell: np.ndarray
 
     def count(self, size: int) -> int:
-        """Number of coefficients used at image size ``size`` (shells ``≤ size//2``)."""
+        """Number of coefficients in shells ``≤ size//2`` (a disc: the padded M-step grid)."""
         return int(np.searchsorted(self.shell, size // 2, side="right"))
+
+    def count_window(self, size: int) -> int:
+        """Number of coefficients of an image windowed to ``size`` (E-step, M-step sums).
+
+        RELION windows the transform to ``size × (size/2+1)``, whose rows run from
+        ``ky = −size/2+1`` to ``size/2``: of shell ``size/2`` the points at ``ky = −size/2``
+        are missing (they sort last in their shell), so they enter neither the sums of that
+        shell nor the power beyond it.
+        """
+        h = size // 2
+        missing = int(np.count_nonzero((self.shell == h) & (self.ky == -h))) if size < self.n \
+            else 0
+        return self.count(size) - missing
 
     @property
     def n_shells(self) -> int:
@@ -82,7 +95,9 @@ def coefficient_list(n: int) -> CoefficientList:
     shell = np.floor(np.sqrt(kyy**2 + kxx**2) + 0.5).astype(np.int64)
     keep = (shell <= n // 2) & ~((kxx == 0) & (kyy < 0))
     flat = np.flatnonzero(keep.ravel())
-    order = np.lexsort((flat, shell.ravel()[flat]))
+    # within a shell r, the points at ky = −r last (see CoefficientList.count_window)
+    edge = (kyy == -shell).ravel()[flat]
+    order = np.lexsort((flat, edge, shell.ravel()[flat]))
     flat = flat[order]
     return CoefficientList(n, flat, kyy.ravel()[flat].astype(np.float64),
                            kxx.ravel()[flat].astype(np.float64), shell.ravel()[flat])

@@ -14,6 +14,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from cryopick.backend import get_backend
+from cryopick.classification.accuracy import N_TRIALS, class_accuracies, particle_order
 from cryopick.classification.estep import (
     Accumulator,
     Batch,
@@ -188,12 +189,29 @@ def _iterate(run: _Run, model: Model, state: ParticleState, iteration: int
                                     particles.box_px, sizes[2])
     totals = run.reducer.sum(_sums(run, acc, num, den, results))
     new_model, new_state = _maximize(run, model, state, totals, tau2, perturb, iteration)
-    new_model = dataclasses.replace(new_model, image_size_used=sizes[2])
+    acc_rot, acc_trans = _accuracies(run, model, state, iteration, sizes, coeffs)
+    new_model = dataclasses.replace(new_model, image_size_used=sizes[2], acc_rot_deg=acc_rot,
+                                    acc_trans_a=acc_trans)
     changes = _changes(state, new_state, totals["done"] > 0, particles.pixel_a)
     _log_iteration(run, iteration, new_model, changes, sizes, time.perf_counter() - started)
     _write(run, new_model, new_state, iteration, sampling, changes,
            seconds=time.perf_counter() - started)
     return new_model, new_state
+
+
+def _accuracies(run: _Run, model: Model, state: ParticleState, iteration: int,
+                sizes: tuple[int, int, int], coeffs) -> tuple[np.ndarray, np.ndarray]:
+    """RELION's accuracy estimates of this iteration's E-step, from its first ten particles
+    (at the coarse size with --strict_highres_exp, else the current size)."""
+    p, particles = run.params, run.particles
+    order = particle_order(particles.n, p.random_seed, iteration, p.n_classes, p.fast_subsets,
+                           particles.column("rlnOpticsGroup", 1.0))
+    sample = order[:N_TRIALS]
+    size = sizes[0] if p.strict_highres_exp_a > 0 else sizes[2]
+    ctf = particles.ctf if p.ctf else None
+    return class_accuracies(model.refs, model.pdf_class, model.sigma2, sample, state.psi_deg,
+                            particles.group, ctf, coeffs, size, particles.pixel_a,
+                            p.random_seed, run.bk, p.ctf_intact_first_peak)
 
 
 def _expect(run: _Run, setup, state: ParticleState, batches: list[np.ndarray]

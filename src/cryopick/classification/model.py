@@ -45,6 +45,10 @@ class Model:
     refs_ctf_corrected: bool = False
     iteration: int = 0
     image_size_used: int = 0  # the size of this iteration's M-step (RELION reports that one)
+    # per class: the accuracy of ψ (deg) and of offsets (Å) estimated in this iteration's
+    # E-step (RELION's calculateExpectedAngularErrors; empty before the first E-step)
+    acc_rot_deg: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
+    acc_trans_a: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
 
     @property
     def n_classes(self) -> int:
@@ -62,6 +66,8 @@ class Model:
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> Model:
         values = {}
         for f in dataclasses.fields(cls):
+            if f.name not in arrays and f.default_factory is not dataclasses.MISSING:
+                continue  # a state saved before the field existed
             value = arrays[f.name]
             values[f.name] = value.item() if value.ndim == 0 else value
         values["refs_ctf_corrected"] = bool(values["refs_ctf_corrected"])

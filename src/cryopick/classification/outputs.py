@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import itertools
 import json
 import os
@@ -112,6 +113,44 @@ def data_table(particles: ParticleSet, state: ParticleState, model: Model) -> pd
     return table
 
 
+@functools.lru_cache(maxsize=64)
+def _ball_shell_counts(maxres: int) -> np.ndarray:
+    """Points of the cube ``[−(maxres−1), maxres−1]³`` per truncated radius ``⌊|k|⌋ ≤ maxres``."""
+    axis = np.arange(-(maxres - 1), maxres, dtype=np.int64) ** 2
+    plane = axis[:, None] + axis[None, :]
+    counts = np.zeros(maxres + 1)
+    for k2 in axis:  # one plane at a time: at most (n−1)² points in memory
+        r = np.floor(np.sqrt(plane + k2)).astype(np.int64)
+        counts += np.bincount(r[r <= maxres], minlength=maxres + 1)[:maxres + 1]
+    return counts
+
+
+def overall_completeness(ssnr: np.ndarray, completeness: np.ndarray) -> float:
+    """A class's ``rlnOverallFourierCompleteness`` as RELION computes it.
+
+    The shell completeness averaged over the points of a ball up to the estimated resolution
+    (the last shell before the SSNR first drops below 1, counted from shell 0), weighing each
+    shell by its points in a 3D cube of side 2·maxres − 1 (RELION uses the 3D form for 2D
+    classes too). 0 when the SSNR is below 1 from shell 0 on (RELION divides 0 by 0 there).
+    """
+    below = np.flatnonzero(np.asarray(ssnr) < 1.0)
+    maxres = int(below[0]) - 1 if len(below) else len(ssnr) - 1
+    if maxres < 1:
+        return 0.0
+    counts = _ball_shell_counts(maxres)
+    return float(np.dot(counts, np.asarray(completeness)[:maxres + 1]) / counts.sum())
+
+
+def _per_class(values: np.ndarray, k: int) -> np.ndarray:
+    """A per-class estimate, 0 before the first E-step has made one (as RELION's it000)."""
+    return np.asarray(values, np.float64) if len(values) == k else np.zeros(k)
+
+
+def _best(values: np.ndarray) -> float:
+    """The optimiser's accuracy: the best (smallest) over classes; 999 before any estimate."""
+    return float(np.min(values, initial=999.0))
+
+
 def _model_blocks(model: Model, particles: ParticleSet, params: Class2DParams,
                   classes: Path) -> dict[str, object]:
     n, p, k = model.box_px, particles.pixel_a, model.n_classes
@@ -133,10 +172,12 @@ def _model_blocks(model: Model, particles: ParticleSet, params: Class2DParams,
     blocks["model_classes"] = pd.DataFrame({
         "rlnReferenceImage": [f"{i + 1:06d}@{classes}" for i in range(k)],
         "rlnClassDistribution": model.pdf_class,
-        "rlnAccuracyRotations": np.full(k, float(params.psi_step_deg) / 2),
-        "rlnAccuracyTranslationsAngst": np.full(k, float(params.offset_step_px) / 2 * p),
+        "rlnAccuracyRotations": _per_class(model.acc_rot_deg, k),
+        "rlnAccuracyTranslationsAngst": _per_class(model.acc_trans_a, k),
         "rlnEstimatedResolution": model.resolution_a,
-        "rlnOverallFourierCompleteness": model.completeness[:, 1:].mean(axis=1),
+        "rlnOverallFourierCompleteness": [overall_completeness(model.ssnr[i],
+                                                               model.completeness[i])
+                                          for i in range(k)],
         "rlnClassPriorOffsetX": model.prior_offset_px[:, 1] * p,
         "rlnClassPriorOffsetY": model.prior_offset_px[:, 0] * p})
     for i in range(k):
@@ -201,8 +242,8 @@ def _optimiser_block(root: str, paths: dict[str, Path], params: Class2DParams, m
         "rlnBestResolutionThusFar": float(model.resolution_shell / (model.box_px * pixel)),
         "rlnNumberOfIterWithoutChangingAssignments": 0, "rlnDoSkipAlign": 0,
         "rlnDoSkipRotate": 0,
-        "rlnOverallAccuracyRotations": float(params.psi_step_deg) / 2,
-        "rlnOverallAccuracyTranslationsAngst": float(params.offset_step_px) / 2 * pixel,
+        "rlnOverallAccuracyRotations": _best(model.acc_rot_deg),
+        "rlnOverallAccuracyTranslationsAngst": _best(model.acc_trans_a),
         "rlnChangesOptimalOrientations": float(changes.get("orientations", 999.0)),
         "rlnChangesOptimalOffsets": float(changes.get("offsets", 999.0)),
         "rlnChangesOptimalClasses": float(changes.get("classes", 1.0)),

@@ -76,6 +76,7 @@ class _Run:
     reducer: Reducer
     bk: object
     history: dict[str, list]
+    order: tuple[int, np.ndarray] = (-1, np.zeros(0, np.int64))  # (iteration, its order)
 
 
 def run_class2d(job: Class2DJob) -> Path:
@@ -204,9 +205,7 @@ def _accuracies(run: _Run, model: Model, state: ParticleState, iteration: int,
     """RELION's accuracy estimates of this iteration's E-step, from its first ten particles
     (at the coarse size with --strict_highres_exp, else the current size)."""
     p, particles = run.params, run.particles
-    order = particle_order(particles.n, p.random_seed, iteration, p.n_classes, p.fast_subsets,
-                           particles.column("rlnOpticsGroup", 1.0))
-    sample = order[:N_TRIALS]
+    sample = _order(run, iteration)[:N_TRIALS]
     size = sizes[0] if p.strict_highres_exp_a > 0 else sizes[2]
     ctf = particles.ctf if p.ctf else None
     return class_accuracies(model.refs, model.pdf_class, model.sigma2, sample, state.psi_deg,
@@ -252,12 +251,21 @@ def _sizes(run: _Run, model: Model, psi_step: float) -> tuple[int, int, int]:
     return coarse, fine, current
 
 
+def _order(run: _Run, iteration: int) -> np.ndarray:
+    """RELION's particle processing order in this iteration (cached for the iteration)."""
+    if run.order[0] != iteration:
+        p, particles = run.params, run.particles
+        run.order = (iteration, particle_order(particles.n, p.random_seed, iteration,
+                                               p.n_classes, p.fast_subsets,
+                                               particles.column("rlnOpticsGroup", 1.0)))
+    return run.order[1]
+
+
 def _subset(run: _Run, iteration: int) -> np.ndarray:
-    """Particles of this iteration, in a processing order reshuffled every iteration."""
+    """Particles of this iteration: with --fast_subsets the first of RELION's order."""
     n = run.particles.n
     size = subset_size(iteration, run.params.n_classes, n, run.params.fast_subsets)
-    order = np.random.default_rng([max(run.params.random_seed, 0), iteration, 3]).permutation(n)
-    return np.sort(order[:size]) if size < n else np.arange(n)
+    return np.sort(_order(run, iteration)[:size]) if size < n else np.arange(n)
 
 
 def _batch(run: _Run, state: ParticleState, indices: np.ndarray) -> Batch:

@@ -9,6 +9,8 @@ import pytest
 
 from cryopick.class_selection import center_of_mass
 from cryopick.classification import Class2DJob, Class2DParams, run_class2d
+from cryopick.classification.accuracy import particle_order
+from cryopick.classification.synthetic import write_synthetic_particles
 from cryopick.cli.main import main
 from cryopick.io.mrc import read_image_stack
 from cryopick.io.star import read_star
@@ -44,15 +46,26 @@ def test_noise_mask_runs_and_repeats_exactly(no_ctf_shapes, monkeypatch):
     np.testing.assert_array_equal(a, b)
 
 
-def test_fast_subsets_use_100_particles_per_class_first(no_ctf_shapes, monkeypatch):
-    project, _ = no_ctf_shapes
-    params = dataclasses.replace(PARAMS, n_classes=1, n_iter=20, fast_subsets=True,
-                                 psi_step_deg=30.0)
-    _run(project, monkeypatch, "Class2D/subsets/run", params)
-    first = read_star(project / "Class2D/subsets/run_it001_data.star")["particles"]
-    assert (first["rlnNrOfSignificantSamples"] > 0).sum() == 90  # 100·K > 90: all of them
-    params = dataclasses.replace(params, n_iter=20)
-    assert params.fast_subsets
+def test_fast_subsets_take_100k_then_300k_particles_then_all(tmp_path, monkeypatch):
+    """350 particles, K = 1: iterations 1–5 use 100 particles (RELION's first 100 of its
+    shuffled order), 6–15 use 300 (max(300·K, 0.3·N) from 11 on), 16–20 all 350. A
+    particle's log-likelihood contribution changes only in the iterations that use it."""
+    write_synthetic_particles(tmp_path, n_particles=350, n_shapes=2, box_px=24,
+                              pixel_size_a=4.0, snr=1.0, ctf=False, seed=6)
+    params = Class2DParams(n_classes=1, n_iter=20, tau2_fudge=2.0, particle_diameter_a=80.0,
+                           zero_mask=True, psi_step_deg=30.0, offset_range_px=2.0,
+                           offset_step_px=2.0, fast_subsets=True, random_seed=1,
+                           preread_images=True)
+    _run(tmp_path, monkeypatch, "Class2D/subsets/run", params)
+    previous = np.zeros(350)
+    used = []
+    for iteration in range(1, 21):
+        data = read_star(tmp_path / f"Class2D/subsets/run_it{iteration:03d}_data.star")
+        contribution = data["particles"]["rlnLogLikeliContribution"].to_numpy()
+        used.append(np.flatnonzero(contribution != previous))
+        previous = contribution
+    assert [len(u) for u in used] == [100] * 5 + [300] * 10 + [350] * 5
+    assert sorted(used[0]) == sorted(particle_order(350, 1, 1, 1, True)[:100])
 
 
 def test_strict_highres_limit_runs_and_keeps_the_m_step_size(no_ctf_shapes, monkeypatch):

@@ -3,9 +3,8 @@
 When most samples are significant (the first iterations, from random references) gathering
 children one by one costs far more than scoring every fine sample with one matrix product.
 This path gives the same result as the gathered one: children of non-significant coarse
-samples are masked out; the pass-2 weights are pruned to ``adaptive_fraction`` only when it
-is below 0.99 (see ``_PRUNE_BELOW``), otherwise at most ``1 − f`` of the weight is kept
-that RELION would drop.
+samples are masked out and the pass-2 weights are pruned to ``adaptive_fraction``, as RELION
+prunes them (so the memory budget, which picks the path, does not change the result).
 """
 
 from __future__ import annotations
@@ -21,6 +20,7 @@ from cryopick.classification.estep import (
     EStepSetup,
     _particle_outcome,
     _Prepared,
+    _threshold_of_candidates,
     _Weights,
     offset_residual2,
 )
@@ -29,10 +29,6 @@ from cryopick.classification.kernels import make_complex, to_real_pairs
 __all__ = ["dense_children", "prefer_dense"]
 
 _GATHER_COST = 64  # one gathered child ≈ this many sample-coefficients of a dense product
-# Pass-2 pruning drops at most 1 − f of each particle's weight; RELION prunes to save work in
-# its per-sample back-projection, which the dense products here do not have. Sorting all fine
-# weights would cost more than the products, so the dense path prunes only for f below this.
-_PRUNE_BELOW = 0.99
 
 
 def prefer_dense(setup: EStepSetup, n_significant: int, batch_size: int) -> bool:
@@ -55,8 +51,9 @@ def dense_children(setup: EStepSetup, prep: _Prepared, w1: Array, logprior: Arra
     M-step sums, in particle chunks that fit the memory budget."""
     s = setup.sampling
     n_fine = len(s.trans_fine_px) * setup.n_classes * setup.n_psi_fine
-    # about six (particle, fine sample) float arrays and five (particle, t, 2m) ones coexist
-    per_particle = 6 * 4 * n_fine + 5 * 8 * len(s.trans_fine_px) * setup.m_cur
+    # about eight (particle, fine sample) float arrays (with the pruning's sort) and five
+    # (particle, t, 2m) ones coexist
+    per_particle = 8 * 4 * n_fine + 5 * 8 * len(s.trans_fine_px) * setup.m_cur
     step = max(1, int(setup.params.memory_budget_mb * 2**20 // per_particle))
     parts = []
     for lo in range(0, prep.xm.shape[0], step):
@@ -99,8 +96,7 @@ def _dense_chunk(setup: EStepSetup, prep: _Prepared, w1: Array, logprior: Array,
     u = xp.exp(logw - top[:, None])
     total = xp.sum(u, axis=1)
     weight = u / total[:, None]
-    if setup.params.adaptive_fraction < _PRUNE_BELOW:
-        weight = xp.where(u >= _pruning_threshold(setup, u, total)[:, None], weight, 0.0)
+    weight = xp.where(u >= _pruning_threshold(setup, u, total)[:, None], weight, 0.0)
     best = xp.argmax(u, axis=1)
     wts = _Weights(None, None, None, None, None, (best // psi_f) % k, best % psi_f,
                    best // (k * psi_f), 1.0 / total,
@@ -114,9 +110,13 @@ def _pruning_threshold(setup: EStepSetup, u: Array, total: Array) -> Array:
     """Per row, the smallest weight of the leading set holding ``adaptive_fraction`` of it.
 
     In increasing order, a weight is dropped while the running sum up to and including it
-    stays at most ``(1 − f)·total``; the first one past that is the threshold.
+    stays at most ``(1 − f)·total``; the first one past that is the threshold. Weights below
+    ``(1 − f)·total/S`` are always dropped, so when few reach that only those are sorted.
     """
     xp = setup.bk.xp
+    candidates = u >= ((1.0 - setup.params.adaptive_fraction) * total / u.shape[1])[:, None]
+    if 16 * int(xp.sum(xp.astype(candidates, xp.int64))) < u.shape[0] * u.shape[1]:
+        return _threshold_of_candidates(setup, u, candidates, total)
     ordered = xp.sort(u, axis=1)
     cum = xp.cumulative_sum(ordered, axis=1)
     dropped = xp.sum(xp.astype(cum <= (1.0 - setup.params.adaptive_fraction)

@@ -202,8 +202,9 @@ def _noise(sums: IterationSums, old: np.ndarray, coeffs: CoefficientList) -> np.
 
 
 def _scales(sums: IterationSums, old: np.ndarray, group_sizes: np.ndarray) -> np.ndarray:
-    """Per-group intensity scales (``--scale``): ratio of sums, clamped, mean 1."""
-    scale = old.copy()
+    """Per-group intensity scales (``--scale``): ratio of sums (1 for a group without
+    reference power, as RELION), clamped, mean 1."""
+    scale = np.ones_like(old)
     ok = sums.scale_aa > 0
     scale[ok] = sums.scale_xa[ok] / sums.scale_aa[ok]
     median = float(np.median(scale))

@@ -37,7 +37,6 @@ _SWITCHES = {"zero_mask": "zero_mask", "ctf": "ctf", "ctf_intact_first_peak":
 # accepted for compatibility, no effect here (logged)
 _IGNORED = {"dont_combine_weights_via_disc": "sums are combined in memory (and over MPI)",
             "no_parallel_disc_io": "every rank reads its own particles",
-            "pad": "references are always interpolated on a 2x padded grid",
             "dont_check_norm": "no background-normalisation check is made"}
 
 
@@ -72,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="array backend (default: cupy with --gpu, else numpy)")
     run.add_argument("--memory_budget_mb", type=float, default=None,
                      help="memory for one E-step batch (MiB; default 256)")
+    run.add_argument("--pad", type=float, default=2.0,
+                     help="oversampling of the references' Fourier grid: only RELION's "
+                          "default 2 is implemented")
     run.add_argument("--verbose", action="store_true")
     for flag in _IGNORED:
         p.add_argument(f"--{flag}", nargs="?", const=True, default=None, help=argparse.SUPPRESS)
@@ -99,6 +101,10 @@ def _given(args: argparse.Namespace) -> dict[str, object]:
 
 
 def _log_ignored(args: argparse.Namespace) -> None:
+    if args.pad != 2:
+        raise InputError(f"--pad {args.pad:g}: the references are interpolated on a 2× padded "
+                         "Fourier grid (RELION's default, and the GUI's); other paddings are "
+                         "not implemented")
     for flag, why in _IGNORED.items():
         if getattr(args, flag) is not None:
             logger.info("--%s accepted, no effect: %s", flag, why)

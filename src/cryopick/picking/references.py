@@ -32,12 +32,13 @@ class TemplateSet:
 
 
 def _is_volume(path: Path) -> bool:
-    """A ``.mrc`` file holding a 3D map (not an image stack)."""
+    """A ``.mrc`` file with more than one section: a 3D map, as RELION reads it (it goes by
+    the extension: ``.mrcs`` is a stack, ``.mrc`` a volume whatever its space group)."""
     if path.suffix != ".mrc" or not path.is_file():
         return False
     try:
         with mrcfile.open(path, header_only=True, permissive=True) as mrc:
-            return int(mrc.header.nz) > 1 and int(mrc.header.ispg) != 0  # ispg 0: image stack
+            return int(mrc.header.nz) > 1
     except (ValueError, OSError):
         return False
 

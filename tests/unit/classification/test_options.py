@@ -68,6 +68,15 @@ def test_fast_subsets_take_100k_then_300k_particles_then_all(tmp_path, monkeypat
     assert sorted(used[0]) == sorted(particle_order(350, 1, 1, 1, True)[:100])
 
 
+def test_a_padding_other_than_2_is_refused(no_ctf_shapes, monkeypatch, caplog):
+    project, _ = no_ctf_shapes
+    monkeypatch.chdir(project)
+    argv = ["refine", "--o", "Class2D/pad/run", "--i", "Extract/job007/particles.star",
+            "--K", "2", "--iter", "1", "--pad", "1"]
+    assert main(argv) == 1
+    assert "--pad 1" in caplog.text and not (project / "Class2D/pad").exists()
+
+
 def test_strict_highres_limit_runs_and_keeps_the_m_step_size(no_ctf_shapes, monkeypatch):
     project, _ = no_ctf_shapes
     _run(project, monkeypatch, "Class2D/strict/run",

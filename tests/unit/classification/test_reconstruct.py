@@ -98,3 +98,14 @@ def test_projector_tau2_is_the_reference_power_within_the_current_size():
     assert np.all(reference_tau2(low, coeffs)[:, 6:] < 1e-12 * plain[:, :1])
     leak = projector_tau2(low, coeffs, 16)[:, 6:9]
     assert np.all(leak > 1e-6 * plain[:, :1])
+
+
+def test_a_group_without_reference_power_gets_scale_1_before_the_mean_is_made_1():
+    from cryopick.classification.mstep import _scales
+
+    sums = IterationSums(num=None, den=None, class_weight=None, offset_sum=None,
+                         sigma_offset_sum=0.0, resid=None, group_weight=None,
+                         scale_xa=np.array([2.0, 0.0, 1.2]), scale_aa=np.array([2.0, 0.0, 1.0]))
+    scale = _scales(sums, np.array([1.0, 3.0, 1.0]), np.array([1.0, 1.0, 2.0]))
+    # before the mean: 1, 1 (RELION's reset, not the old 3), 1.2; group-size weighted mean 1.1
+    np.testing.assert_allclose(scale, np.array([1.0, 1.0, 1.2]) / 1.1)

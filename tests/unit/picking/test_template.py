@@ -176,3 +176,17 @@ def test_3d_reference_is_projected_along_healpix_directions(tmp_path):
     templates = prepare_templates(str(tmp_path / "map.mrc"), 4.0, healpix_order=0,
                                   symmetry="C2", particle_diameter_a=100)
     assert templates.images.shape == (6, n, n)  # 12 directions, half of them under C2
+
+
+def test_an_mrc_with_several_sections_is_a_map_and_an_mrcs_a_stack(tmp_path):
+    """RELION goes by the extension: the same images as ``.mrcs`` are 2D references, as
+    ``.mrc`` (even with a stack's space group 0) a 3D map to project."""
+    n = 32
+    z, y, x = np.mgrid[:n, :n, :n] - n // 2
+    volume = np.exp(-((x - 6) ** 2 + y**2 + z**2) / 8.0).astype(np.float32)
+    write_mrc(tmp_path / "refs.mrcs", volume, 4.0, stack=True)
+    write_mrc(tmp_path / "refs.mrc", volume, 4.0, stack=True)  # ispg 0
+    as_stack = prepare_templates(str(tmp_path / "refs.mrcs"), 4.0, particle_diameter_a=100)
+    as_map = prepare_templates(str(tmp_path / "refs.mrc"), 4.0, particle_diameter_a=100,
+                               healpix_order=0)
+    assert len(as_stack.images) == n and len(as_map.images) == 12

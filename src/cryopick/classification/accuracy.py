@@ -144,7 +144,7 @@ def _limited_table(refs: np.ndarray, size: int, bk: Backend):
 def rotation_errors(table, psi_deg: float, weights, coeffs: CoefficientList, m: int,
                     bk: Backend) -> np.ndarray:
     """``(K,)`` the angular error (degrees) at which each class's projection at ψ differs
-    from the one at ψ + error by ln(100) (RELION's schedule of errors, at most 35)."""
+    from the one at ψ + error by ln(100) (RELION's schedule of errors, at most 30.1)."""
     xp = bk.xp
     psis = psi_deg + np.asarray([0.0] + ANGLES[:-1])
     proj = rotated_projections(table, psis, coeffs, m)  # (K, 1+E, m)
@@ -157,7 +157,7 @@ def rotation_errors(table, psi_deg: float, weights, coeffs: CoefficientList, m: 
 def translation_errors(proj, weights, coeffs: CoefficientList, m: int, along_x: bool,
                        bk: Backend) -> np.ndarray:
     """``(K,)`` the shift (pixels) along x or y at which each class's projection ``proj``
-    ``(K, m)`` differs from itself shifted by ln(100) (at most 12)."""
+    ``(K, m)`` differs from itself shifted by ln(100) (at most 10.1)."""
     xp = bk.xp
     k_axis = (coeffs.kx if along_x else coeffs.ky)[:m]
     shifts = np.asarray(SHIFTS[:-1])

@@ -8,12 +8,14 @@ read from it by bilinear interpolation at ``Aᵀk`` (ψ = 0 hits the grid exactl
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import numpy as np
 
 from cryopick.backend import Array, Backend
 
-__all__ = ["padded_table", "psi_angles", "rotate_tables", "rotated_templates", "window_real_space"]
+__all__ = ["padded_table", "prepare_window", "psi_angles", "rotate_tables", "rotated_templates",
+           "window_real_space"]
 
 PAD = 2
 
@@ -131,13 +133,27 @@ def window_real_space(f_half: np.ndarray, n: int, box: int) -> np.ndarray:
     Same as padding ``f_half`` (``(L, L/2+1)``, RELION-normalised) to ``n``, inverting and
     centring, but evaluated only where needed (a few hundred pixels, not ``n²``).
     """
-    size = f_half.shape[0]
+    ey, ex, weight = _window_phases(f_half.shape[0], f_half.shape[1], n, box)
+    weighted = (f_half * weight).astype(np.complex64)
+    return np.real(ey @ weighted @ ex).astype(np.float32)
+
+
+def prepare_window(lowpass_n: int, n: int, box: int) -> None:
+    """Make :func:`window_real_space`'s phase matrices now (cached for this process and the
+    workers it forks)."""
+    _window_phases(lowpass_n, lowpass_n // 2 + 1, n, box)
+
+
+@functools.lru_cache(maxsize=4)
+def _window_phases(size: int, n_kx: int, n: int, box: int
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The phase matrices of :func:`window_real_space` (the same for every micrograph of a
+    run; computing their exponentials took longer than the products)."""
     ky = np.arange(size, dtype=np.float64)
     ky[ky > size // 2] -= size
-    kx = np.arange(f_half.shape[1], dtype=np.float64)
+    kx = np.arange(n_kx, dtype=np.float64)
     weight = np.where(kx == 0, 1.0, 2.0)  # the other half-plane, by Hermitian symmetry
     logical = np.arange(box, dtype=np.float64) - box // 2
     ey = np.exp(2j * np.pi * np.outer(logical, ky) / n).astype(np.complex64)
     ex = np.exp(2j * np.pi * np.outer(kx, logical) / n).astype(np.complex64)
-    weighted = (f_half * weight).astype(np.complex64)
-    return np.real(ey @ weighted @ ex).astype(np.float32)
+    return ey, ex, weight

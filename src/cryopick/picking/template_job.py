@@ -29,6 +29,7 @@ from cryopick.picking.job import AutopickJob, check_micrograph_files, coordinate
 from cryopick.picking.log import micrograph_seed
 from cryopick.picking.noise import prepare_ring_mask
 from cryopick.picking.references import TemplateSet, prepare_templates
+from cryopick.picking.rotation import prepare_window
 from cryopick.picking.template import FomMaps, TemplatePickParams, compute_fom_maps, \
     peaks_from_maps, prepare_rotations
 from cryopick.picking.working_size import working_size
@@ -102,7 +103,8 @@ def _rotations(templates: TemplateSet, size, params: TemplatePickParams, backend
 
 def _prepare_before_fork(tasks: list[tuple], templates: TemplateSet,
                          params: TemplatePickParams, spec: TemplateSpec, job: AutopickJob) -> None:
-    """Rotated references and the ring mask's transform, made once for the whole job.
+    """Rotated references, the ring mask's transform and the phases that window the
+    CTF-modulated references, made once for the whole job.
 
     Made here, before the pool forks, the workers share them, and a worker's first
     micrograph costs what the others do. Only on the host: a CUDA context must not cross a
@@ -117,6 +119,7 @@ def _prepare_before_fork(tasks: list[tuple], templates: TemplateSet,
                         params.optimise_size)
     _rotations(templates, size, params, job.backend)
     prepare_ring_mask(size.n, size.w, templates.box_px, templates.radius2_px)
+    prepare_window(size.lowpass_n, size.n, templates.box_px)
 
 
 def _micrograph_shape(name: str) -> tuple[int, int]:

@@ -11,6 +11,9 @@ import dataclasses
 import math
 
 import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import breadth_first_order, connected_components
+from scipy.spatial import cKDTree
 
 __all__ = ["Peaks", "peak_search", "prune_peak_clusters", "remove_close_neighbours"]
 
@@ -155,8 +158,6 @@ def remove_close_neighbours(peaks: Peaks, min_distance_px: int, scale: float) ->
 def _pairs_within(x: np.ndarray, y: np.ndarray, limit2: float
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pairs ``i < j`` of integer positions with squared distance ``< limit2``, and that d2."""
-    from scipy.spatial import cKDTree
-
     none = np.zeros(0, np.int64)
     if len(x) < 2 or limit2 <= 0:
         return none, none, none
@@ -176,9 +177,6 @@ def _clusters(n: int, i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndar
     neighbours in index order. One breadth-first search from an extra node linked to every
     cluster's first peak visits each cluster in that same relative order.
     """
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import breadth_first_order, connected_components
-
     ones = np.ones(2 * len(i), np.int8)
     graph = coo_matrix((ones, (np.concatenate([i, j]), np.concatenate([j, i]))),
                        shape=(n, n)).tocsr()

@@ -165,7 +165,7 @@ def report(ours: dict[str, float], relion: dict[str, float] | None, args) -> Non
     print(f"  {'total':28s} {total:7.1f}")
     if relion is None:
         return
-    print(f"\nRELION 3.1 commands:")
+    print("\nRELION 3.1 commands:")
     for stage, seconds in relion.items():
         if stage != "total":
             print(f"  {stage:28s} {seconds:7.1f}  {100 * seconds / relion['total']:5.1f} %")

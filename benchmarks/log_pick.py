@@ -32,6 +32,8 @@ def main() -> None:
     parser.add_argument("--j", type=int, default=2, help="MPI ranks / cryopick workers")
     parser.add_argument("--out-dir", default=None, help="project directory (default: temporary)")
     parser.add_argument("--keep", action="store_true", help="keep the project directory")
+    parser.add_argument("--reuse", action="store_true",
+                        help="pick the project already simulated in --out-dir (same --n-mics)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--repeats", type=int, default=1,
                         help="alternate RELION and cryopick this many times, best of each")
@@ -46,7 +48,8 @@ def main() -> None:
 
 def run(project: Path, args: argparse.Namespace) -> None:
     started = time.perf_counter()
-    simulate_project(project, preset="tutorial", n_micrographs=args.n_mics, seed=args.seed)
+    if not args.reuse:
+        simulate_project(project, preset="tutorial", n_micrographs=args.n_mics, seed=args.seed)
     print(f"simulated {args.n_mics} tutorial-size micrographs in "
           f"{time.perf_counter() - started:.1f} s under {project}")
     relion = ["mpirun", "-np", str(args.j), "relion_autopick_mpi"] if args.j > 1 \

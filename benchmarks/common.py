@@ -63,3 +63,19 @@ def score_job(project: Path, star: str, odir: str, radius_px: float,
 def peak_rss_self_mib() -> float:
     """Peak RSS of this process so far (MiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def best_alternating(commands: dict[str, tuple[list[str], Path]], cwd: Path, repeats: int
+                     ) -> dict[str, tuple[float, float]]:
+    """Fastest (wall s, peak MiB) of each command over ``repeats`` rounds, run in turn.
+
+    ``commands`` maps a name to (command, output folder); the folder is removed before every
+    run. Running the programs alternately, round after round, lets a shared machine's load
+    fall on all of them alike.
+    """
+    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
+    for _ in range(repeats):
+        for name, (cmd, odir) in commands.items():
+            shutil.rmtree(cwd / odir, ignore_errors=True)
+            runs[name].append(timed(cmd, cwd, cwd / f"{name}.log"))
+    return {name: min(times) for name, times in runs.items()}

@@ -3,10 +3,10 @@
 Simulates tutorial-size micrographs (about 3838 × 3710 px at 0.885 Å/px, ~100 particles each,
 with CTF, contamination and a carbon edge), then times RELION's best on this machine
 (``mpirun -np J relion_autopick_mpi``) and ``cryopick autopick --j J`` with the tutorial's
-flags, and prints times, the throughput ratio, F1 of both against the ground truth and peak
-memory. Usage::
+flags, alternately and best of ``--repeats``, and prints times, the throughput ratio, F1 of
+both against the ground truth and peak memory. Usage::
 
-    python benchmarks/log_pick.py --n-mics 24 --j 2 [--out-dir DIR] [--keep]
+    python benchmarks/log_pick.py --n-mics 24 --j 2 [--repeats 2] [--out-dir DIR] [--keep]
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import cryopick_cmd, score_job, timed
+from common import best_alternating, cryopick_cmd, score_job, timed
 
 from cryopick.simulate import simulate_project
 
@@ -32,7 +32,11 @@ def main() -> None:
     parser.add_argument("--j", type=int, default=2, help="MPI ranks / cryopick workers")
     parser.add_argument("--out-dir", default=None, help="project directory (default: temporary)")
     parser.add_argument("--keep", action="store_true", help="keep the project directory")
+    parser.add_argument("--reuse", action="store_true",
+                        help="pick the project already simulated in --out-dir (same --n-mics)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="alternate RELION and cryopick this many times, best of each")
     args = parser.parse_args()
     project = Path(args.out_dir or tempfile.mkdtemp(prefix="cryopick-bench-log-"))
     try:
@@ -44,16 +48,19 @@ def main() -> None:
 
 def run(project: Path, args: argparse.Namespace) -> None:
     started = time.perf_counter()
-    simulate_project(project, preset="tutorial", n_micrographs=args.n_mics, seed=args.seed)
+    if not args.reuse:
+        simulate_project(project, preset="tutorial", n_micrographs=args.n_mics, seed=args.seed)
     print(f"simulated {args.n_mics} tutorial-size micrographs in "
           f"{time.perf_counter() - started:.1f} s under {project}")
     relion = ["mpirun", "-np", str(args.j), "relion_autopick_mpi"] if args.j > 1 \
         else ["relion_autopick"]
-    t_rel, m_rel = timed([*relion, "--i", STAR, "--odir", "AutoPick/relion/", "--pickname",
-                          "autopick", *FLAGS], project, project / "relion.log")
-    t_our, m_our = timed([*cryopick_cmd("autopick"), "--i", STAR, "--odir", "AutoPick/cryopick/",
-                          "--pickname", "autopick", *FLAGS, "--j", str(args.j),
-                          "--backend", "numpy"], project, project / "cryopick.log")
+    best = best_alternating({
+        "relion": ([*relion, "--i", STAR, "--odir", "AutoPick/relion/", "--pickname",
+                    "autopick", *FLAGS], Path("AutoPick/relion")),
+        "cryopick": ([*cryopick_cmd("autopick"), "--i", STAR, "--odir", "AutoPick/cryopick/",
+                      "--pickname", "autopick", *FLAGS, "--j", str(args.j), "--backend",
+                      "numpy"], Path("AutoPick/cryopick"))}, project, args.repeats)
+    (t_rel, m_rel), (t_our, m_our) = best["relion"], best["cryopick"]
     t_flt, m_flt = timed([*cryopick_cmd("autopick"), "--i", STAR, "--odir", "AutoPick/filtered/",
                           "--pickname", "autopick", *FLAGS, "--LoG_noise_filters",
                           "--min_avg_noise", "-0.2", "--j", str(args.j), "--backend", "numpy"],
@@ -63,7 +70,8 @@ def run(project: Path, args: argparse.Namespace) -> None:
     s_our = score_job(project, STAR, "AutoPick/cryopick/", radius_px)
     s_flt = score_job(project, STAR, "AutoPick/filtered/", radius_px)
     n = args.n_mics
-    print(f"\nLoG picking, {n} micrographs, {args.j} processes each")
+    print(f"\nLoG picking, {n} micrographs, {args.j} processes each, best of {args.repeats} "
+          "(run alternately)")
     print(f"{'':22s} {'time (s)':>9s} {'mic/s':>7s} {'peak MiB':>9s} {'picks':>6s} "
           f"{'prec':>5s} {'recall':>6s} {'F1':>5s}")
     rows = (("RELION", t_rel, m_rel, s_rel), ("cryopick (RELION flags)", t_our, m_our, s_our),

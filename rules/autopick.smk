@@ -30,25 +30,48 @@ rule autopick_log_shard:
         "../scripts/autopick_log.py"
 
 
-rule autopick_log:
-    input:
-        micrographs=job("select", "micrographs_selected.star"),
-        shards=shard_flags("autopick_log"),
-    output:
-        coords=job("autopick_log", "coords_suffix_autopick.star"),
-        coord_list=job("autopick_log", "autopick.star"),
-        summary=job("autopick_log", "summary.star"),
-        picture=report(
-            job("autopick_log", "summary.png"),
-            caption="../report/pick_summary.rst",
-            category="2. AutoPick/LoG",
-        ),
-    log:
-        "logs/autopick_log/finish.log",
-    params:
-        odir=job("autopick_log"),
-    localrule: True
-    conda:
-        CONDA_ENV
-    script:
-        "../scripts/finish_picking.py"
+if config["shards"] > 1:
+
+    rule autopick_log:
+        input:
+            micrographs=job("select", "micrographs_selected.star"),
+            shards=shard_flags("autopick_log"),
+        output:
+            coords=job("autopick_log", "coords_suffix_autopick.star"),
+            coord_list=job("autopick_log", "autopick.star"),
+            summary=job("autopick_log", "summary.star"),
+            picture=report(
+                job("autopick_log", "summary.png"),
+                caption="../report/pick_summary.rst",
+                category="2. AutoPick/LoG",
+            ),
+        log:
+            "logs/autopick_log/finish.log",
+        params:
+            odir=job("autopick_log"),
+        localrule: True
+        conda:
+            CONDA_ENV
+        script:
+            "../scripts/finish_picking.py"
+
+else:  # one shard: the picking job also writes the job-level files, no gather job to start
+
+    use rule autopick_log_shard as autopick_log with:
+        output:
+            pictures=report(
+                directory(job("autopick_log", "pictures/shard0")),
+                patterns=["{name}.png"],
+                caption="../report/autopick_log.rst",
+                category="2. AutoPick/LoG",
+            ),
+            coords=job("autopick_log", "coords_suffix_autopick.star"),
+            coord_list=job("autopick_log", "autopick.star"),
+            summary=job("autopick_log", "summary.star"),
+            picture=report(
+                job("autopick_log", "summary.png"),
+                caption="../report/pick_summary.rst",
+                category="2. AutoPick/LoG",
+            ),
+        log:
+            "logs/autopick_log/shard0.log",

@@ -54,34 +54,60 @@ rule autopick_optimise_shard:
         "../scripts/autopick_template.py"
 
 
-rule autopick_optimise:
-    input:
-        micrographs=job("select", "micrographs_selected.star"),
-        references=job("select_templates", "class_averages.star"),
-        shards=shard_flags("autopick_optimise"),
-    output:
-        coords=job("autopick_optimise", "coords_suffix_autopick.star"),
-        summary=job("autopick_optimise", "summary.star"),
-        picture=report(
-            job("autopick_optimise", "summary.png"),
-            caption="../report/pick_summary.rst",
-            category="6. AutoPick/optimise_params",
-        ),
-        sweep=report(
-            job("autopick_optimise", "threshold_sweep.png"),
-            caption="../report/threshold_sweep.rst",
-            category="6. AutoPick/optimise_params",
-        ),
-    log:
-        "logs/autopick_optimise/finish.log",
-    params:
-        odir=job("autopick_optimise"),
-        pick=config["autopick_template"],
-    conda:
-        CONDA_ENV
-    script:
-        "../scripts/finish_picking.py"
+if config["shards"] > 1:
 
+    rule autopick_optimise:
+        input:
+            micrographs=job("select", "micrographs_selected.star"),
+            references=job("select_templates", "class_averages.star"),
+            shards=shard_flags("autopick_optimise"),
+        output:
+            coords=job("autopick_optimise", "coords_suffix_autopick.star"),
+            summary=job("autopick_optimise", "summary.star"),
+            picture=report(
+                job("autopick_optimise", "summary.png"),
+                caption="../report/pick_summary.rst",
+                category="6. AutoPick/optimise_params",
+            ),
+            sweep=report(
+                job("autopick_optimise", "threshold_sweep.png"),
+                caption="../report/threshold_sweep.rst",
+                category="6. AutoPick/optimise_params",
+            ),
+        log:
+            "logs/autopick_optimise/finish.log",
+        params:
+            odir=job("autopick_optimise"),
+            pick=config["autopick_template"],
+        conda:
+            CONDA_ENV
+        script:
+            "../scripts/finish_picking.py"
+
+else:  # one shard: the picking job also writes the job-level files, no gather job to start
+
+    use rule autopick_optimise_shard as autopick_optimise with:
+        output:
+            pictures=report(
+                directory(job("autopick_optimise", "pictures/shard0")),
+                patterns=["{name}.png"],
+                caption="../report/autopick_template.rst",
+                category="6. AutoPick/optimise_params",
+            ),
+            coords=job("autopick_optimise", "coords_suffix_autopick.star"),
+            summary=job("autopick_optimise", "summary.star"),
+            picture=report(
+                job("autopick_optimise", "summary.png"),
+                caption="../report/pick_summary.rst",
+                category="6. AutoPick/optimise_params",
+            ),
+            sweep=report(
+                job("autopick_optimise", "threshold_sweep.png"),
+                caption="../report/threshold_sweep.rst",
+                category="6. AutoPick/optimise_params",
+            ),
+        log:
+            "logs/autopick_optimise/shard0.log",
 
 rule autopick_template_shard:
     input:
@@ -113,24 +139,46 @@ rule autopick_template_shard:
         "../scripts/autopick_template.py"
 
 
-rule autopick_template:
-    input:
-        micrographs=micrographs_star(),
-        shards=shard_flags("autopick_template"),
-    output:
-        coords=job("autopick_template", "coords_suffix_autopick.star"),
-        summary=job("autopick_template", "summary.star"),
-        picture=report(
-            job("autopick_template", "summary.png"),
-            caption="../report/pick_summary.rst",
-            category="6. AutoPick/template",
-        ),
-    log:
-        "logs/autopick_template/finish.log",
-    params:
-        odir=job("autopick_template"),
-    localrule: True
-    conda:
-        CONDA_ENV
-    script:
-        "../scripts/finish_picking.py"
+if config["shards"] > 1:
+
+    rule autopick_template:
+        input:
+            micrographs=micrographs_star(),
+            shards=shard_flags("autopick_template"),
+        output:
+            coords=job("autopick_template", "coords_suffix_autopick.star"),
+            summary=job("autopick_template", "summary.star"),
+            picture=report(
+                job("autopick_template", "summary.png"),
+                caption="../report/pick_summary.rst",
+                category="6. AutoPick/template",
+            ),
+        log:
+            "logs/autopick_template/finish.log",
+        params:
+            odir=job("autopick_template"),
+        localrule: True
+        conda:
+            CONDA_ENV
+        script:
+            "../scripts/finish_picking.py"
+
+else:  # one shard: the picking job also writes the job-level files, no gather job to start
+
+    use rule autopick_template_shard as autopick_template with:
+        output:
+            pictures=report(
+                directory(job("autopick_template", "pictures/shard0")),
+                patterns=["{name}.png"],
+                caption="../report/autopick_template.rst",
+                category="6. AutoPick/template",
+            ),
+            coords=job("autopick_template", "coords_suffix_autopick.star"),
+            summary=job("autopick_template", "summary.star"),
+            picture=report(
+                job("autopick_template", "summary.png"),
+                caption="../report/pick_summary.rst",
+                category="6. AutoPick/template",
+            ),
+        log:
+            "logs/autopick_template/shard0.log",

@@ -3,6 +3,7 @@
 from cryopick.cli.autopick import template_command
 from cryopick.io.star import read_micrographs_star
 from cryopick.picking.job import AutopickJob
+from cryopick.picking.repick import gather_picking_job
 from cryopick.picking.template_job import from_config, run_autopick_template
 from cryopick.workflow import log_to_file, write_note
 
@@ -12,10 +13,15 @@ def main(smk) -> None:
     params, spec = from_config(smk.params.pick, smk.params.stage, smk.input.references)
     job = AutopickJob(odir=smk.params.odir, backend=smk.params.backend, jobs=smk.threads,
                       png_dir=smk.output.pictures, micrograph_list=smk.input.micrographs,
-                      shard=int(smk.wildcards.shard), n_shards=smk.params.n_shards)
+                      shard=int(smk.wildcards.get("shard", 0)), n_shards=smk.params.n_shards)
     write_note(smk.params.odir, template_command(smk.input.micrographs, params, spec, job),
                {**smk.params.pick, "pass": smk.params.stage})
-    run_autopick_template(read_micrographs_star(smk.input.micrographs), params, spec, job)
+    mics = read_micrographs_star(smk.input.micrographs)
+    run_autopick_template(mics, params, spec, job)
+    if "summary" in smk.output.keys():  # shards: 1, so this job is also the gather job
+        gather_picking_job(mics, smk.params.odir, smk.input.micrographs,
+                           sweep_png=smk.output.get("sweep"), pick_config=smk.params.pick,
+                           references=smk.input.get("references"))
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ def test_workflow_runs_through_slurm(tmp_path):
     assert run.returncode == 0, output[-4000:]
     assert "submitted with SLURM jobid" in output or "SLURM run ID" in output
     logs = root / ".snakemake" / "slurm_logs"
-    for rule in ("select_micrographs", "autopick_log_shard"):
+    for rule in ("select_micrographs", "autopick_log"):  # one shard: one picking job
         assert list((logs / f"rule_{rule}").rglob("*.log")), f"no SLURM log for {rule}"
     assert (root / "AutoPick/LoG/coords_suffix_autopick.star").is_file()
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import argparse
 import logging
+from typing import TYPE_CHECKING
 
 from cryopick.errors import InputError
 from cryopick.io.star import read_micrographs_star
 from cryopick.picking.job import AutopickJob, run_autopick_log
 from cryopick.picking.log import LogPickParams
-from cryopick.picking.template import TemplatePickParams
-from cryopick.picking.template_job import TemplateSpec, run_autopick_template
+
+if TYPE_CHECKING:  # template picking's modules (SciPy's sparse graphs, KD-trees) load on use
+    from cryopick.picking.template import TemplatePickParams
+    from cryopick.picking.template_job import TemplateSpec
 
 __all__ = ["build_parser", "run"]
 
@@ -120,6 +123,8 @@ def run(args: argparse.Namespace) -> None:
     if args.LoG:
         run_autopick_log(mics, _log_params(args), job)
     elif args.ref:
+        from cryopick.picking.template_job import run_autopick_template
+
         params, spec = _template_params(args)
         if spec.write_fom_maps and len(mics.names) > 30 and not args.no_fom_limit:
             raise InputError(f"{args.i}: writing FOM maps for {len(mics.names)} micrographs "
@@ -151,6 +156,9 @@ def _log_params(args: argparse.Namespace) -> LogPickParams:
 
 
 def _template_params(args: argparse.Namespace) -> tuple[TemplatePickParams, TemplateSpec]:
+    from cryopick.picking.template import TemplatePickParams
+    from cryopick.picking.template_job import TemplateSpec
+
     params = TemplatePickParams(
         lowpass_a=args.lowpass, highpass_a=args.highpass, angular_sampling_deg=args.ang,
         ctf=args.ctf, ctf_intact_first_peak=args.ctf_intact_first_peak, shrink=args.shrink,

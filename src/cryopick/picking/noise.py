@@ -15,7 +15,7 @@ import numpy as np
 from cryopick.backend import Array, backend_of
 from cryopick.fourier import forward_cropped, fourier_window, forward, inverse
 
-__all__ = ["background_ring_mask", "local_background_stats"]
+__all__ = ["background_ring_mask", "local_background_stats", "prepare_ring_mask"]
 
 
 def background_ring_mask(n: int, box_px: int, radius2_px: float) -> np.ndarray:
@@ -38,6 +38,11 @@ def _mask_transform(n: int, w: int, box_px: int, radius2_px: float) -> tuple[np.
     mask = background_ring_mask(n, box_px, radius2_px)
     f = forward_cropped(mask, w) if w < n else fourier_window(forward(mask), n, w)
     return np.asarray(f), int(mask.sum())
+
+
+def prepare_ring_mask(n: int, w: int, box_px: int, radius2_px: float) -> None:
+    """Transform the ring mask now (cached for this process and the workers it forks)."""
+    _mask_transform(n, w, box_px, float(radius2_px))
 
 
 def local_background_stats(square: Array, f_square: Array, w: int, box_px: int,

@@ -8,8 +8,12 @@ with thresholds scaled by ``s²``, truncated to integers where RELION truncates)
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import breadth_first_order, connected_components
+from scipy.spatial import cKDTree
 
 __all__ = ["Peaks", "peak_search", "prune_peak_clusters", "remove_close_neighbours"]
 
@@ -96,50 +100,115 @@ def prune_peak_clusters(peaks: Peaks, min_distance_px: int, radius2_px: int,
     Seed a cluster with the first remaining peak and grow it transitively with every peak
     closer than the (scaled) particle radius to any member; then repeatedly keep the
     highest-FOM member and drop all members closer than the (scaled) minimum distance to it.
+
+    Computed without a loop over peaks: clusters are the connected components of the
+    closeness graph (found with a KD-tree), ordered by their first peak; within a cluster,
+    peaks rank by FOM and, among equal FOMs, by the order RELION's breadth-first growth
+    lists them (its ``>`` keeps the first of equals); the greedy keep-the-best-and-drop-its-
+    neighbours is then run in rounds, each keeping every live peak that no live neighbour
+    outranks. The result and its order are RELION's.
     """
+    n = len(peaks)
+    if n == 0:
+        return peaks
     s32 = np.float32(scale)
-    link2 = np.float32(radius2_px) * s32 * s32
+    link2 = float(np.float32(radius2_px) * s32 * s32)
     mind2 = int(np.float32(min_distance_px * min_distance_px) * s32 * s32)
-    remaining = list(range(len(peaks)))
-    out: list[int] = []
-    x, y, fom = peaks.x, peaks.y, peaks.fom
-    while remaining:
-        cluster = [remaining.pop(0)]
-        k = 0
-        while k < len(cluster):
-            if remaining:
-                rem = np.asarray(remaining)
-                d2 = (x[cluster[k]] - x[rem]) ** 2 + (y[cluster[k]] - y[rem]) ** 2
-                joined = rem[d2 < link2]
-                if len(joined):
-                    cluster.extend(joined.tolist())
-                    keep = set(joined.tolist())
-                    remaining = [r for r in remaining if r not in keep]
-            k += 1
-        members = np.asarray(cluster)
-        while len(members):
-            best = members[int(np.argmax(fom[members]))]  # first of equals, as RELION's strict >
-            out.append(int(best))
-            d2 = (x[members] - x[best]) ** 2 + (y[members] - y[best]) ** 2
-            members = members[(d2 >= mind2) & (members != best)]
-    return peaks.take(out)
+    i, j, d2 = _pairs_within(peaks.x, peaks.y, max(link2, float(mind2)))
+    linked = d2 < link2
+    seed, bfs_position = _clusters(n, i[linked], j[linked])
+    by_rank = np.lexsort((bfs_position, -peaks.fom, seed))  # cluster, then FOM, then BFS order
+    rank = np.empty(n, np.int64)
+    rank[by_rank] = np.arange(n)
+    close = (d2 < mind2) & (seed[i] == seed[j])
+    kept = _greedy_keep(n, i[close], j[close], rank)
+    return peaks.take(by_rank[kept[by_rank]])
 
 
 def remove_close_neighbours(peaks: Peaks, min_distance_px: int, scale: float) -> Peaks:
     """Keep a peak only if no other peak is within the minimum distance (both of a pair go).
 
     Reproduces RELION's running-minimum quirk: a closer neighbour replaces the current
-    minimum only when its squared distance is below ``(int)(current·s²)``.
+    minimum only when its squared distance is below ``(int)(current·s²)``. The neighbours
+    of every peak (in index order, as RELION scans them) are laid out as the rows of one
+    table and scanned a column at a time for all peaks together.
     """
+    n = len(peaks)
+    if n == 0:
+        return peaks
     s2 = np.float32(scale) * np.float32(scale)
     mind2 = int(np.float32(min_distance_px * min_distance_px) * s2)
-    keep = []
-    for i in range(len(peaks)):
-        d2 = (peaks.x - peaks.x[i]) ** 2 + (peaks.y - peaks.y[i]) ** 2
-        current = 99999
-        for j in np.flatnonzero(d2 < int(np.float32(current) * s2)):
-            if j != i and d2[j] < int(np.float32(current) * s2):
-                current = int(d2[j])
-        if current > mind2:
-            keep.append(i)
-    return peaks.take(keep)
+    start = 99999
+    i, j, d2 = _pairs_within(peaks.x, peaks.y, float(int(np.float32(start) * s2)))
+    source, d2 = np.concatenate([i, j]), np.concatenate([d2, d2])
+    order = np.lexsort((np.concatenate([j, i]), source))  # each peak's neighbours by index
+    source, d2 = source[order], d2[order]
+    counts = np.bincount(source, minlength=n)
+    column = np.arange(len(source)) - (np.cumsum(counts) - counts)[source]
+    table = np.zeros((n, int(counts.max()) if len(source) else 0), np.int64)
+    table[source, column] = d2
+    current = np.full(n, start, np.int64)
+    for k in range(table.shape[1]):
+        limit = (current.astype(np.float32) * s2).astype(np.int64)  # C's (int) truncation
+        closer = (k < counts) & (table[:, k] < limit)
+        current = np.where(closer, table[:, k], current)
+    return peaks.take(np.flatnonzero(current > mind2))
+
+
+def _pairs_within(x: np.ndarray, y: np.ndarray, limit2: float
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pairs ``i < j`` of integer positions with squared distance ``< limit2``, and that d2."""
+    none = np.zeros(0, np.int64)
+    if len(x) < 2 or limit2 <= 0:
+        return none, none, none
+    points = np.column_stack([x, y]).astype(np.float64)
+    # the tree's radius test is inclusive and in floating point: ask wider, then test exactly
+    pairs = cKDTree(points).query_pairs(math.sqrt(limit2) + 1.0, output_type="ndarray")
+    i, j = pairs[:, 0].astype(np.int64), pairs[:, 1].astype(np.int64)
+    d2 = (x[i] - x[j]) ** 2 + (y[i] - y[j]) ** 2
+    inside = d2 < limit2
+    return i[inside], j[inside], d2[inside]
+
+
+def _clusters(n: int, i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per peak: the first peak of its cluster, and its position in RELION's growth order.
+
+    RELION grows a cluster breadth-first from its first peak, adding a member's unvisited
+    neighbours in index order. One breadth-first search from an extra node linked to every
+    cluster's first peak visits each cluster in that same relative order.
+    """
+    ones = np.ones(2 * len(i), np.int8)
+    graph = coo_matrix((ones, (np.concatenate([i, j]), np.concatenate([j, i]))),
+                       shape=(n, n)).tocsr()
+    n_clusters, label = connected_components(graph, directed=False)
+    first = np.full(n_clusters, n, np.int64)
+    np.minimum.at(first, label, np.arange(n))
+    rows = np.concatenate([i, j, np.full(n_clusters, n)])
+    cols = np.concatenate([j, i, first])
+    rooted = coo_matrix((np.ones(len(rows), np.int8), (rows, cols)), shape=(n + 1, n + 1)).tocsr()
+    rooted.sort_indices()  # the search follows each node's neighbours in stored order
+    visited = breadth_first_order(rooted, n, directed=True, return_predecessors=False)
+    position = np.empty(n, np.int64)
+    position[visited[1:]] = np.arange(n)
+    return first[label], position
+
+
+def _greedy_keep(n: int, i: np.ndarray, j: np.ndarray, rank: np.ndarray) -> np.ndarray:
+    """Greedy suppression in rank order (lower rank first) over the pairs ``(i, j)``.
+
+    Sequentially: take the best live peak, keep it, drop its neighbours. In rounds: every
+    live peak with no better live neighbour is one the sequential pass keeps; keep them all
+    and drop their neighbours. Same set; the rounds number about log(n) on FOM maps.
+    """
+    better, worse = np.where(rank[i] < rank[j], i, j), np.where(rank[i] < rank[j], j, i)
+    alive, kept = np.ones(n, bool), np.zeros(n, bool)
+    while alive.any():
+        live = alive[better] & alive[worse]
+        better, worse = better[live], worse[live]
+        beaten = np.zeros(n, bool)
+        beaten[worse] = True
+        winners = alive & ~beaten
+        kept |= winners
+        alive &= ~winners
+        alive[worse[winners[better]]] = False
+    return kept

@@ -10,22 +10,26 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from cryopick.errors import InputError, atomic_output
 from cryopick.io.star import MicrographSet, post_name
-from cryopick.picking.job import check_micrograph_files
+from cryopick.picking.job import AutopickJob, check_micrograph_files, finish_job
 from cryopick.picking.references import prepare_templates
 from cryopick.picking.template import TemplatePickParams, peaks_from_maps
 from cryopick.picking.template_job import TemplateSpec, _micrograph_shape, _read_maps, \
-    fom_map_paths
+    fom_map_paths, from_config
 from cryopick.picking.working_size import working_size
 
-__all__ = ["parse_sweep", "plot_sweep", "sweep_thresholds"]
+__all__ = ["SWEEP_THRESHOLDS", "gather_picking_job", "parse_sweep", "plot_sweep",
+           "sweep_thresholds"]
 
 logger = logging.getLogger(__name__)
+
+SWEEP_THRESHOLDS = np.round(np.arange(-0.2, 2.01, 0.1), 3)  # the workflow's optimisation pass
 
 
 def parse_sweep(text: str) -> np.ndarray:
@@ -88,3 +92,24 @@ def plot_sweep(table: pd.DataFrame, out_png: str | os.PathLike[str]) -> None:
     with atomic_output(out_png) as tmp:
         fig.savefig(tmp, format="png")
     plt.close(fig)
+
+
+def gather_picking_job(mics: MicrographSet, odir: str, micrograph_list: str,
+                       sweep_png: str | None = None, pick_config: dict | None = None,
+                       references: str | None = None) -> None:
+    """A picking job's job-level files and summary picture in ``odir``, after all its shards.
+
+    With ``sweep_png`` (the optimisation pass), also picks against threshold on its FOM maps
+    (``pick_config``: the workflow's ``autopick_template`` section) and, if that asks for it,
+    the tutorial's "gentle clean" of the maps.
+    """
+    job = AutopickJob(odir=odir, png_dir=odir, micrograph_list=micrograph_list)
+    finish_job(mics, job)
+    if sweep_png is None:
+        return
+    params, spec = from_config(pick_config, "optimise", references)
+    plot_sweep(sweep_thresholds(mics, params, spec, odir, job.pickname, SWEEP_THRESHOLDS),
+               sweep_png)
+    if pick_config["delete_fom_maps"]:
+        for path in Path(odir).rglob("*.spi"):
+            path.unlink()

@@ -7,11 +7,15 @@ read from it by bilinear interpolation at ``Aᵀk`` (ψ = 0 hits the grid exactl
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+
 import numpy as np
 
 from cryopick.backend import Array, Backend
 
-__all__ = ["padded_table", "psi_angles", "rotated_templates", "window_real_space"]
+__all__ = ["padded_table", "prepare_window", "psi_angles", "rotate_tables", "rotated_templates",
+           "window_real_space"]
 
 PAD = 2
 
@@ -30,9 +34,9 @@ def padded_table(template: np.ndarray, n: int, lowpass_n: int) -> np.ndarray:
     ``R = lowpass_n`` padded units (the low-pass radius ``lowpass_n/2`` in units of the
     ``n``-sized transform, times 2), plus one sample of margin for interpolation; row
     ``m + R + 1`` holds ``ky = m/2``, column ``j`` holds ``kx = j/2``. Values use RELION's
-    normalisation (divided by ``n²``).
+    normalisation (divided by ``n²``). A stack ``(k, box, box)`` gives ``k`` tables.
     """
-    box = template.shape[0]
+    box = template.shape[-1]
     logical = np.arange(box, dtype=np.float64) - box // 2
     radius = lowpass_n
     ky = np.arange(-radius - 1, radius + 2, dtype=np.float64) / PAD
@@ -42,47 +46,85 @@ def padded_table(template: np.ndarray, n: int, lowpass_n: int) -> np.ndarray:
     return (ey @ template.astype(np.float64) @ ex / (n * n)).astype(np.complex64)
 
 
-def rotated_templates(table: Array, psis_deg: np.ndarray, lowpass_n: int, bk: Backend) -> Array:
-    """Rotated transforms ``(n_psi, L, L/2+1)`` on the ``L = lowpass_n`` half-complex grid.
+@dataclasses.dataclass(frozen=True)
+class _Sampling:
+    """Where every rotated coefficient inside the low-pass disc reads the padded table."""
 
-    Coefficients beyond the low-pass radius ``L/2`` are zero (a hard circular low-pass).
-    """
-    xp = bk.xp
+    shape: tuple[int, int, int]  # (n_psi, L, L/2+1)
+    source: np.ndarray  # per coefficient of ``shape``: its index among the sampled ones, or
+    #                     one past the last (a zero) outside the disc
+    corner: np.ndarray  # flat table index of the lower-left interpolation sample
+    fx: np.ndarray  # float32 interpolation weights along x and y
+    fy: np.ndarray
+    flip: np.ndarray  # read from the other half-plane (take the conjugate)
+    width: int  # table row length
+
+
+def _sampling(table_shape: tuple[int, int], psis_deg: np.ndarray, lowpass_n: int) -> _Sampling:
+    """Bilinear sampling positions ``Aᵀk`` of every ψ; the same for all references."""
     size = lowpass_n
     half = size // 2
     ky = np.arange(size, dtype=np.float64)
     ky[ky > half] -= size
     kx = np.arange(half + 1, dtype=np.float64)
-    inside = (ky[:, None] ** 2 + kx[None, :] ** 2) <= half * half
-    rad = np.deg2rad(psis_deg)[:, None, None]
+    disc = np.flatnonzero((ky[:, None] ** 2 + kx[None, :] ** 2) <= half * half)
+    ky_in, kx_in = ky[disc // (half + 1)], kx[disc % (half + 1)]
+    rad = np.deg2rad(psis_deg)[:, None]
     c, s = np.cos(rad), np.sin(rad)
-    xs = (c * kx[None, None, :] - s * ky[None, :, None]) * PAD  # Aᵀ k, in padded units
-    ys = (s * kx[None, None, :] + c * ky[None, :, None]) * PAD
+    xs = (c * kx_in - s * ky_in) * PAD  # Aᵀ k, in padded units
+    ys = (s * kx_in + c * ky_in) * PAD
     flip = xs < 0
-    xs, ys = np.where(flip, -xs, xs), np.where(flip, -ys, ys)
+    xs, ys = np.abs(xs), np.where(flip, -ys, ys)
     x0, y0 = np.floor(xs), np.floor(ys)
     fx, fy = (xs - x0).astype(np.float32), (ys - y0).astype(np.float32)
-    radius = (table.shape[0] - 1) // 2
-    width = table.shape[1]
+    radius = (table_shape[0] - 1) // 2
+    width = table_shape[1]
     x0 = np.clip(x0.astype(np.int64), 0, width - 2)
-    y0 = np.clip(y0.astype(np.int64) + radius, 0, table.shape[0] - 2)
-    flat = xp.reshape(table, (-1,))
-    base = bk.asarray(y0 * width + x0)
+    y0 = np.clip(y0.astype(np.int64) + radius, 0, table_shape[0] - 2)
+    n_grid = size * (half + 1)
+    source = np.full((len(psis_deg), n_grid), xs.size, np.int64)
+    source[:, disc] = np.arange(xs.size).reshape(xs.shape)
+    return _Sampling((len(psis_deg), size, half + 1), source.ravel(), (y0 * width + x0).ravel(),
+                     fx.ravel(), fy.ravel(), flip.ravel(), width)
 
-    def gather(offset: int) -> Array:
-        return xp.take(flat, xp.reshape(base + offset, (-1,)), axis=0)
 
-    shape = xs.shape
-    v00, v01 = gather(0), gather(1)
-    v10, v11 = gather(width), gather(width + 1)
-    fx_d = xp.reshape(bk.asarray(fx), (-1,))
-    fy_d = xp.reshape(bk.asarray(fy), (-1,))
-    top = v00 + (v01 - v00) * xp.astype(fx_d, v00.dtype)
-    bottom = v10 + (v11 - v10) * xp.astype(fx_d, v00.dtype)
-    values = xp.reshape(top + (bottom - top) * xp.astype(fy_d, v00.dtype), shape)
-    values = xp.where(bk.asarray(flip), xp.conj(values), values)
-    zero = xp.zeros((), dtype=values.dtype, **({"device": bk.device} if bk.device else {}))
-    return xp.where(bk.asarray(np.broadcast_to(inside, shape)), values, zero)
+def rotated_templates(table: Array, psis_deg: np.ndarray, lowpass_n: int, bk: Backend) -> Array:
+    """Rotated transforms ``(n_psi, L, L/2+1)`` on the ``L = lowpass_n`` half-complex grid.
+
+    Coefficients beyond the low-pass radius ``L/2`` are zero (a hard circular low-pass).
+    """
+    return rotate_tables([table], psis_deg, lowpass_n, bk)[0]
+
+
+def rotate_tables(tables: list[Array], psis_deg: np.ndarray, lowpass_n: int,
+                  bk: Backend) -> list[Array]:
+    """:func:`rotated_templates` of several references, sharing the sampling positions."""
+    xp = bk.xp
+    if not tables:
+        return []
+    where = _sampling(tuple(tables[0].shape), psis_deg, lowpass_n)
+    corner = bk.asarray(where.corner, dtype=xp.int64)
+    source = bk.asarray(where.source, dtype=xp.int64)
+    flip = bk.asarray(where.flip, dtype=xp.bool)
+    out = []
+    for table in tables:
+        flat = xp.reshape(table, (-1,))
+        fx = bk.asarray(where.fx, dtype=flat.dtype)
+        fy = bk.asarray(where.fy, dtype=flat.dtype)
+
+        def gather(offset: int) -> Array:
+            return xp.take(flat, corner + offset, axis=0)
+
+        v00, v01 = gather(0), gather(1)
+        v10, v11 = gather(where.width), gather(where.width + 1)
+        top = v00 + (v01 - v00) * fx
+        bottom = v10 + (v11 - v10) * fx
+        values = top + (bottom - top) * fy
+        values = xp.where(flip, xp.conj(values), values)
+        zero = xp.zeros(1, dtype=flat.dtype, **({"device": bk.device} if bk.device else {}))
+        rotated = xp.take(xp.concat([values, zero]), source, axis=0)  # zero outside the disc
+        out.append(xp.reshape(rotated, where.shape))
+    return out
 
 
 def window_real_space(f_half: np.ndarray, n: int, box: int) -> np.ndarray:
@@ -91,13 +133,27 @@ def window_real_space(f_half: np.ndarray, n: int, box: int) -> np.ndarray:
     Same as padding ``f_half`` (``(L, L/2+1)``, RELION-normalised) to ``n``, inverting and
     centring, but evaluated only where needed (a few hundred pixels, not ``n²``).
     """
-    size = f_half.shape[0]
+    ey, ex, weight = _window_phases(f_half.shape[0], f_half.shape[1], n, box)
+    weighted = (f_half * weight).astype(np.complex64)
+    return np.real(ey @ weighted @ ex).astype(np.float32)
+
+
+def prepare_window(lowpass_n: int, n: int, box: int) -> None:
+    """Make :func:`window_real_space`'s phase matrices now (cached for this process and the
+    workers it forks)."""
+    _window_phases(lowpass_n, lowpass_n // 2 + 1, n, box)
+
+
+@functools.lru_cache(maxsize=4)
+def _window_phases(size: int, n_kx: int, n: int, box: int
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The phase matrices of :func:`window_real_space` (the same for every micrograph of a
+    run; computing their exponentials took longer than the products)."""
     ky = np.arange(size, dtype=np.float64)
     ky[ky > size // 2] -= size
-    kx = np.arange(f_half.shape[1], dtype=np.float64)
+    kx = np.arange(n_kx, dtype=np.float64)
     weight = np.where(kx == 0, 1.0, 2.0)  # the other half-plane, by Hermitian symmetry
     logical = np.arange(box, dtype=np.float64) - box // 2
     ey = np.exp(2j * np.pi * np.outer(logical, ky) / n).astype(np.complex64)
     ex = np.exp(2j * np.pi * np.outer(kx, logical) / n).astype(np.complex64)
-    weighted = (f_half * weight).astype(np.complex64)
-    return np.real(ey @ weighted @ ex).astype(np.float32)
+    return ey, ex, weight

@@ -33,7 +33,7 @@ from cryopick.picking.noise import local_background_stats
 from cryopick.picking.peaks import Peaks, peak_search, prune_peak_clusters, \
     remove_close_neighbours
 from cryopick.picking.references import TemplateSet
-from cryopick.picking.rotation import padded_table, psi_angles, rotated_templates, \
+from cryopick.picking.rotation import padded_table, psi_angles, rotate_tables, \
     window_real_space
 from cryopick.picking.working_size import WorkingSize, working_size
 
@@ -87,12 +87,9 @@ class TemplatePickResult:
 def prepare_rotations(templates: TemplateSet, size: WorkingSize, params: TemplatePickParams,
                       bk: Backend) -> list[Array]:
     """Per reference, its rotated transforms ``(n_psi, L, L/2+1)`` on the backend (per run)."""
-    psis = psi_angles(params.angular_sampling_deg)
-    out = []
-    for image in templates.images:
-        table = bk.asarray(padded_table(image, size.n, size.lowpass_n))
-        out.append(rotated_templates(table, psis, size.lowpass_n, bk))
-    return out
+    tables = padded_table(templates.images, size.n, size.lowpass_n)
+    return rotate_tables([bk.asarray(table) for table in tables],
+                         psi_angles(params.angular_sampling_deg), size.lowpass_n, bk)
 
 
 def _highpass(f: Array, n: int, highpass_a: float, pixel_a: float) -> Array:

@@ -10,6 +10,7 @@ threshold, minimum distance or noise filter costs only the peak search:
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import logging
 import time
 from pathlib import Path
@@ -26,7 +27,9 @@ from cryopick.io.star import MicrographSet, post_name, write_coordinates
 from cryopick.picking.job import AutopickJob, check_micrograph_files, coordinate_path, \
     finish_job, my_shard, run_tasks
 from cryopick.picking.log import micrograph_seed
+from cryopick.picking.noise import prepare_ring_mask
 from cryopick.picking.references import TemplateSet, prepare_templates
+from cryopick.picking.rotation import prepare_window
 from cryopick.picking.template import FomMaps, TemplatePickParams, compute_fom_maps, \
     peaks_from_maps, prepare_rotations
 from cryopick.picking.working_size import working_size
@@ -96,6 +99,27 @@ def _rotations(templates: TemplateSet, size, params: TemplatePickParams, backend
     if key not in _STATE:
         _STATE[key] = prepare_rotations(templates, size, params, get_backend(backend))
     return _STATE[key]
+
+
+def _prepare_before_fork(tasks: list[tuple], templates: TemplateSet,
+                         params: TemplatePickParams, spec: TemplateSpec, job: AutopickJob) -> None:
+    """Rotated references, the ring mask's transform and the phases that window the
+    CTF-modulated references, made once for the whole job.
+
+    Made here, before the pool forks, the workers share them, and a worker's first
+    micrograph costs what the others do. Only on the host: a CUDA context must not cross a
+    fork, so with CuPy (or ``auto`` where CuPy is installed) each worker makes its own.
+    """
+    host = job.backend == "numpy" or (job.backend == "auto"
+                                      and importlib.util.find_spec("cupy") is None)
+    if spec.read_fom_maps or not tasks or not host:
+        return
+    ny, nx = _micrograph_shape(tasks[0][1])
+    size = working_size(nx, ny, tasks[0][2], params.lowpass_a, params.shrink,
+                        params.optimise_size)
+    _rotations(templates, size, params, job.backend)
+    prepare_ring_mask(size.n, size.w, templates.box_px, templates.radius2_px)
+    prepare_window(size.lowpass_n, size.n, templates.box_px)
 
 
 def _micrograph_shape(name: str) -> tuple[int, int]:
@@ -190,7 +214,13 @@ def run_autopick_template(mics: MicrographSet, params: TemplatePickParams, spec:
     logger.info("template picking %d micrograph(s) with %d reference(s), backend %s, --j %d%s",
                 len(tasks), len(templates.images), job.backend, job.jobs,
                 " (from FOM maps)" if spec.read_fom_maps else "")
-    run_tasks(my_shard(tasks, job), job.jobs, worker=_pick_one, desc="template picking")
+    mine = my_shard(tasks, job)
+    from threadpoolctl import threadpool_limits
+
+    # one BLAS thread per worker (set before the fork, inherited), so --j N uses N cores
+    with threadpool_limits(limits=1, user_api="blas"):
+        _prepare_before_fork(mine, templates, params, spec, job)
+        run_tasks(mine, job.jobs, worker=_pick_one, desc="template picking")
     return finish_job(mics, job) if job.n_shards == 1 else pd.DataFrame()
 
 

@@ -1,5 +1,7 @@
 # Shared definitions: config validation, job folders, input functions.
 
+import os
+
 from snakemake.utils import validate
 
 validate(config, schema=str(REPO / "config" / "schema.yaml"))
@@ -37,6 +39,18 @@ def gpus():
 def gres():
     """SLURM generic resources of a compute job (`gpu:1` with `backend: cupy`)."""
     return "gpu:1" if gpus() else ""
+
+
+def class2d_mpi():
+    """MPI resources of the 2D classification: none with one rank (a plain threaded job);
+    with more, an MPI job of `mpi_ranks` tasks of one core each, whose ranks srun starts
+    inside a SLURM allocation and mpirun elsewhere (SLURM's executor refuses MPI jobs of one
+    task, and its job step runs a job with an `mpi` resource as it is, without srun)."""
+    ranks = config["class2d"]["mpi_ranks"]
+    if ranks <= 1:
+        return {}
+    launcher = "srun" if "SLURM_JOB_ID" in os.environ else "mpirun"
+    return {"tasks": ranks, "mpi": launcher, "cpus_per_task": 1}
 
 
 def shard_flags(alias_key):

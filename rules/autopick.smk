@@ -20,6 +20,7 @@ rule autopick_log_shard:
         pick=config["autopick_log"],
         backend=config["backend"],
         n_shards=config["shards"],
+        on_bad_micrograph=config["on_bad_micrograph"],
     threads: 2
     resources:
         mem_mb=4000,
@@ -43,10 +44,16 @@ rule autopick_log:
             caption="../report/pick_summary.rst",
             category="2. AutoPick/LoG",
         ),
+        qc=report(
+            job("autopick_log", "qc.star"),
+            caption="../report/qc.rst",
+            category="2. AutoPick/LoG",
+        ),
     log:
         "logs/autopick_log/finish.log",
     params:
         odir=job("autopick_log"),
+        n_shards=config["shards"],
     localrule: True
     conda:
         CONDA_ENV

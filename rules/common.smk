@@ -1,6 +1,7 @@
 # Shared definitions: config validation, job folders, input functions.
 
 import os
+import sys
 
 from snakemake.utils import validate
 
@@ -51,6 +52,16 @@ def class2d_mpi():
         return {}
     launcher = "srun" if "SLURM_JOB_ID" in os.environ else "mpirun"
     return {"tasks": ranks, "mpi": launcher, "cpus_per_task": 1}
+
+
+def print_resource_advice(log):
+    """After a failed run: which rule ran out of memory or time on SLURM, and what to raise."""
+    try:
+        from cryopick.workflow import resource_advice
+    except ImportError:  # a Snakemake without cryopick beside it (conda deployment)
+        return
+    for line in resource_advice(Path(log).read_text(errors="replace")):
+        print(f"cryopick: {line}", file=sys.stderr)
 
 
 def shard_flags(alias_key):

@@ -44,6 +44,7 @@ rule autopick_optimise_shard:
         stage="optimise",
         backend=config["backend"],
         n_shards=config["shards"],
+        on_bad_micrograph=config["on_bad_micrograph"],
     threads: 1  # RELION writes FOM maps with one process: the maps are large
     resources:
         mem_mb=6000,
@@ -72,10 +73,16 @@ rule autopick_optimise:
             caption="../report/threshold_sweep.rst",
             category="6. AutoPick/optimise_params",
         ),
+        qc=report(
+            job("autopick_optimise", "qc.star"),
+            caption="../report/qc.rst",
+            category="6. AutoPick/optimise_params",
+        ),
     log:
         "logs/autopick_optimise/finish.log",
     params:
         odir=job("autopick_optimise"),
+        n_shards=config["shards"],
         pick=config["autopick_template"],
     conda:
         CONDA_ENV
@@ -103,6 +110,7 @@ rule autopick_template_shard:
         stage="final",
         backend=config["backend"],
         n_shards=config["shards"],
+        on_bad_micrograph=config["on_bad_micrograph"],
     threads: 2
     resources:
         mem_mb=6000,
@@ -125,10 +133,16 @@ rule autopick_template:
             caption="../report/pick_summary.rst",
             category="6. AutoPick/template",
         ),
+        qc=report(
+            job("autopick_template", "qc.star"),
+            caption="../report/qc.rst",
+            category="6. AutoPick/template",
+        ),
     log:
         "logs/autopick_template/finish.log",
     params:
         odir=job("autopick_template"),
+        n_shards=config["shards"],
     localrule: True
     conda:
         CONDA_ENV

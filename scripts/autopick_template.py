@@ -4,18 +4,22 @@ from cryopick.cli.autopick import template_command
 from cryopick.io.star import read_micrographs_star
 from cryopick.picking.job import AutopickJob
 from cryopick.picking.template_job import from_config, run_autopick_template
-from cryopick.workflow import log_to_file, write_note
+from cryopick.workflow import log_to_file, resumable_shard, write_note
 
 
 def main(smk) -> None:
     log_to_file(smk.log[0])
     params, spec = from_config(smk.params.pick, smk.params.stage, smk.input.references)
-    job = AutopickJob(odir=smk.params.odir, backend=smk.params.backend, jobs=smk.threads,
-                      png_dir=smk.output.pictures, micrograph_list=smk.input.micrographs,
-                      shard=int(smk.wildcards.shard), n_shards=smk.params.n_shards)
-    write_note(smk.params.odir, template_command(smk.input.micrographs, params, spec, job),
-               {**smk.params.pick, "pass": smk.params.stage})
-    run_autopick_template(read_micrographs_star(smk.input.micrographs), params, spec, job)
+    shard = int(smk.wildcards.shard)
+    with resumable_shard(smk.params.odir, shard, smk.input, dict(smk.params.items()),
+                         smk.output.pictures) as (since, pictures):
+        job = AutopickJob(odir=smk.params.odir, backend=smk.params.backend, jobs=smk.threads,
+                          png_dir=pictures, micrograph_list=smk.input.micrographs,
+                          shard=shard, n_shards=smk.params.n_shards, resume_since_ns=since,
+                          on_bad_micrograph=smk.params.on_bad_micrograph)
+        write_note(smk.params.odir, template_command(smk.input.micrographs, params, spec, job),
+                   {**smk.params.pick, "pass": smk.params.stage})
+        run_autopick_template(read_micrographs_star(smk.input.micrographs), params, spec, job)
 
 
 if __name__ == "__main__":

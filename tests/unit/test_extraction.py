@@ -401,13 +401,16 @@ def test_snakemake_adapter_writes_particles_and_gallery(project):
     ns = types.SimpleNamespace
     adapter.main(ns(
         input=ns(micrographs="mics.star", coords="AutoPick/job006/coords_suffix_autopick.star"),
-        output=ns(particles="Extract/LoG/particles.star", gallery="Extract/LoG/gallery.png"),
+        output=ns(particles="Extract/LoG/particles.star", gallery="Extract/LoG/gallery.png",
+                  qc="Extract/LoG/qc.star"),
         params=ns(extract={"box_size_px": 32, "rescale": True, "rescaled_size_px": 16,
                            "invert_contrast": True, "normalise": True, "bg_diameter_px": 24,
-                           "white_dust": -1, "black_dust": -1}, backend="numpy"),
+                           "white_dust": -1, "black_dust": -1}, backend="numpy",
+                  on_bad_micrograph="skip"),
         threads=1, log=["logs/extract.log"]))
     assert len(read_star("Extract/LoG/particles.star")["particles"]) == 24
     assert Path("Extract/LoG/gallery.png").read_bytes()[:4] == b"\x89PNG"
+    assert len(read_star("Extract/LoG/qc.star")["skipped_micrographs"]) == 0
     assert "--bg_radius 6" in Path("Extract/LoG/note.txt").read_text()
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+from collections.abc import Collection
 
 import numpy as np
 import pandas as pd
@@ -42,14 +43,19 @@ def parse_sweep(text: str) -> np.ndarray:
 
 
 def sweep_thresholds(mics: MicrographSet, params: TemplatePickParams, spec: TemplateSpec,
-                     odir: str, pickname: str, thresholds: np.ndarray) -> pd.DataFrame:
-    """Picks per micrograph (columns) at each threshold (rows), from saved FOM maps."""
-    check_micrograph_files(mics.names, mics.path)
+                     odir: str, pickname: str, thresholds: np.ndarray,
+                     leave_out: Collection[str] = ()) -> pd.DataFrame:
+    """Picks per micrograph (columns) at each threshold (rows), from saved FOM maps.
+
+    ``leave_out``: micrographs the picking job skipped as unreadable (its qc.star).
+    """
+    names = [name for name in mics.names if name not in leave_out]
+    check_micrograph_files(names, mics.path)
     templates = prepare_templates(spec.references, mics.pixel_size_a, spec.angpix_ref,
                                   spec.particle_diameter_a, spec.invert,
                                   spec.shrink_particle_mask, spec.healpix_order, spec.symmetry)
     counts = {}
-    for name in mics.names:
+    for name in names:
         ny, nx = _micrograph_shape(name)
         size = working_size(nx, ny, mics.pixel_size_a, params.lowpass_a, params.shrink,
                             params.optimise_size)

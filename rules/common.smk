@@ -60,7 +60,9 @@ def print_resource_advice(log):
         from cryopick.workflow import resource_advice
     except ImportError:  # a Snakemake without cryopick beside it (conda deployment)
         return
-    for line in resource_advice(Path(log).read_text(errors="replace")):
+    paths = [log] if isinstance(log, (str, Path)) else list(log)  # Snakemake 9: a list
+    text = "".join(Path(p).read_text(errors="replace") for p in paths if Path(p).is_file())
+    for line in resource_advice(text):
         print(f"cryopick: {line}", file=sys.stderr)
 
 

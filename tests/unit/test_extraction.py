@@ -465,6 +465,25 @@ def test_nan_pixels_fail_without_a_half_written_stack(project):
                           "Extract/job007/Movies/mic001_extract.star"]
 
 
+@pytest.mark.filterwarnings("ignore:Data array contains NaN")
+@pytest.mark.parametrize("fault", ["truncated", "nan", "missing"])
+def test_with_skip_a_bad_micrograph_is_left_out_and_listed(project, fault):
+    if fault == "truncated":
+        Path(NAMES[0]).write_bytes(Path(NAMES[0]).read_bytes()[:3000])
+    elif fault == "nan":
+        image = _micrograph(SHAPES[0], 0)
+        image[:] = np.nan
+        write_mrc(NAMES[0], image, PIXEL_A)
+    else:
+        Path(NAMES[0]).unlink()
+    particles = _run(on_bad_micrograph="skip", qc_star="Extract/job007/qc.star")
+    assert set(particles["rlnMicrographName"]) == {NAMES[1]}
+    qc = read_star("Extract/job007/qc.star")["skipped_micrographs"]
+    assert list(qc["rlnMicrographName"]) == [NAMES[0]]
+    assert qc["cryopickSkipReason"][0].startswith(f"{NAMES[0]}: ")
+    assert not Path("Extract/job007/Movies/mic001.mrcs").exists()
+
+
 def test_no_coordinates_at_all_is_an_error_naming_where_they_were_looked_for(project):
     with pytest.raises(InputError, match="no micrograph has coordinates .*looked for e.g. "
                                          "Picks/Movies/mic001_autopick.star"):

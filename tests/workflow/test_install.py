@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import venv
 
@@ -15,11 +16,16 @@ pytestmark = [pytest.mark.workflow, pytest.mark.install]
 def test_the_workflow_extra_alone_runs_a_tiny_project_and_builds_its_report(tmp_path):
     """Installs the package with only its `workflow` extra into a fresh venv (pip may use its
     wheel cache) and runs the README's commands with that venv's snakemake."""
+    # from a copy of the source tree: building a wheel writes build/ next to pyproject.toml
+    source = tmp_path / "source"
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(
+        ".venv", ".git", "build", "demo", "bench", ".snakemake", "*.egg-info", "__pycache__",
+        ".pytest_cache"))
     env = tmp_path / "venv"
     venv.create(env, with_pip=True)
     python = env / "bin" / "python"
     pip = subprocess.run([str(python), "-m", "pip", "install", "--quiet",
-                          "--disable-pip-version-check", f"{REPO}[workflow]"],
+                          "--disable-pip-version-check", f"{source}[workflow]"],
                          capture_output=True, text=True, timeout=600)
     assert pip.returncode == 0, pip.stderr[-3000:]
     # nothing leaks in from the test environment: the venv has neither pytest nor the source tree

@@ -22,6 +22,10 @@ include: "rules/class2d.smk"
 include: "rules/templates.smk"
 
 
+onerror:
+    print_resource_advice(log)
+
+
 rule all:
     input:
         final_targets(),

@@ -20,6 +20,7 @@ rule autopick_log_shard:
         pick=config["autopick_log"],
         backend=config["backend"],
         n_shards=config["shards"],
+        on_bad_micrograph=config["on_bad_micrograph"],
     threads: 2
     resources:
         mem_mb=4000,
@@ -45,10 +46,16 @@ if config["shards"] > 1:
                 caption="../report/pick_summary.rst",
                 category="2. AutoPick/LoG",
             ),
+            qc=report(
+                job("autopick_log", "qc.star"),
+                caption="../report/qc.rst",
+                category="2. AutoPick/LoG",
+            ),
         log:
             "logs/autopick_log/finish.log",
         params:
             odir=job("autopick_log"),
+            n_shards=config["shards"],
         localrule: True
         conda:
             CONDA_ENV
@@ -71,6 +78,11 @@ else:  # one shard: the picking job also writes the job-level files, no gather j
             picture=report(
                 job("autopick_log", "summary.png"),
                 caption="../report/pick_summary.rst",
+                category="2. AutoPick/LoG",
+            ),
+            qc=report(
+                job("autopick_log", "qc.star"),
+                caption="../report/qc.rst",
                 category="2. AutoPick/LoG",
             ),
         log:

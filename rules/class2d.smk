@@ -1,5 +1,6 @@
 # 4. Bayesian 2D classification (Class2D/LoG) of the LoG particles, as relion_refine does it;
-# with class2d.mpi_ranks > 1 it runs under MPI (resources.mpi: mpirun here, srun on SLURM).
+# with class2d.mpi_ranks > 1 it is an MPI job of that many ranks (srun inside a SLURM allocation,
+# mpirun elsewhere); with 1 it is a plain threaded job.
 
 
 rule class2d:
@@ -28,8 +29,7 @@ rule class2d:
     resources:
         mem_mb=8000,
         gres=gres(),
-        tasks=config["class2d"]["mpi_ranks"],
-        mpi="mpirun",
+        **class2d_mpi(),
     conda:
         CONDA_ENV
     script:

@@ -1,5 +1,8 @@
 # Shared definitions: config validation, job folders, input functions.
 
+import os
+import sys
+
 from snakemake.utils import validate
 
 validate(config, schema=str(REPO / "config" / "schema.yaml"))
@@ -37,6 +40,30 @@ def gpus():
 def gres():
     """SLURM generic resources of a compute job (`gpu:1` with `backend: cupy`)."""
     return "gpu:1" if gpus() else ""
+
+
+def class2d_mpi():
+    """MPI resources of the 2D classification: none with one rank (a plain threaded job);
+    with more, an MPI job of `mpi_ranks` tasks of one core each, whose ranks srun starts
+    inside a SLURM allocation and mpirun elsewhere (SLURM's executor refuses MPI jobs of one
+    task, and its job step runs a job with an `mpi` resource as it is, without srun)."""
+    ranks = config["class2d"]["mpi_ranks"]
+    if ranks <= 1:
+        return {}
+    launcher = "srun" if "SLURM_JOB_ID" in os.environ else "mpirun"
+    return {"tasks": ranks, "mpi": launcher, "cpus_per_task": 1}
+
+
+def print_resource_advice(log):
+    """After a failed run: which rule ran out of memory or time on SLURM, and what to raise."""
+    try:
+        from cryopick.workflow import resource_advice
+    except ImportError:  # a Snakemake without cryopick beside it (conda deployment)
+        return
+    paths = [log] if isinstance(log, (str, Path)) else list(log)  # Snakemake 9: a list
+    text = "".join(Path(p).read_text(errors="replace") for p in paths if Path(p).is_file())
+    for line in resource_advice(text):
+        print(f"cryopick: {line}", file=sys.stderr)
 
 
 def shard_flags(alias_key):

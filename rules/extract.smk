@@ -14,11 +14,17 @@ rule extract_log:
             caption="../report/extract.rst",
             category="3. Extract/LoG",
         ),
+        qc=report(
+            job("extract_log", "qc.star"),
+            caption="../report/qc.rst",
+            category="3. Extract/LoG",
+        ),
     log:
         "logs/extract_log.log",
     params:
         extract=config["extract"],
         backend=config["backend"],
+        on_bad_micrograph=config["on_bad_micrograph"],
     threads: 2
     resources:
         mem_mb=4000,
@@ -40,11 +46,17 @@ rule extract_template:
             caption="../report/extract.rst",
             category="7. Extract/template",
         ),
+        qc=report(
+            job("extract_template", "qc.star"),
+            caption="../report/qc.rst",
+            category="7. Extract/template",
+        ),
     log:
         "logs/extract_template.log",
     params:
         extract=config["extract"],
         backend=config["backend"],
+        on_bad_micrograph=config["on_bad_micrograph"],
     threads: 2
     resources:
         mem_mb=4000,

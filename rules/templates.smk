@@ -44,6 +44,7 @@ rule autopick_optimise_shard:
         stage="optimise",
         backend=config["backend"],
         n_shards=config["shards"],
+        on_bad_micrograph=config["on_bad_micrograph"],
     threads: 1  # RELION writes FOM maps with one process: the maps are large
     resources:
         mem_mb=6000,
@@ -74,10 +75,16 @@ if config["shards"] > 1:
                 caption="../report/threshold_sweep.rst",
                 category="6. AutoPick/optimise_params",
             ),
+            qc=report(
+                job("autopick_optimise", "qc.star"),
+                caption="../report/qc.rst",
+                category="6. AutoPick/optimise_params",
+            ),
         log:
             "logs/autopick_optimise/finish.log",
         params:
             odir=job("autopick_optimise"),
+            n_shards=config["shards"],
             pick=config["autopick_template"],
         conda:
             CONDA_ENV
@@ -106,6 +113,11 @@ else:  # one shard: the picking job also writes the job-level files, no gather j
                 caption="../report/threshold_sweep.rst",
                 category="6. AutoPick/optimise_params",
             ),
+            qc=report(
+                job("autopick_optimise", "qc.star"),
+                caption="../report/qc.rst",
+                category="6. AutoPick/optimise_params",
+            ),
         log:
             "logs/autopick_optimise/shard0.log",
 
@@ -129,6 +141,7 @@ rule autopick_template_shard:
         stage="final",
         backend=config["backend"],
         n_shards=config["shards"],
+        on_bad_micrograph=config["on_bad_micrograph"],
     threads: 2
     resources:
         mem_mb=6000,
@@ -153,10 +166,16 @@ if config["shards"] > 1:
                 caption="../report/pick_summary.rst",
                 category="6. AutoPick/template",
             ),
+            qc=report(
+                job("autopick_template", "qc.star"),
+                caption="../report/qc.rst",
+                category="6. AutoPick/template",
+            ),
         log:
             "logs/autopick_template/finish.log",
         params:
             odir=job("autopick_template"),
+            n_shards=config["shards"],
         localrule: True
         conda:
             CONDA_ENV
@@ -178,6 +197,11 @@ else:  # one shard: the picking job also writes the job-level files, no gather j
             picture=report(
                 job("autopick_template", "summary.png"),
                 caption="../report/pick_summary.rst",
+                category="6. AutoPick/template",
+            ),
+            qc=report(
+                job("autopick_template", "qc.star"),
+                caption="../report/qc.rst",
                 category="6. AutoPick/template",
             ),
         log:

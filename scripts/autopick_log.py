@@ -1,26 +1,30 @@
-"""Snakemake adapter for one shard of rule autopick_log; the logic is cryopick.picking.job."""
+"""Snakemake adapter for rules autopick_log_shard / autopick_log; the logic is
+cryopick.picking.job (with one shard the picking job also writes the job-level files)."""
 
 from cryopick.cli.autopick import log_command
 from cryopick.io.star import read_micrographs_star
 from cryopick.picking.job import AutopickJob, run_autopick_log
 from cryopick.picking.log import LogPickParams
 from cryopick.picking.repick import gather_picking_job
-from cryopick.workflow import log_to_file, write_note
+from cryopick.workflow import log_to_file, resumable_shard, write_note
 
 
 def main(smk) -> None:
     log_to_file(smk.log[0])
     params = LogPickParams(**smk.params.pick)
-    job = AutopickJob(odir=smk.params.odir, backend=smk.params.backend, jobs=smk.threads,
-                      png_dir=smk.output.pictures, micrograph_list=smk.input.micrographs,
-                      shard=int(smk.wildcards.get("shard", 0)), n_shards=smk.params.n_shards)
-    write_note(smk.params.odir, log_command(smk.input.micrographs, params, job), smk.params.pick)
-    mics = read_micrographs_star(smk.input.micrographs)
-    run_autopick_log(mics, params, job)
+    shard = int(smk.wildcards.get("shard", 0))
+    with resumable_shard(smk.params.odir, shard, smk.input, dict(smk.params.items()),
+                         smk.output.pictures) as (since, pictures):
+        job = AutopickJob(odir=smk.params.odir, backend=smk.params.backend, jobs=smk.threads,
+                          png_dir=pictures, micrograph_list=smk.input.micrographs,
+                          shard=shard, n_shards=smk.params.n_shards, resume_since_ns=since,
+                          on_bad_micrograph=smk.params.on_bad_micrograph)
+        write_note(smk.params.odir, log_command(smk.input.micrographs, params, job),
+                   smk.params.pick)
+        mics = read_micrographs_star(smk.input.micrographs)
+        run_autopick_log(mics, params, job)
     if "summary" in smk.output.keys():  # shards: 1, so this job is also the gather job
-        gather_picking_job(mics, smk.params.odir, smk.input.micrographs,
-                           sweep_png=smk.output.get("sweep"), pick_config=smk.params.pick,
-                           references=smk.input.get("references"))
+        gather_picking_job(mics, smk.params.odir, smk.input.micrographs)
 
 
 if __name__ == "__main__":

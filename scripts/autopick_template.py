@@ -1,23 +1,28 @@
-"""Snakemake adapter for one shard of rules autopick_optimise/autopick_template."""
+"""Snakemake adapter for the template-picking rules (one shard, or with one shard the whole
+job); the logic is cryopick.picking.template_job."""
 
 from cryopick.cli.autopick import template_command
 from cryopick.io.star import read_micrographs_star
 from cryopick.picking.job import AutopickJob
 from cryopick.picking.repick import gather_picking_job
 from cryopick.picking.template_job import from_config, run_autopick_template
-from cryopick.workflow import log_to_file, write_note
+from cryopick.workflow import log_to_file, resumable_shard, write_note
 
 
 def main(smk) -> None:
     log_to_file(smk.log[0])
     params, spec = from_config(smk.params.pick, smk.params.stage, smk.input.references)
-    job = AutopickJob(odir=smk.params.odir, backend=smk.params.backend, jobs=smk.threads,
-                      png_dir=smk.output.pictures, micrograph_list=smk.input.micrographs,
-                      shard=int(smk.wildcards.get("shard", 0)), n_shards=smk.params.n_shards)
-    write_note(smk.params.odir, template_command(smk.input.micrographs, params, spec, job),
-               {**smk.params.pick, "pass": smk.params.stage})
-    mics = read_micrographs_star(smk.input.micrographs)
-    run_autopick_template(mics, params, spec, job)
+    shard = int(smk.wildcards.get("shard", 0))
+    with resumable_shard(smk.params.odir, shard, smk.input, dict(smk.params.items()),
+                         smk.output.pictures) as (since, pictures):
+        job = AutopickJob(odir=smk.params.odir, backend=smk.params.backend, jobs=smk.threads,
+                          png_dir=pictures, micrograph_list=smk.input.micrographs,
+                          shard=shard, n_shards=smk.params.n_shards, resume_since_ns=since,
+                          on_bad_micrograph=smk.params.on_bad_micrograph)
+        write_note(smk.params.odir, template_command(smk.input.micrographs, params, spec, job),
+                   {**smk.params.pick, "pass": smk.params.stage})
+        mics = read_micrographs_star(smk.input.micrographs)
+        run_autopick_template(mics, params, spec, job)
     if "summary" in smk.output.keys():  # shards: 1, so this job is also the gather job
         gather_picking_job(mics, smk.params.odir, smk.input.micrographs,
                            sweep_png=smk.output.get("sweep"), pick_config=smk.params.pick,

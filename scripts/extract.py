@@ -14,7 +14,8 @@ def main(smk) -> None:
     params = params_from_config(smk.params.extract)
     part_dir = Path(smk.output.particles).parent.as_posix() + "/"
     job = ExtractJob(part_dir=part_dir, part_star=smk.output.particles,
-                     backend=smk.params.backend, jobs=smk.threads)
+                     backend=smk.params.backend, jobs=smk.threads,
+                     on_bad_micrograph=smk.params.on_bad_micrograph, qc_star=smk.output.qc)
     source = coordinate_source(smk.input.coords)
     write_note(part_dir, preprocess_command(smk.input.micrographs, source, params, job),
                smk.params.extract)

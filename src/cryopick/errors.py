@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["InputError", "atomic_output"]
+__all__ = ["InputError", "OutputError", "atomic_output"]
 
 
 class InputError(ValueError):
     """Bad input data or options; the message starts with the offending file or option."""
+
+
+class OutputError(OSError):
+    """An output could not be written (read-only or full file system, no permission); the
+    message starts with the output's path."""
+
+
+# errors that say the output's place cannot take it (rather than a bug in the writer)
+_CANNOT_WRITE = {errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EIO,
+                 errno.EFBIG}
 
 
 @contextlib.contextmanager
@@ -20,13 +31,21 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
 
     The temporary name keeps the final suffix (``.star``, ``.mrc``, ``.png``) so that
     libraries which choose a format by extension write the right one. On any error the
-    temporary file is removed and ``path`` is left untouched.
+    temporary file is removed and ``path`` is left untouched. A file system that cannot take
+    the output (read-only, full, no permission) raises ``OutputError`` naming ``path``.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         yield tmp
         os.replace(tmp, path)
+    except OSError as err:
+        if isinstance(err, OutputError) or err.errno not in _CANNOT_WRITE:
+            raise
+        error = OutputError(f"{path}: cannot write ({err.strerror})")
+        error.errno = err.errno
+        raise error from err
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # e.g. on a read-only file system
+            tmp.unlink(missing_ok=True)

@@ -401,13 +401,16 @@ def test_snakemake_adapter_writes_particles_and_gallery(project):
     ns = types.SimpleNamespace
     adapter.main(ns(
         input=ns(micrographs="mics.star", coords="AutoPick/job006/coords_suffix_autopick.star"),
-        output=ns(particles="Extract/LoG/particles.star", gallery="Extract/LoG/gallery.png"),
+        output=ns(particles="Extract/LoG/particles.star", gallery="Extract/LoG/gallery.png",
+                  qc="Extract/LoG/qc.star"),
         params=ns(extract={"box_size_px": 32, "rescale": True, "rescaled_size_px": 16,
                            "invert_contrast": True, "normalise": True, "bg_diameter_px": 24,
-                           "white_dust": -1, "black_dust": -1}, backend="numpy"),
+                           "white_dust": -1, "black_dust": -1}, backend="numpy",
+                  on_bad_micrograph="skip"),
         threads=1, log=["logs/extract.log"]))
     assert len(read_star("Extract/LoG/particles.star")["particles"]) == 24
     assert Path("Extract/LoG/gallery.png").read_bytes()[:4] == b"\x89PNG"
+    assert len(read_star("Extract/LoG/qc.star")["skipped_micrographs"]) == 0
     assert "--bg_radius 6" in Path("Extract/LoG/note.txt").read_text()
 
 
@@ -460,6 +463,25 @@ def test_nan_pixels_fail_without_a_half_written_stack(project):
     # the first micrograph is complete; nothing of the second, no temporary files
     assert _outputs() == ["Extract/job007/Movies/mic001.mrcs",
                           "Extract/job007/Movies/mic001_extract.star"]
+
+
+@pytest.mark.filterwarnings("ignore:Data array contains NaN")
+@pytest.mark.parametrize("fault", ["truncated", "nan", "missing"])
+def test_with_skip_a_bad_micrograph_is_left_out_and_listed(project, fault):
+    if fault == "truncated":
+        Path(NAMES[0]).write_bytes(Path(NAMES[0]).read_bytes()[:3000])
+    elif fault == "nan":
+        image = _micrograph(SHAPES[0], 0)
+        image[:] = np.nan
+        write_mrc(NAMES[0], image, PIXEL_A)
+    else:
+        Path(NAMES[0]).unlink()
+    particles = _run(on_bad_micrograph="skip", qc_star="Extract/job007/qc.star")
+    assert set(particles["rlnMicrographName"]) == {NAMES[1]}
+    qc = read_star("Extract/job007/qc.star")["skipped_micrographs"]
+    assert list(qc["rlnMicrographName"]) == [NAMES[0]]
+    assert qc["cryopickSkipReason"][0].startswith(f"{NAMES[0]}: ")
+    assert not Path("Extract/job007/Movies/mic001.mrcs").exists()
 
 
 def test_no_coordinates_at_all_is_an_error_naming_where_they_were_looked_for(project):

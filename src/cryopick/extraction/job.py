@@ -41,7 +41,7 @@ from cryopick.extraction.params import ExtractParams
 from cryopick.io.loop import Loop, read_star_loops
 from cryopick.io.mrc import write_mrc
 from cryopick.io.star import MicrographSet, post_name, write_star
-from cryopick.tasks import map_micrographs
+from cryopick.tasks import Skipped, map_micrographs, write_qc_star
 
 __all__ = [
     "ExtractJob",
@@ -65,6 +65,8 @@ class ExtractJob:
     backend: str = "numpy"  # auto | numpy | cupy | strict
     jobs: int = 1  # --j: micrographs extracted in parallel
     only_unfinished: bool = False  # --only_do_unfinished
+    on_bad_micrograph: str = "fail"  # skip: leave unreadable micrographs out, list them in qc_star
+    qc_star: str | None = None  # the micrographs left out, and why (written when set)
 
 
 def stack_path(part_dir: str, micrograph: str) -> Path:
@@ -198,7 +200,8 @@ def run_extraction(mics: MicrographSet, source: CoordinateSource, params: Extrac
     if not mics.names:
         raise InputError(f"{mics.path}: no micrographs listed")
     backend, jobs = _resolve_backend(job)
-    tasks, done = _plan(mics, source, params, job, backend)
+    skipped: dict[str, str] = {}
+    tasks, done = _plan(mics, source, params, job, backend, skipped)
     if not tasks and not done:
         raise InputError(f"{mics.path}: no particles to extract: no micrograph has coordinates "
                          f"({_where_coordinates(source, mics.names[0])})")
@@ -208,7 +211,14 @@ def run_extraction(mics: MicrographSet, source: CoordinateSource, params: Extrac
     logger.info("extracting %d micrograph(s): box %d px%s, backend %s, --j %d", len(tasks),
                 params.box_size_px, f" → {params.final_size_px} px" if params.rescale else "",
                 backend, jobs)
-    tables = {index: table for index, _, table, _ in _run_all(tasks, jobs)}
+    tables = {}
+    for result in _run_all(tasks, jobs, skip_bad=job.on_bad_micrograph == "skip"):
+        if isinstance(result, Skipped):
+            skipped[result.task.micrograph] = result.reason
+        else:
+            tables[result[0]] = result[2]
+    if job.qc_star is not None:
+        write_qc_star(job.qc_star, skipped)
     for index in done:
         tables[index] = read_star_loops(extract_star_path(job.part_dir,
                                                            mics.names[index]))["images"]
@@ -244,8 +254,9 @@ def _where_coordinates(source: CoordinateSource, micrograph: str) -> str:
 
 
 def _plan(mics: MicrographSet, source: CoordinateSource, params: ExtractParams,
-          job: ExtractJob, backend: str) -> tuple[list[_Task], list[int]]:
-    """Per micrograph: skip, already done, or a checked task."""
+          job: ExtractJob, backend: str, skipped: dict[str, str]) -> tuple[list[_Task], list[int]]:
+    """Per micrograph: skip, already done, or a checked task. With ``on_bad_micrograph: skip``
+    an unreadable micrograph is left out and added to ``skipped`` with the reason."""
     tasks, done = [], []
     for index, name in enumerate(mics.names):
         if job.only_unfinished and extract_star_path(job.part_dir, name).is_file():
@@ -255,6 +266,12 @@ def _plan(mics: MicrographSet, source: CoordinateSource, params: ExtractParams,
         origin, coords = _coordinates(source, name, pixel_a)
         if coords is None or len(coords) == 0:
             continue
+        if job.on_bad_micrograph == "skip":
+            try:
+                _micrograph_shape(name, mics.path)
+            except InputError as err:
+                skipped[name] = str(err)
+                continue
         _check_boxes(name, mics.path, origin, coords, params.box_size_px)
         keep = isinstance(source, Reextraction) and source.keep_ctfs_micrographs
         tasks.append(_Task(index, name, coords, micrograph_labels(mics, index, coords, keep),
@@ -318,7 +335,8 @@ def _check_boxes(name: str, star: Path, origin: str, coords: Loop, box: int) -> 
                          f"outside micrograph {name} ({nx} × {ny} px, box {box} px)")
 
 
-def _run_all(tasks: list[_Task], n_jobs: int) -> list[tuple[int, str, Loop, float]]:
+def _run_all(tasks: list[_Task], n_jobs: int,
+             skip_bad: bool = False) -> list[tuple[int, str, Loop, float] | Skipped]:
     """Run tasks in order (one process) or in a fork pool, with progress and a log line each.
 
     Workers get what they share made once, before the pool forks: the FFT library only when
@@ -339,4 +357,4 @@ def _run_all(tasks: list[_Task], n_jobs: int) -> list[tuple[int, str, Loop, floa
     with threadpool_limits(limits=1, user_api="blas"):
         return map_micrographs(_run_task, tasks, n_jobs, "Extracting",
                                lambda r: f"{r[1]}: {len(r[2])} particles in {r[3]:.2f} s",
-                               preload=preload)
+                               preload=preload, skip_bad=skip_bad)

@@ -24,10 +24,10 @@ from cryopick.io.mrc import read_micrograph
 from cryopick.io.star import MicrographSet, post_name, read_coordinates, write_coordinates, \
     write_star
 from cryopick.picking.log import LogPickParams, micrograph_seed, pick_log
-from cryopick.tasks import map_micrographs
+from cryopick.tasks import Skipped, map_micrographs, write_qc_star
 
 __all__ = ["AutopickJob", "check_micrograph_files", "coordinate_path", "finish_job",
-           "my_shard", "run_autopick_log", "run_tasks"]
+           "my_shard", "qc_path", "run_autopick_log", "run_shard", "run_tasks", "unfinished"]
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +45,10 @@ class AutopickJob:
     shard: int = 0  # this job picks micrographs whose to-do index % n_shards == shard ...
     n_shards: int = 1  # ... and leaves the job-level files to finish_job when n_shards > 1
     micrograph_list: str | None = None  # the STAR file named in coords_suffix_<pickname>.star
+    # resuming an interrupted attempt of this same job: micrographs whose coordinate file was
+    # written at or after this time (ns since the epoch) are finished and not redone
+    resume_since_ns: int | None = None
+    on_bad_micrograph: str = "fail"  # skip: leave unreadable micrographs out, list them in qc.star
 
 
 def coordinate_path(odir: str, micrograph: str, pickname: str) -> Path:
@@ -53,17 +57,47 @@ def coordinate_path(odir: str, micrograph: str, pickname: str) -> Path:
     return Path(odir) / f"{stem}_{pickname}.star"
 
 
-def check_micrograph_files(names: list[str], star: Path) -> None:
-    """Fail before any work when a micrograph is missing or has an unreadable header."""
+def check_micrograph_files(names: list[str], star: Path, skip: bool = False) -> dict[str, str]:
+    """Check every micrograph exists and has a readable header, before any work.
+
+    A bad one raises InputError naming the file; with ``skip`` it is returned instead, in
+    ``{micrograph: reason}``, for the job to leave out.
+    """
+    bad = {}
     for name in names:
         path = Path(name)
-        if not path.is_file():
-            raise InputError(f"{path}: micrograph not found (listed in {star})")
         try:
-            with mrcfile.open(path, header_only=True, permissive=False):
-                pass
-        except (ValueError, OSError, EOFError) as err:
-            raise InputError(f"{path}: not a valid MRC file ({err})") from err
+            if not path.is_file():
+                raise InputError(f"{path}: micrograph not found (listed in {star})")
+            try:
+                with mrcfile.open(path, header_only=True, permissive=False):
+                    pass
+            except (ValueError, OSError, EOFError) as err:
+                raise InputError(f"{path}: not a valid MRC file ({err})") from err
+        except InputError as err:
+            if not skip:
+                raise
+            bad[name] = str(err)
+    return bad
+
+
+def qc_path(job: AutopickJob, shard: int | None = None) -> Path:
+    """The job's ``qc.star`` (micrographs left out, and why), or one shard's part of it."""
+    odir = Path(job.odir)
+    return odir / "qc.star" if shard is None else odir / ".shards" / f"{shard}.qc.star"
+
+
+def run_shard(tasks: list[tuple], job: AutopickJob, bad: dict[str, str], worker=None,
+              desc: str = "LoG picking") -> None:
+    """Run this shard's unfinished tasks (task[1]: micrograph); write its part of qc.star:
+    the micrographs ``bad`` names (of this shard) and those whose task found them unreadable.
+    """
+    mine = my_shard(tasks, job)
+    shard_bad = {task[1]: bad[task[1]] for task in mine if task[1] in bad}
+    results = run_tasks(unfinished([t for t in mine if t[1] not in bad], job), job.jobs,
+                        worker, desc, skip_bad=job.on_bad_micrograph == "skip")
+    shard_bad.update({r.task[1]: r.reason for r in results if isinstance(r, Skipped)})
+    write_qc_star(qc_path(job, job.shard), dict(sorted(shard_bad.items())))
 
 
 def _pick_one(task: tuple) -> tuple[str, int, float, float]:
@@ -74,7 +108,6 @@ def _pick_one(task: tuple) -> tuple[str, int, float, float]:
     image = read_micrograph(name)
     seed = micrograph_seed(params.random_seed, index, name, params.seed_by_name)
     result = pick_log(image, pixel, params, bk, seed)
-    write_coordinates(out_path, result.picks)
     if png_dir is not None:
         from cryopick.plots import plot_picks
 
@@ -84,6 +117,7 @@ def _pick_one(task: tuple) -> tuple[str, int, float, float]:
                    picks["rlnCoordinateY"].to_numpy(),
                    picks["rlnAutopickFigureOfMerit"].to_numpy(), result.scale,
                    params.diameter_max_a / (2 * pixel), post_name(name), png)
+    write_coordinates(out_path, result.picks)  # last: a coordinate file means all is written
     fom = result.picks["rlnAutopickFigureOfMerit"]
     return name, len(result.picks), float(fom.mean()) if len(fom) else 0.0, \
         time.perf_counter() - started
@@ -94,7 +128,7 @@ def run_autopick_log(mics: MicrographSet, params: LogPickParams, job: AutopickJo
     names = mics.names
     if not names:
         raise InputError(f"{mics.path}: no micrographs listed")
-    check_micrograph_files(names, mics.path)
+    bad = check_micrograph_files(names, mics.path, skip=job.on_bad_micrograph == "skip")
     if job.jobs < 1:
         raise InputError(f"--j must be ≥ 1, got {job.jobs}")
     tasks, done = [], []
@@ -111,7 +145,7 @@ def run_autopick_log(mics: MicrographSet, params: LogPickParams, job: AutopickJo
     logger.info("LoG picking %d micrograph(s) at %.3f Å/px, diameters %g–%g Å, backend %s, --j %d",
                 len(tasks), mics.pixel_size_a, params.diameter_min_a, params.diameter_max_a,
                 job.backend, job.jobs)
-    run_tasks(my_shard(tasks, job), job.jobs)
+    run_shard(tasks, job, bad)
     return finish_job(mics, job) if job.n_shards == 1 else pd.DataFrame()
 
 
@@ -122,10 +156,30 @@ def my_shard(tasks: list[tuple], job: AutopickJob) -> list[tuple]:
     return [task for task in tasks if task[0] % job.n_shards == job.shard]
 
 
+def unfinished(tasks: list[tuple], job: AutopickJob) -> list[tuple]:
+    """The tasks (task[1] is the micrograph) an interrupted attempt of this job left undone.
+
+    Coordinate files are written atomically and last, so one written since the attempt began
+    holds that micrograph's complete result. Tasks keep their to-do index (shard, seed).
+    """
+    if job.resume_since_ns is None:
+        return tasks
+    todo = []
+    for task in tasks:
+        out = coordinate_path(job.odir, task[1], job.pickname)
+        if not (out.is_file() and out.stat().st_mtime_ns >= job.resume_since_ns):
+            todo.append(task)
+    if len(todo) < len(tasks):
+        logger.info("resuming: %d micrograph(s) finished by the interrupted attempt are kept",
+                    len(tasks) - len(todo))
+    return todo
+
+
 def finish_job(mics: MicrographSet, job: AutopickJob) -> pd.DataFrame:
     """Write the job-level files after picking (all shards); returns the per-micrograph summary."""
     summary = _summary(mics, job)
     _write_job_files(mics, job, summary)
+    _gather_qc(job)
     if job.png_dir is not None:
         _summary_picture(mics, job)
     total = int(summary["rlnGroupNrParticles"].sum()) if len(summary) else 0
@@ -133,15 +187,31 @@ def finish_job(mics: MicrographSet, job: AutopickJob) -> pd.DataFrame:
     return summary
 
 
-def run_tasks(tasks: list[tuple], n_jobs: int, worker=None, desc: str = "LoG picking"
-               ) -> list[tuple]:
+def run_tasks(tasks: list[tuple], n_jobs: int, worker=None, desc: str = "LoG picking",
+              skip_bad: bool = False) -> list[tuple | Skipped]:
     """Run picking tasks in order (one process) or in a fork pool, with progress.
 
-    ``worker(task) -> (name, n_picks, mean_fom, seconds)``; default: LoG picking.
+    ``worker(task) -> (name, n_picks, mean_fom, seconds)``; default: LoG picking. With
+    ``skip_bad``, a task whose micrograph is unreadable gives a ``Skipped``.
     """
     return map_micrographs(
         worker or _pick_one, tasks, n_jobs, desc,
-        lambda r: f"{r[0]}: {r[1]} picks (mean FOM {r[2]:.3f}) in {r[3]:.2f} s")
+        lambda r: f"{r[0]}: {r[1]} picks (mean FOM {r[2]:.3f}) in {r[3]:.2f} s",
+        skip_bad=skip_bad)
+
+
+def _gather_qc(job: AutopickJob) -> None:
+    """``qc.star`` from the shards' parts (every shard writes one, maybe empty)."""
+    from cryopick.io.loop import read_star_loops
+
+    bad = {}
+    for shard in range(job.n_shards):
+        path = qc_path(job, shard)
+        if not path.is_file():
+            raise InputError(f"{path}: missing (did picking shard {shard} run?)")
+        table = read_star_loops(path)["skipped_micrographs"]
+        bad.update(zip(table["rlnMicrographName"], table["cryopickSkipReason"]))
+    write_qc_star(qc_path(job), bad)
 
 
 def _summary(mics: MicrographSet, job: AutopickJob) -> pd.DataFrame:

@@ -10,14 +10,16 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+from collections.abc import Collection
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from cryopick.errors import InputError, atomic_output
+from cryopick.io.loop import read_star_loops
 from cryopick.io.star import MicrographSet, post_name
-from cryopick.picking.job import AutopickJob, check_micrograph_files, finish_job
+from cryopick.picking.job import AutopickJob, check_micrograph_files, finish_job, qc_path
 from cryopick.picking.references import prepare_templates
 from cryopick.picking.template import TemplatePickParams, peaks_from_maps
 from cryopick.picking.template_job import TemplateSpec, _micrograph_shape, _read_maps, \
@@ -46,14 +48,19 @@ def parse_sweep(text: str) -> np.ndarray:
 
 
 def sweep_thresholds(mics: MicrographSet, params: TemplatePickParams, spec: TemplateSpec,
-                     odir: str, pickname: str, thresholds: np.ndarray) -> pd.DataFrame:
-    """Picks per micrograph (columns) at each threshold (rows), from saved FOM maps."""
-    check_micrograph_files(mics.names, mics.path)
+                     odir: str, pickname: str, thresholds: np.ndarray,
+                     leave_out: Collection[str] = ()) -> pd.DataFrame:
+    """Picks per micrograph (columns) at each threshold (rows), from saved FOM maps.
+
+    ``leave_out``: micrographs the picking job skipped as unreadable (its qc.star).
+    """
+    names = [name for name in mics.names if name not in leave_out]
+    check_micrograph_files(names, mics.path)
     templates = prepare_templates(spec.references, mics.pixel_size_a, spec.angpix_ref,
                                   spec.particle_diameter_a, spec.invert,
                                   spec.shrink_particle_mask, spec.healpix_order, spec.symmetry)
     counts = {}
-    for name in mics.names:
+    for name in names:
         ny, nx = _micrograph_shape(name)
         size = working_size(nx, ny, mics.pixel_size_a, params.lowpass_a, params.shrink,
                             params.optimise_size)
@@ -94,22 +101,26 @@ def plot_sweep(table: pd.DataFrame, out_png: str | os.PathLike[str]) -> None:
     plt.close(fig)
 
 
-def gather_picking_job(mics: MicrographSet, odir: str, micrograph_list: str,
+def gather_picking_job(mics: MicrographSet, odir: str, micrograph_list: str, n_shards: int = 1,
                        sweep_png: str | None = None, pick_config: dict | None = None,
                        references: str | None = None) -> None:
-    """A picking job's job-level files and summary picture in ``odir``, after all its shards.
+    """A picking job's job-level files, qc.star and summary picture in ``odir``, after all its
+    ``n_shards`` shards.
 
     With ``sweep_png`` (the optimisation pass), also picks against threshold on its FOM maps
-    (``pick_config``: the workflow's ``autopick_template`` section) and, if that asks for it,
-    the tutorial's "gentle clean" of the maps.
+    (``pick_config``: the workflow's ``autopick_template`` section), leaving out the micrographs
+    the job skipped as unreadable, and, if that asks for it, the tutorial's "gentle clean" of
+    the maps.
     """
-    job = AutopickJob(odir=odir, png_dir=odir, micrograph_list=micrograph_list)
+    job = AutopickJob(odir=odir, png_dir=odir, micrograph_list=micrograph_list,
+                      n_shards=n_shards)
     finish_job(mics, job)
     if sweep_png is None:
         return
     params, spec = from_config(pick_config, "optimise", references)
-    plot_sweep(sweep_thresholds(mics, params, spec, odir, job.pickname, SWEEP_THRESHOLDS),
-               sweep_png)
+    skipped = read_star_loops(qc_path(job))["skipped_micrographs"]["rlnMicrographName"]
+    plot_sweep(sweep_thresholds(mics, params, spec, odir, job.pickname, SWEEP_THRESHOLDS,
+                                set(skipped)), sweep_png)
     if pick_config["delete_fom_maps"]:
         for path in Path(odir).rglob("*.spi"):
             path.unlink()

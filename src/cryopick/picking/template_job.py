@@ -25,7 +25,7 @@ from cryopick.io.mrc import read_micrograph
 from cryopick.io.spider import read_spider, write_spider
 from cryopick.io.star import MicrographSet, post_name, write_coordinates
 from cryopick.picking.job import AutopickJob, check_micrograph_files, coordinate_path, \
-    finish_job, my_shard, run_tasks
+    finish_job, my_shard, run_shard
 from cryopick.picking.log import micrograph_seed
 from cryopick.picking.noise import prepare_ring_mask
 from cryopick.picking.references import TemplateSet, prepare_templates
@@ -149,9 +149,9 @@ def _pick_one(task: tuple) -> tuple[str, int, float, float]:
         if spec.write_fom_maps:
             _write_maps(maps, paths)
     picks = peaks_from_maps(maps, nx, ny, pixel, templates, params)
-    write_coordinates(out, picks)
     if job.png_dir is not None:
         _picture(job, name, pixel, templates, maps, picks, image, nx, ny)
+    write_coordinates(out, picks)  # after the picture: a coordinate file means all is written
     if spec.delete_fom_maps:
         for path in paths.values():
             path.unlink(missing_ok=True)
@@ -192,7 +192,7 @@ def run_autopick_template(mics: MicrographSet, params: TemplatePickParams, spec:
         raise InputError(f"{mics.path}: no micrographs listed")
     if spec.read_fom_maps and spec.write_fom_maps:
         raise InputError("--read_fom_maps and --write_fom_maps exclude each other")
-    check_micrograph_files(names, mics.path)
+    bad = check_micrograph_files(names, mics.path, skip=job.on_bad_micrograph == "skip")
     if params.ctf and not mics.has_ctf():
         raise InputError(f"{mics.path}: --ctf needs rlnDefocusU/rlnDefocusV for every micrograph")
     templates = prepare_templates(spec.references, mics.pixel_size_a, spec.angpix_ref,
@@ -214,13 +214,13 @@ def run_autopick_template(mics: MicrographSet, params: TemplatePickParams, spec:
     logger.info("template picking %d micrograph(s) with %d reference(s), backend %s, --j %d%s",
                 len(tasks), len(templates.images), job.backend, job.jobs,
                 " (from FOM maps)" if spec.read_fom_maps else "")
-    mine = my_shard(tasks, job)
     from threadpoolctl import threadpool_limits
 
     # one BLAS thread per worker (set before the fork, inherited), so --j N uses N cores
     with threadpool_limits(limits=1, user_api="blas"):
-        _prepare_before_fork(mine, templates, params, spec, job)
-        run_tasks(mine, job.jobs, worker=_pick_one, desc="template picking")
+        readable = [task for task in my_shard(tasks, job) if task[1] not in bad]
+        _prepare_before_fork(readable, templates, params, spec, job)
+        run_shard(tasks, job, bad, worker=_pick_one, desc="template picking")
     return finish_job(mics, job) if job.n_shards == 1 else pd.DataFrame()
 
 

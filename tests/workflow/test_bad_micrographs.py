@@ -14,7 +14,8 @@ import yaml
 from cryopick.io.mrc import write_mrc
 from cryopick.io.star import read_star, write_star
 from support import make_blob_micrograph
-from test_workflow_project import SNAKEMAKE
+from test_slurm import FAST_STATUS, needs_slurm
+from test_workflow_project import REPO, SNAKEMAKE
 
 pytestmark = pytest.mark.workflow
 STAGES = ["select_micrographs", "autopick_log", "Extract/LoG/particles.star"]
@@ -52,10 +53,13 @@ def _project(root, policy: str | None):
     return [*SNAKEMAKE, "--directory", str(root), "--configfile", str(root / "config.yaml")]
 
 
-def test_bad_micrographs_are_skipped_listed_and_left_out_of_what_follows(tmp_path):
+@pytest.mark.parametrize("where", ["local", pytest.param("slurm", marks=needs_slurm)])
+def test_bad_micrographs_are_skipped_listed_and_left_out_of_what_follows(tmp_path, where):
     base = _project(tmp_path, None)  # the default: skip
-    run = subprocess.run([*base, "--cores", "2", *STAGES], capture_output=True, text=True,
-                         timeout=300)
+    executor = ["--cores", "2"] if where == "local" else \
+        ["--profile", str(REPO / "profiles/slurm"), *FAST_STATUS]
+    run = subprocess.run([*base, *executor, *STAGES], capture_output=True, text=True,
+                         timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     qc = read_star(tmp_path / "AutoPick/LoG/qc.star")["skipped_micrographs"]
     reasons = dict(zip(qc["rlnMicrographName"], qc["cryopickSkipReason"]))

@@ -78,9 +78,9 @@ def test_report_gathers_every_stages_pictures(demo):
 
 
 def _outputs(root: Path) -> dict[str, bytes]:
-    """Every STAR, MRC and SPIDER file the pipeline wrote, by path, less the shards' own
-    bookkeeping (``.shards/``: one part per shard). The optimiser STAR files record the command
-    line, which names the threads (``--j``): that line is left out."""
+    """Every STAR, MRC and SPIDER file the pipeline wrote, by path, but the shards' own
+    bookkeeping (hidden ``.shards/``, whose number follows the sharding). The optimiser STAR
+    files record the command line, which names the threads (``--j``): that line is left out."""
     folders = ["MotionCorr", "CtfFind", "Demo", "Select", "AutoPick", "Extract", "Class2D"]
     files = {str(p.relative_to(root)): p.read_bytes() for folder in folders
              for p in sorted((root / folder).rglob("*"))

@@ -6,6 +6,8 @@
 rule select_templates:
     input:
         model=class2d_model(),
+        data=class2d_model().replace("_model.star", "_data.star"),
+        particles=job("extract_log", "particles.star"),
     output:
         star=job("select_templates", "class_averages.star"),
         gallery=report(
@@ -17,7 +19,13 @@ rule select_templates:
         "logs/select_templates.log",
     params:
         select=config["select_templates"],
-        mask_diameter_a=config["class2d"]["mask_diameter_a"],
+        class2d=config["class2d"],
+        particle_diameter_a=config["autopick_log"]["diameter_max_a"],
+        backend=config["backend"],
+    threads: 2  # a retry classification when no class looks like a particle
+    resources:
+        mem_mb=8000,
+        gres=gres(),
     conda:
         CONDA_ENV
     script:

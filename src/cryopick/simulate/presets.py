@@ -67,23 +67,26 @@ DATASETS: dict[str, Dataset] = {
                 n_carbon=2, empty_fraction=0.25),
         12, "tune", "the two-species set at half the SNR"),
     "tune_ring": Dataset(
-        _config(10, 1792, 1792, 1.3, 25, 220.0, 800.0, shape="ring", ice_gradient=0.6),
+        _config(10, 1792, 1792, 1.3, 25, 220.0, 800.0, shape="ring", ice_gradient=0.6,
+                n_contaminations=(1, 3), contamination_size=(1.0, 3.0)),
         13, "tune", "C7 double ring 220 Å (symmetric top views), 1.3 Å/px"),
     "heldout_shell": Dataset(
         _config(10, 1536, 1536, 1.0, 45, 120.0, 600.0, shape="shell", min_separation=1.0,
                 n_specks=(3, 8)),
         21, "heldout", "hollow shell 120 Å (every view a ring), 1.0 Å/px, dense"),
     "heldout_rod": Dataset(
-        _config(10, 1600, 1600, 2.0, 14, 300.0, 700.0, shape="elongated", ice_gradient=0.8),
+        _config(10, 1600, 1600, 2.0, 14, 300.0, 700.0, shape="elongated", ice_gradient=0.8,
+                n_contaminations=(0, 2), contamination_size=(1.0, 3.0)),
         22, "heldout", "elongated rod 300 Å, 2.0 Å/px"),
     "heldout_hard": Dataset(
-        _config(12, 1600, 1600, 1.5, 30, 200.0, 160.0, ice_gradient=0.6, n_specks=(4, 10)),
+        _config(12, 1600, 1600, 1.5, 30, 200.0, 100.0, ice_gradient=0.6, n_specks=(4, 10)),
         23, "heldout", "asymmetric 200 Å at very low SNR (hard), 1.5 Å/px"),
     "heldout_no_ctf": Dataset(
         _config(10, 1600, 1600, 1.2, 30, 160.0, 500.0, shape="dumbbell", ctf_mode="none"),
         24, "heldout", "dumbbell 160 Å, images without CTF (denoised), 1.2 Å/px"),
     "heldout_nonsquare": Dataset(
-        _config(10, 2048, 1440, 0.9, 25, 180.0, 900.0, shape="ring", ctf_mode="flipped"),
+        _config(10, 2048, 1440, 0.9, 16, 180.0, 900.0, shape="ring", ctf_mode="flipped",
+                n_contaminations=(0, 2)),
         25, "heldout", "C7 ring 180 Å, 2048 × 1440 px, 0.9 Å/px, phase-flipped"),
     "heldout_two_species_empty": Dataset(
         _config(10, 1800, 1800, 1.6, 14, 150.0, 700.0,
@@ -95,8 +98,8 @@ DATASETS: dict[str, Dataset] = {
                 n_contaminations=(0, 2)),
         27, "heldout", "dumbbell 140 Å, crowded: touching neighbours, 1.1 Å/px"),
     "heldout_dirty": Dataset(
-        _config(10, 2048, 2048, 0.7, 20, 110.0, 700.0, n_contaminations=(3, 7),
-                contamination_size=(0.8, 9.0), contamination_depth=(0.5, 3.0),
+        _config(10, 2048, 2048, 0.7, 20, 110.0, 700.0, n_contaminations=(2, 5),
+                contamination_size=(0.8, 6.0), contamination_depth=(0.5, 3.0),
                 n_specks=(8, 20), speck_size=(0.2, 1.2), ice_gradient=1.5, n_carbon=3),
         28, "heldout", "asymmetric 110 Å at 0.7 Å/px: contamination of every size, "
                        "strong ice gradient, carbon on 3 micrographs"),

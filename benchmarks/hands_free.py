@@ -33,11 +33,14 @@ from common import timed
 from hands_free_relion import RelionResult, run_relion_chain
 from truth import class_truth_ncc, pick_composition, score_pick_job
 
-from cryopick.class_selection import SelectionCriteria, choose_classes, read_class_averages
+from cryopick.class_features import ClassGeometry
+from cryopick.class_selection import NoTemplateError, choose_classes, class_pmax, \
+    read_class_averages
 from cryopick.io.mrc import read_mrc_header_pixel_size
 from cryopick.io.star import read_coordinates, read_micrographs_star, read_star
 from cryopick.simulate import CTF_STAR, DATASETS, SimulationConfig, datasets_in_split, \
     simulate_project
+from cryopick.template_choice import criteria_from_config
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -154,19 +157,23 @@ def describe_templates(project: Path, config: dict) -> tuple[str, list[str]]:
 def _reasons(project: Path, model: Path, config: dict) -> dict[int, str]:
     """The automatic choice's reason per class, recomputed as the workflow's adapter does."""
     opts = config["select_templates"]
-    fields = {f.name for f in dataclasses.fields(SelectionCriteria)}
     cwd = os.getcwd()
     try:
         os.chdir(project)
         table, images, pixel = read_class_averages(model)
-        choice = choose_classes(table, images, SelectionCriteria(
-            **{k: v for k, v in opts.items() if k in fields}),
-            config["class2d"]["mask_diameter_a"] / (2 * pixel), opts.get("classes") or None)
+        data = str(model).replace("_model.star", "_data.star")
+        geometry = ClassGeometry(pixel, config["class2d"]["mask_diameter_a"] / (2 * pixel),
+                                 config["autopick_log"]["diameter_max_a"] / (2 * pixel))
+        try:
+            choice = choose_classes(table, images, criteria_from_config(opts), geometry,
+                                    opts.get("classes") or None, class_pmax(data))
+        except NoTemplateError as err:
+            choice = err.choice
     except Exception as err:  # the reasons are a report, never a reason to stop the benchmark
         return {0: f"(reasons not recomputed: {err})"}
     finally:
         os.chdir(cwd)
-    return {int(r.rlnClassNumber): f"{r.reason} (score rank by share/resolution)"
+    return {int(r.rlnClassNumber): f"{r.reason} (ranked by share × Pmax / resolution)"
             for r in choice.table.itertuples()}
 
 

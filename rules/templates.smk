@@ -15,6 +15,11 @@ rule select_templates:
             caption="../report/select_templates.rst",
             category="5. Select/templates4autopick",
         ),
+        decisions=report(
+            job("select_templates", "decisions.txt"),
+            caption="../report/template_decisions.rst",
+            category="5. Select/templates4autopick",
+        ),
     log:
         "logs/select_templates.log",
     params:
@@ -80,6 +85,12 @@ rule autopick_optimise:
             caption="../report/threshold_sweep.rst",
             category="6. AutoPick/optimise_params",
         ),
+        threshold=job("autopick_optimise", "auto_threshold.yaml"),
+        fom_histogram=report(
+            job("autopick_optimise", "fom_histogram.png"),
+            caption="../report/fom_histogram.rst",
+            category="6. AutoPick/optimise_params",
+        ),
     log:
         "logs/autopick_optimise/finish.log",
     params:
@@ -95,6 +106,7 @@ rule autopick_template_shard:
     input:
         micrographs=micrographs_star(),
         references=job("select_templates", "class_averages.star"),
+        threshold=final_threshold(),
     output:
         done=touch(job("autopick_template", ".shards/{shard}.done")),
         pictures=report(

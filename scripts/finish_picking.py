@@ -1,13 +1,17 @@
 """Snakemake adapter gathering the shards of a picking job: RELION's job-level files, the
-summary picture and, for the optimisation pass, the threshold sweep on its FOM maps."""
+summary picture and, for the optimisation pass, the threshold sweep on its FOM maps and the
+automatic threshold of the final pass (threshold: auto) with its FOM histogram."""
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 
 from cryopick.io.star import read_micrographs_star
+from cryopick.picking.auto_threshold import choose_threshold, plot_fom_histogram, \
+    write_threshold
 from cryopick.picking.job import AutopickJob, finish_job
-from cryopick.picking.repick import plot_sweep, sweep_thresholds
+from cryopick.picking.repick import peak_foms, plot_sweep, sweep_thresholds
 from cryopick.picking.template_job import from_config
 from cryopick.workflow import log_to_file
 
@@ -23,6 +27,14 @@ def main(smk) -> None:
         table = sweep_thresholds(mics, params, spec, smk.params.odir, job.pickname,
                                  np.round(np.arange(-0.2, 2.01, 0.1), 3))
         plot_sweep(table, smk.output.sweep)
+        # the final pass's candidates: its minimum distance, every peak whatever its FOM
+        final = dataclasses.replace(
+            params, min_distance_a=smk.params.pick["final"]["min_distance_a"])
+        foms = peak_foms(mics, final, spec, smk.params.odir, job.pickname)
+        choice = choose_threshold(foms)
+        write_threshold(smk.output.threshold, choice)
+        plot_fom_histogram(foms, choice, "Final-pass threshold from the subset's FOM maps",
+                           smk.output.fom_histogram)
         if smk.params.pick["delete_fom_maps"]:  # the tutorial's "gentle clean"
             for path in Path(smk.params.odir).rglob("*.spi"):
                 path.unlink()

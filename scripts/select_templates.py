@@ -12,7 +12,7 @@ def main(smk) -> None:
         out_star=smk.output.star, gallery_png=smk.output.gallery,
         particle_diameter_a=smk.params.particle_diameter_a,
         mask_diameter_a=smk.params.class2d["mask_diameter_a"], class2d=smk.params.class2d,
-        backend=smk.params.backend, threads=smk.threads)
+        backend=smk.params.backend, threads=smk.threads, decisions_txt=smk.output.decisions)
     decisions = select_templates_stage(stage, opts)
     write_note(str(smk.output.star).rsplit("/", 1)[0],
                ["cryopick-select-templates", "--i", smk.input.model], opts, decisions)

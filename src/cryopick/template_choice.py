@@ -52,6 +52,7 @@ class TemplateStage:
     class2d: Mapping[str, object]  # the class2d config section (for the retry)
     backend: str = "numpy"
     threads: int = 1
+    decisions_txt: str | None = None  # the decisions and every class's verdict, as text
 
 
 def criteria_from_config(opts: Mapping[str, object]) -> SelectionCriteria:
@@ -147,11 +148,26 @@ def select_templates_stage(stage: TemplateStage, opts: Mapping[str, object]) -> 
         write_templates(table, images, choice, pixel, stage.out_star, bool(opts["recenter"]))
         chosen = choice.table.loc[choice.table["chosen"], "rlnClassNumber"].tolist()
         decisions.append(f"templates: classes {', '.join(map(str, chosen))} of {source}")
-        _gallery(images, choice, stage.gallery_png, decisions[-1])
-        return decisions
-    _write_blob(stage, pixel, images.shape[-1], decisions)
+    else:
+        _write_blob(stage, pixel, images.shape[-1], decisions)
     _gallery(images, choice, stage.gallery_png, decisions[-1])
+    if stage.decisions_txt:
+        _write_decisions(stage.decisions_txt, decisions, choice, source)
     return decisions
+
+
+def _write_decisions(path: str, decisions: list[str], choice: ClassChoice, source: str) -> None:
+    """The decisions, then one row per class of ``source``: figures and verdict."""
+    from cryopick.errors import atomic_output
+
+    columns = ["rlnClassNumber", "rlnClassDistribution", "rlnEstimatedResolution", "pmax",
+               "snr", "scattered", "edge", "offcentre", "anisotropy", "radial_dip", "plateau",
+               "chosen", "reason"]
+    table = choice.table[columns].sort_values("rlnClassDistribution", ascending=False)
+    with atomic_output(path) as tmp:
+        tmp.write_text("\n".join(["Template selection, automatic decisions:", *decisions, "",
+                                   f"Classes of {source}:",
+                                   table.to_string(index=False, float_format="%.3g"), ""]))
 
 
 def _reasons(choice: ClassChoice) -> str:

@@ -23,7 +23,7 @@ from cryopick.picking.template_job import TemplateSpec, _micrograph_shape, _read
     fom_map_paths
 from cryopick.picking.working_size import working_size
 
-__all__ = ["parse_sweep", "plot_sweep", "sweep_thresholds"]
+__all__ = ["parse_sweep", "peak_foms", "plot_sweep", "sweep_thresholds"]
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +39,35 @@ def parse_sweep(text: str) -> np.ndarray:
         return np.array([float(v) for v in text.split(",")])
     except ValueError as err:
         raise InputError(f"--sweep {text!r}: give START:STOP:STEP or a comma list ({err})")
+
+
+def _saved_maps(mics: MicrographSet, params: TemplatePickParams, spec: TemplateSpec,
+                odir: str, pickname: str):
+    """Yield ``(name, nx, ny, templates, maps)`` for every micrograph's saved FOM maps."""
+    check_micrograph_files(mics.names, mics.path)
+    templates = prepare_templates(spec.references, mics.pixel_size_a, spec.angpix_ref,
+                                  spec.particle_diameter_a, spec.invert,
+                                  spec.shrink_particle_mask, spec.healpix_order, spec.symmetry)
+    for name in mics.names:
+        ny, nx = _micrograph_shape(name)
+        size = working_size(nx, ny, mics.pixel_size_a, params.lowpass_a, params.shrink,
+                            params.optimise_size)
+        paths = fom_map_paths(odir, name, pickname, len(templates.images))
+        missing = [str(p) for p in paths.values() if not p.is_file()]
+        if missing:
+            raise InputError(f"{missing[0]}: FOM map not found for {name} "
+                             "(write them first with --write_fom_maps)")
+        yield name, nx, ny, templates, _read_maps(paths, len(templates.images), size)
+
+
+def peak_foms(mics: MicrographSet, params: TemplatePickParams, spec: TemplateSpec, odir: str,
+              pickname: str) -> np.ndarray:
+    """The FOM of every peak the picking would keep with no threshold (saved FOM maps)."""
+    open_params = dataclasses.replace(params, threshold=-1e30)
+    return np.concatenate([np.zeros(0)] + [
+        peaks_from_maps(maps, nx, ny, mics.pixel_size_a, templates, open_params)[
+            "rlnAutopickFigureOfMerit"].to_numpy(float)
+        for _, nx, ny, templates, maps in _saved_maps(mics, params, spec, odir, pickname)])
 
 
 def sweep_thresholds(mics: MicrographSet, params: TemplatePickParams, spec: TemplateSpec,

@@ -43,10 +43,17 @@ rule autopick_log:
             caption="../report/pick_summary.rst",
             category="2. AutoPick/LoG",
         ),
+        threshold=job("autopick_log", "auto_threshold.yaml"),
+        fom_histogram=report(
+            job("autopick_log", "fom_histogram.png"),
+            caption="../report/log_fom_histogram.rst",
+            category="2. AutoPick/LoG",
+        ),
     log:
         "logs/autopick_log/finish.log",
     params:
         odir=job("autopick_log"),
+        auto_threshold=config["autopick_log"]["auto_threshold"],
     localrule: True
     conda:
         CONDA_ENV

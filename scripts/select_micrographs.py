@@ -1,8 +1,9 @@
 """Snakemake adapter for rule select_micrographs; the logic is cryopick.select."""
 
 from cryopick.io.star import read_micrographs_star
-from cryopick.picking.log import LogPickParams
-from cryopick.select import plot_subset, select_by_picks, select_micrographs, write_selection
+from cryopick.picking.log import log_params_from_config
+from cryopick.select import plot_subset, select_by_picks, select_micrographs, \
+    write_selection
 from cryopick.workflow import log_to_file, write_note
 
 
@@ -13,7 +14,7 @@ def main(smk) -> None:
     decisions = None
     if opts["first_n"] == "auto" and not opts["micrographs"]:
         selection, counts = select_by_picks(
-            mics, LogPickParams(**smk.params.log), int(opts["target_picks"]),
+            mics, log_params_from_config(smk.params.log), int(opts["target_picks"]),
             int(opts["min_micrographs"]), smk.params.backend)
         decisions = [f"subset: the first {len(counts)} micrographs, {sum(counts)} LoG picks "
                      f"(target {opts['target_picks']}, at least {opts['min_micrographs']} "

@@ -1,9 +1,11 @@
 """Hands-free on data unlike the demo: many empty-ice LoG picks, and featureless classes.
 
-One small simulated project (3 micrographs of 1024² px at 1.77 Å/px, half of each micrograph
-empty ice, contamination) is run twice with the workflow's defaults and only the values a
-user sets from the particle and pixel size: once as it comes, once with a 2D classification
-stopped after its first iteration, whose classes are all featureless discs.
+One small simulated project (4 micrographs of 1280² px at 1.77 Å/px, half of each micrograph
+empty ice, an ice gradient, contamination and specks) is run twice with the workflow's
+defaults and only the values a user sets from the particle and pixel size, with a LoG search
+that reaches down to small particles and weak peaks (so that most LoG picks are empty ice):
+once as it comes, once with a 2D classification stopped after its first iteration, whose
+classes are all featureless discs.
 """
 
 from __future__ import annotations
@@ -26,11 +28,14 @@ from cryopick.simulate import CTF_STAR, SimulationConfig, junk_mask, simulate_pr
 pytestmark = pytest.mark.workflow
 
 PIXEL_A, DIAMETER_A = 1.77, 170.0
-SIM = SimulationConfig(n_micrographs=3, nx=1024, ny=1024, pixel_size_a=PIXEL_A,
-                       particles_per_micrograph=14, particle_diameter_a=DIAMETER_A,
-                       snr=0.07, empty_fraction=0.5, n_carbon=0)
+SIM = SimulationConfig(n_micrographs=4, nx=1280, ny=1280, pixel_size_a=PIXEL_A,
+                       particles_per_micrograph=40, particle_diameter_a=DIAMETER_A,
+                       snr=0.07, empty_fraction=0.5, n_carbon=0, ice_gradient=1.0,
+                       n_contaminations=(1, 3), contamination_size=(1.0, 3.0),
+                       n_specks=(4, 10))
 USER = {"micrographs_star": CTF_STAR, "backend": "numpy",
-        "select": {"min_micrographs": 3},
+        "select": {"min_micrographs": 4},
+        "autopick_log": {"diameter_min_a": 110, "threshold_adjust": -0.3},
         "extract": {"box_size_px": 128, "rescaled_size_px": 64, "bg_diameter_px": 100},
         "class2d": {"n_iter": 12}}
 FEATURELESS = {"class2d": {"n_iter": 1, "n_classes": 2},
@@ -69,16 +74,42 @@ def _empty_ice_share(root: Path) -> float:
                             0.5 * DIAMETER_A / PIXEL_A)
         matched[pairs[:, 0]] = True
         mask = junk_mask(root, stem, margin_px=0.25 * DIAMETER_A / PIXEL_A)
-        x, y = np.rint(xy).astype(int).clip(0, 1023).T
+        x, y = np.rint(xy).astype(int).clip(0, SIM.nx - 1).T
         empty += int(np.sum(~matched & ~mask[y, x]))
         total += len(xy)
     return empty / total
+
+
+def _truth_ncc(root: Path, model: str) -> dict[int, float]:
+    """Per class: best NCC of its average with true projections (48 directions, ψ every 10°)."""
+    import os
+
+    from cryopick.class_selection import read_class_averages
+    from cryopick.classification.quality import best_ncc
+    from cryopick.picking.projection import healpix_directions
+    from cryopick.simulate import make_blobs, project_blobs
+
+    cwd = os.getcwd()
+    os.chdir(root)  # the model names its stack relative to the project
+    try:
+        table, images, pixel_a = read_class_averages(model)
+    finally:
+        os.chdir(cwd)
+    directions = healpix_directions(1)
+    angles = np.column_stack([directions, np.zeros(len(directions))])
+    truth = project_blobs(make_blobs(DIAMETER_A, 5), angles, images.shape[-1], pixel_a)
+    radius = 0.5 * 200.0 / pixel_a
+    return {int(c): max(best_ncc(image, p, radius, step_deg=10.0) for p in truth)
+            for c, image in zip(table["rlnClassNumber"], images)}
 
 
 def test_empty_ice_picks_do_not_become_templates(project):
     assert _empty_ice_share(project) >= 0.4  # the case the demo lacks
     note = (project / "Select/templates4autopick/note.txt").read_text()
     assert "fallback" not in note and "templates: classes" in note
+    chosen = read_star(project / "Select/templates4autopick/class_averages.star")[""]
+    ncc = _truth_ncc(project, "Class2D/LoG/run_it012_model.star")
+    assert all(ncc[int(c)] >= 0.8 for c in chosen["rlnClassNumber"]), (chosen, ncc)
     score = score_demo_picks(project, "AutoPick/template", 0.25 * 150.0 / PIXEL_A)
     assert score.f1 >= 0.85, score
 

@@ -4,10 +4,11 @@ Every peak of the FOM maps, found with no threshold, is either noise or a partic
 the noise filters let through). Noise peaks are the many, low-FOM ones; their distribution's
 lower side holds no particles, so it is a null distribution the data give for free. The
 threshold is the first real valley of the FOM density above the noise (see
-:func:`_valley`). When the density has no such valley (particles few or weak), the noise peaks
-are taken as maxima of many noise values, a Gumbel distribution whose width is measured on the
-noise mode's lower side, and the cut is where one noise peak of the lot is expected above it
-(mode + width × ln(number of peaks)).
+:func:`_valley`). Without a valley, particles that show as a shoulder are the upper component
+of a two-Gaussian mixture, cut where it overtakes the noise. Failing both (particles few or
+weak), the noise peaks are taken as maxima of many noise values, a Gumbel distribution whose
+width is measured on the noise mode's lower side, and the cut is where one noise peak of the
+lot is expected above it (mode + width × ln(number of peaks)).
 The same rule works on any figure of merit with a noise mode (template and LoG picking).
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
 from pathlib import Path
 
@@ -24,7 +26,7 @@ import yaml
 from cryopick.errors import InputError, atomic_output
 
 __all__ = ["ThresholdChoice", "choose_threshold", "plot_fom_histogram", "read_threshold",
-           "write_threshold"]
+           "threshold_pick_files", "write_threshold"]
 
 logger = logging.getLogger(__name__)
 
@@ -37,15 +39,16 @@ class ThresholdChoice:
     """The chosen threshold, how it was found, and the noise it was measured against."""
 
     threshold: float
-    method: str  # "valley" or "null"
+    method: str  # "valley", "mixture" or "null"
     noise_mode: float
     noise_sd: float
     n_peaks: int
 
     def describe(self) -> str:
         """One line for logs, notes and the report."""
-        how = "the valley above the noise mode" if self.method == "valley" else \
-            "one noise peak expected above it (Gumbel null)"
+        how = {"valley": "the valley above the noise mode",
+               "mixture": "where a two-Gaussian mixture's upper component overtakes the noise",
+               }.get(self.method, "one noise peak expected above it (Gumbel null)")
         return (f"threshold auto: {self.threshold:.3f} ({how}; {self.n_peaks} peaks, noise mode "
                 f"{self.noise_mode:.3f}, null SD {self.noise_sd:.3f})")
 
@@ -78,6 +81,41 @@ def _valley(foms: np.ndarray, grid: np.ndarray, density: np.ndarray,
     return None
 
 
+def _mixture_cut(foms: np.ndarray, noise_mode: float, noise_sd: float,
+                 n_iter: int = 200) -> float | None:
+    """Where a two-Gaussian mixture's upper component overtakes the noise, or None.
+
+    For particles that show as a shoulder, not a mode: the components start at the noise
+    mode and at the upper quartile; the upper one must hold ≥ 3 % of the peaks and lie ≥ 2
+    noise SDs above the noise, and at least twice as many peaks must lie above the cut as
+    the Gumbel null (see the module docstring) expects of noise alone: a skewed noise
+    distribution fits two Gaussians too.
+    """
+    upper = foms[foms >= np.percentile(foms, 75)]
+    mu = np.array([noise_mode, upper.mean()])
+    sd = np.array([max(noise_sd, 1e-6), max(upper.std(), noise_sd, 1e-6)])
+    weight = np.array([0.75, 0.25])
+    for _ in range(n_iter):  # EM
+        dens = weight / sd * np.exp(-0.5 * ((foms[:, None] - mu) / sd) ** 2)
+        resp = dens / np.maximum(dens.sum(axis=1, keepdims=True), 1e-300)
+        weight = resp.mean(axis=0)
+        mu = (resp * foms[:, None]).sum(axis=0) / np.maximum(resp.sum(axis=0), 1e-12)
+        sd = np.sqrt((resp * (foms[:, None] - mu) ** 2).sum(axis=0)
+                     / np.maximum(resp.sum(axis=0), 1e-12)).clip(min=1e-6)
+    if weight[1] < 0.03 or mu[1] - mu[0] < 2 * sd[0]:
+        return None
+    x = np.linspace(mu[0], mu[1], 1024)
+    dens = weight / sd * np.exp(-0.5 * ((x[:, None] - mu) / sd) ** 2)
+    above = np.flatnonzero(dens[:, 1] >= dens[:, 0])
+    if not len(above):
+        return None
+    cut = float(x[above[0]])
+    width = noise_sd / GUMBEL_LOWER_RMS
+    n_noise = math.e * np.sum(foms <= noise_mode)  # a Gumbel holds 1/e of its mass below the mode
+    expected = n_noise * -np.expm1(-np.exp(-(cut - noise_mode) / width))
+    return cut if np.sum(foms >= cut) >= max(10.0, 2.0 * expected) else None
+
+
 def choose_threshold(foms: np.ndarray) -> ThresholdChoice:
     """The automatic threshold of a set of peak figures of merit (see the module docstring)."""
     foms = np.asarray(foms, dtype=np.float64)
@@ -98,8 +136,11 @@ def choose_threshold(foms: np.ndarray) -> ThresholdChoice:
     below = foms[foms <= noise_mode]
     noise_sd = float(np.sqrt(np.mean((below - noise_mode) ** 2))) if len(below) > 1 else \
         float(foms.std())
+    mixture = None if valley is not None else _mixture_cut(foms, noise_mode, noise_sd)
     if valley is not None:
         choice = ThresholdChoice(float(grid[valley]), "valley", noise_mode, noise_sd, len(foms))
+    elif mixture is not None:
+        choice = ThresholdChoice(mixture, "mixture", noise_mode, noise_sd, len(foms))
     else:
         width = noise_sd / GUMBEL_LOWER_RMS
         cut = float(noise_mode + width * np.log(len(foms)))
@@ -151,3 +192,19 @@ def plot_fom_histogram(foms: np.ndarray, choice: ThresholdChoice, title: str,
     with atomic_output(out_png) as tmp:
         fig.savefig(tmp, format="png")
     plt.close(fig)
+
+
+def threshold_pick_files(paths: list[Path], choice: ThresholdChoice) -> tuple[int, int]:
+    """Keep only the picks at or above the chosen threshold in each coordinate file (rewritten
+    in place, atomically); returns (picks kept, picks before)."""
+    from cryopick.io.star import read_coordinates, write_coordinates
+
+    kept = before = 0
+    for path in paths:
+        picks = read_coordinates(path)
+        keep = picks[picks["rlnAutopickFigureOfMerit"].to_numpy(float) >= choice.threshold]
+        before, kept = before + len(picks), kept + len(keep)
+        if len(keep) < len(picks):
+            write_coordinates(path, keep.reset_index(drop=True))
+    logger.info("kept %d of %d picks at or above %.3f", kept, before, choice.threshold)
+    return kept, before

@@ -67,3 +67,36 @@ def test_background_outliers_are_limited_relative_to_the_micrograph():
         tight = background_outlier_limits(maps, 400, 300, TemplatePickParams(
             auto_noise_mads=2.5, max_stddev_noise=0.1, min_avg_noise=5.0))
         assert tight == (0.1, 5.0)  # RELION's flags still apply where they are stricter
+
+
+def test_particles_that_show_only_as_a_shoulder_are_cut_from_the_noise():
+    rng = np.random.default_rng(4)
+    noise, particles = rng.gumbel(0.2, 0.25, 1500), rng.normal(1.6, 0.7, 400)
+    choice = choose_threshold(np.concatenate([noise, particles]))
+    kept, noise_kept = np.sum(particles >= choice.threshold), np.sum(noise >= choice.threshold)
+    recall, precision = kept / len(particles), kept / (kept + noise_kept)
+    assert 2 * recall * precision / (recall + precision) > 0.8, choice
+
+
+def test_log_picks_below_the_cut_are_dropped_from_their_files(tmp_path):
+    import pandas as pd
+
+    from cryopick.io.star import read_coordinates, write_coordinates
+    from cryopick.picking.auto_threshold import ThresholdChoice, threshold_pick_files
+    from cryopick.picking.log import log_params_from_config
+
+    paths = []
+    for i, foms in enumerate(([0.1, 2.0, 3.0], [0.2, 0.3])):
+        paths.append(tmp_path / f"m{i}_autopick.star")
+        write_coordinates(paths[-1], pd.DataFrame({
+            "rlnCoordinateX": np.arange(len(foms)) * 50.0, "rlnCoordinateY": 10.0,
+            "rlnAutopickFigureOfMerit": foms}))
+    choice = ThresholdChoice(1.0, "valley", 0.2, 0.1, 5)
+    assert threshold_pick_files(paths, choice) == (2, 5)
+    assert read_coordinates(paths[0])["rlnAutopickFigureOfMerit"].tolist() == [2.0, 3.0]
+    assert len(read_coordinates(paths[1])) == 0
+    params = log_params_from_config({"diameter_min_a": 100, "diameter_max_a": 120,
+                                     "auto_threshold": True})
+    assert params.diameter_max_a == 120
+    with pytest.raises(TypeError):
+        log_params_from_config({"diameter_min_a": 100, "diameter_max_a": 120, "typo": 1})

@@ -10,6 +10,9 @@ does not depend on how many particles the class holds or on what the other class
 - ``edge``: the share of a ring just inside the mask (beyond the particle radius) covered by
   density: contamination, carbon and crowded neighbours (stripes, lattices) fill it;
 - ``offcentre``: the centre of mass's distance from the box centre, in mask radii;
+- ``solvent``: the spread of the density around the particle (inside the mask, outside the
+  central island), relative to its peak: flat around a view, blotchy to the mask edge in
+  classes of empty-ice picks (RELION 4's ranker reads the solvent's std too);
 - ``anisotropy``: the part of the density that is not its rotational average (about its
   centre of mass; near 1: no centred density, noise); ``radial_dip``: how deep the rotational
   average dips inside the particle (a ring, a hollow top view); ``plateau``: the share of the
@@ -19,7 +22,8 @@ does not depend on how many particles the class holds or on what the other class
 
 Limits were set on simulated class averages (tests/class_junk.py) and on the demo's classes:
 views of particles 110-200 Å in a 200 Å mask have anisotropy 0.23-0.55 and plateau ≤ 0.36,
-filled and cut discs plateau ≥ 0.51, blobs anisotropy ≤ 0.04.
+filled and cut discs plateau ≥ 0.51, blobs anisotropy ≤ 0.04. Views in the demo's and a tune
+set's classes have solvent 0.05-0.10, that set's empty-ice classes 0.18-0.38.
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ class FeatureLimits:
     max_scattered: float = 0.35  # share of the density outside the central island
     max_edge: float = 0.15  # share of the ring inside the mask edge covered by density
     max_offcentre: float = 0.3  # centre of mass off the box centre, in mask radii
+    max_solvent: float = 0.15  # spread of the solvent around the particle, × its peak
     max_anisotropy: float = 0.8  # no centred density at all: noise
     min_anisotropy: float = 0.2  # in-plane structure beyond the rotational average ...
     min_radial_dip: float = 0.15  # ... or a ring-like radial profile ...
@@ -108,7 +113,7 @@ def class_features(image: np.ndarray, geometry: ClassGeometry) -> dict[str, floa
     peak = float(np.percentile(smooth[central], 99))
     residue = float(np.std((image - smooth)[inside])) or 1e-12
     out = {"snr": peak / residue, "scattered": 1.0, "edge": 0.0, "offcentre": 1.0,
-           "anisotropy": 0.0, "radial_dip": 0.0, "plateau": 1.0}
+           "anisotropy": 0.0, "radial_dip": 0.0, "plateau": 1.0, "solvent": 1.0}
     if peak <= 0:
         return out
     support = inside & (smooth > 0.5 * peak)
@@ -129,6 +134,10 @@ def class_features(image: np.ndarray, geometry: ClassGeometry) -> dict[str, floa
     profile = profile[: max(int(math.ceil(min(g.particle_radius_px, mask_r))), 2)]
     later_max = np.maximum.accumulate(profile[::-1])[::-1]
     out["radial_dip"] = float(np.max(later_max - profile)) / peak
+    # around a particle the average is flat solvent; empty-ice classes are blotchy to the edge
+    solvent = inside & ~ndimage.binary_dilation(
+        island, iterations=max(2, int(math.ceil(2.5 * _sigma_px(g.pixel_a, LOWPASS_A)))))
+    out["solvent"] = float(np.std(smooth[solvent])) / peak if solvent.sum() >= 8 else 0.0
     # a flat-topped blob stays near its peak over most of its outline; domains of a view do not
     out["plateau"] = float(np.mean(smooth[island] > 0.8 * peak)) if island.any() else 1.0
     return out
@@ -144,6 +153,8 @@ def junk_reason(features: dict[str, float], limits: FeatureLimits) -> str:
         return "density at the mask edge (contamination, carbon or neighbours)"
     if f["offcentre"] > limits.max_offcentre:
         return "off-centre"
+    if f["solvent"] > limits.max_solvent:
+        return "blotchy solvent (empty ice, noise)"
     structured = f["anisotropy"] >= limits.min_anisotropy or \
         f["radial_dip"] >= limits.min_radial_dip
     if not structured or f["plateau"] > limits.max_plateau:

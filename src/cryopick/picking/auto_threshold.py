@@ -67,14 +67,14 @@ def _valley(foms: np.ndarray, grid: np.ndarray, density: np.ndarray,
 
     Modes are paired in order, left mode first, then right mode (a weak particle population
     can show as several small modes).
-    A valley is real when the density at least halves from both neighbouring modes, at least
+    A valley is real when the density drops by 20 % from both neighbouring modes, at least
     10 % of the peaks lie below it (noise peaks are many: a bump of outliers is not the noise)
     and at least ``max(10, 1 %)`` above it (a bump of the noise's own tail is not particles).
     """
     for left, right in ((a, b) for i, a in enumerate(modes) for b in modes[i + 1:]):
         valley = left + int(np.argmin(density[left:right + 1]))
         below = int(np.sum(foms < grid[valley]))
-        real = density[valley] <= 0.5 * min(density[left], density[right]) and \
+        real = density[valley] <= 0.8 * min(density[left], density[right]) and \
             below >= 0.1 * len(foms) and len(foms) - below >= max(10, 0.01 * len(foms))
         if real:
             return valley
@@ -122,8 +122,11 @@ def choose_threshold(foms: np.ndarray) -> ThresholdChoice:
     foms = foms[np.isfinite(foms)]
     if len(foms) < 10:
         raise InputError(f"an automatic threshold needs ≥ 10 peaks, got {len(foms)}")
-    grid = np.linspace(foms.min(), foms.max(), 512)
-    density = _density(foms, grid)
+    # the density on the bulk of the peaks: a few extreme FOMs (contamination, carbon edges)
+    # would otherwise stretch the grid past the noise and particle modes
+    low, high = np.percentile(foms, [0.5, 99.5])
+    grid = np.linspace(low, high, 512)
+    density = _density(foms[(foms >= low) & (foms <= high)], grid)
     inner = (density[1:-1] > density[:-2]) & (density[1:-1] >= density[2:])
     modes = np.flatnonzero(inner) + 1
     modes = modes[density[modes] >= MIN_MODE_HEIGHT * density.max()]

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -148,7 +149,7 @@ def describe_templates(project: Path, config: dict) -> tuple[str, list[str]]:
         lines.append(f"    class {number:3d}: {share:5.1%} of LoG picks, truth NCC {value:5.2f} "
                      f"(species {species + 1}); {reasons.get(number, '')}")
     particle_like = [ncc.get(c, (0.0,))[0] for c in chosen]
-    best = sorted((v[0] for v in ncc.values()), reverse=True)[:max(1, len(chosen))]
+    best = sorted((v[0] for v in ncc.values()), reverse=True)[:max(4, len(chosen))]
     lines.append(f"    truth NCC of the chosen: {', '.join(f'{v:.2f}' for v in particle_like)}; "
                  f"best {len(best)} classes: {', '.join(f'{v:.2f}' for v in best)}")
     return ",".join(map(str, chosen)), lines
@@ -177,6 +178,15 @@ def _reasons(project: Path, model: Path, config: dict) -> dict[int, str]:
             for r in choice.table.itertuples()}
 
 
+def _first_error(log: Path) -> str:
+    """The first ``SomethingError: message`` line of a workflow log."""
+    for line in log.read_text(errors="replace").splitlines():
+        match = re.search(r"\b(\w+Error): (.+)", line)
+        if match:
+            return f"{match.group(1)}: {match.group(2)[:100]}"
+    return "unknown error"
+
+
 def run_dataset(name: str, root: Path, args: argparse.Namespace) -> Row:
     """Simulate, run the workflow and (optionally) RELION's chain on one data set."""
     dataset = DATASETS[name]
@@ -193,9 +203,9 @@ def run_dataset(name: str, root: Path, args: argparse.Namespace) -> Row:
     radius_px = 0.25 * min(sim.diameters_a) / sim.pixel_size_a
     try:
         row.time_s = run_workflow(project, user, args.j)
-    except Exception as err:  # a failed run is a result: report it and go on
-        row.error = f"workflow failed: {err}; see {project / 'workflow.log'}"
-        print("    " + row.error, flush=True)
+    except Exception:  # a failed run is a result: report it and go on
+        row.error = f"workflow failed: {_first_error(project / 'workflow.log')}"
+        print(f"    {row.error}; see {project / 'workflow.log'}", flush=True)
     subset = f"{config['aliases']['select']}/micrographs_selected.star"
     if (project / subset).is_file():
         comp = pick_composition(project, config["aliases"]["autopick_log"], subset,
@@ -203,9 +213,10 @@ def run_dataset(name: str, root: Path, args: argparse.Namespace) -> Row:
         row.log_empty = comp["empty"]
         print(f"    LoG on the subset: {comp['n']} picks, {comp['particle']:.0%} particles, "
               f"{comp['junk']:.0%} junk, {comp['empty']:.0%} empty ice")
-    if not row.error:
+    if any((project / config["aliases"]["class2d"]).glob("run_it*_model.star")):
         row.templates, lines = describe_templates(project, config)
         print("    templates chosen:\n" + "\n".join(lines))
+    if not row.error:
         score, row.on_junk = score_pick_job(project, config["aliases"]["autopick_template"],
                                             radius_px)
         row.f1, row.precision, row.recall = score.f1, score.precision, score.recall

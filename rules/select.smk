@@ -16,7 +16,7 @@ rule select_micrographs:
         "logs/select_micrographs.log",
     params:
         select=config["select"],
-        log=config["autopick_log"],
+        log=subset_log_params(),
         backend=config["backend"],
     conda:
         CONDA_ENV

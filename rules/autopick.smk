@@ -51,11 +51,18 @@ if config["shards"] > 1:
                 caption="../report/qc.rst",
                 category="2. AutoPick/LoG",
             ),
+            threshold=job("autopick_log", "auto_threshold.yaml"),
+            fom_histogram=report(
+                job("autopick_log", "fom_histogram.png"),
+                caption="../report/log_fom_histogram.rst",
+                category="2. AutoPick/LoG",
+            ),
         log:
             "logs/autopick_log/finish.log",
         params:
             odir=job("autopick_log"),
             n_shards=config["shards"],
+            pick=config["autopick_log"],
         localrule: True
         conda:
             CONDA_ENV
@@ -83,6 +90,12 @@ else:  # one shard: the picking job also writes the job-level files, no gather j
             qc=report(
                 job("autopick_log", "qc.star"),
                 caption="../report/qc.rst",
+                category="2. AutoPick/LoG",
+            ),
+            threshold=job("autopick_log", "auto_threshold.yaml"),
+            fom_histogram=report(
+                job("autopick_log", "fom_histogram.png"),
+                caption="../report/log_fom_histogram.rst",
                 category="2. AutoPick/LoG",
             ),
         log:

@@ -71,6 +71,19 @@ def shard_flags(alias_key):
     return [job(alias_key, f".shards/{i}.done") for i in range(config["shards"])]
 
 
+def subset_log_params():
+    """The LoG settings the subset is sized with (`select.first_n: auto`); none otherwise, so
+    that a LoG setting does not re-run a fixed selection."""
+    return config["autopick_log"] if config["select"]["first_n"] == "auto" else {}
+
+
+def final_threshold():
+    """The automatic threshold file the final template pass reads (`threshold: auto`)."""
+    if config["autopick_template"]["final"]["threshold"] == "auto":
+        return [job("autopick_optimise", "auto_threshold.yaml")]
+    return []
+
+
 def class2d_model():
     """The model STAR of the last 2D classification iteration."""
     return job("class2d", f"run_it{config['class2d']['n_iter']:03d}_model.star")

@@ -6,6 +6,8 @@
 rule select_templates:
     input:
         model=class2d_model(),
+        data=class2d_model().replace("_model.star", "_data.star"),
+        particles=job("extract_log", "particles.star"),
     output:
         star=job("select_templates", "class_averages.star"),
         gallery=report(
@@ -13,11 +15,22 @@ rule select_templates:
             caption="../report/select_templates.rst",
             category="5. Select/templates4autopick",
         ),
+        decisions=report(
+            job("select_templates", "decisions.txt"),
+            caption="../report/template_decisions.rst",
+            category="5. Select/templates4autopick",
+        ),
     log:
         "logs/select_templates.log",
     params:
         select=config["select_templates"],
-        mask_diameter_a=config["class2d"]["mask_diameter_a"],
+        class2d=config["class2d"],
+        particle_diameter_a=config["autopick_log"]["diameter_max_a"],
+        backend=config["backend"],
+    threads: 2  # a retry classification when no class looks like a particle
+    resources:
+        mem_mb=8000,
+        gres=gres(),
     conda:
         CONDA_ENV
     script:
@@ -80,6 +93,12 @@ if config["shards"] > 1:
                 caption="../report/qc.rst",
                 category="6. AutoPick/optimise_params",
             ),
+            threshold=job("autopick_optimise", "auto_threshold.yaml"),
+            fom_histogram=report(
+                job("autopick_optimise", "fom_histogram.png"),
+                caption="../report/fom_histogram.rst",
+                category="6. AutoPick/optimise_params",
+            ),
         log:
             "logs/autopick_optimise/finish.log",
         params:
@@ -118,6 +137,12 @@ else:  # one shard: the picking job also writes the job-level files, no gather j
                 caption="../report/qc.rst",
                 category="6. AutoPick/optimise_params",
             ),
+            threshold=job("autopick_optimise", "auto_threshold.yaml"),
+            fom_histogram=report(
+                job("autopick_optimise", "fom_histogram.png"),
+                caption="../report/fom_histogram.rst",
+                category="6. AutoPick/optimise_params",
+            ),
         log:
             "logs/autopick_optimise/shard0.log",
 
@@ -125,6 +150,7 @@ rule autopick_template_shard:
     input:
         micrographs=micrographs_star(),
         references=job("select_templates", "class_averages.star"),
+        threshold=final_threshold(),
     output:
         done=touch(job("autopick_template", ".shards/{shard}.done")),
         pictures=report(

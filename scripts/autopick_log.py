@@ -3,15 +3,15 @@ cryopick.picking.job (with one shard the picking job also writes the job-level f
 
 from cryopick.cli.autopick import log_command
 from cryopick.io.star import read_micrographs_star
+from cryopick.picking.gather import JobOutputs, gather_picking_job
 from cryopick.picking.job import AutopickJob, run_autopick_log
-from cryopick.picking.log import LogPickParams
-from cryopick.picking.repick import gather_picking_job
+from cryopick.picking.log import log_params_from_config
 from cryopick.workflow import log_to_file, resumable_shard, write_note
 
 
 def main(smk) -> None:
     log_to_file(smk.log[0])
-    params = LogPickParams(**smk.params.pick)
+    params = log_params_from_config(smk.params.pick)
     shard = int(smk.wildcards.get("shard", 0))
     with resumable_shard(smk.params.odir, shard, smk.input, dict(smk.params.items()),
                          smk.output.pictures) as (since, pictures):
@@ -24,7 +24,9 @@ def main(smk) -> None:
         mics = read_micrographs_star(smk.input.micrographs)
         run_autopick_log(mics, params, job)
     if "summary" in smk.output.keys():  # shards: 1, so this job is also the gather job
-        gather_picking_job(mics, smk.params.odir, smk.input.micrographs)
+        gather_picking_job(mics, smk.params.odir, smk.input.micrographs,
+                           outputs=JobOutputs.from_rule(smk.output),
+                           apply_log_threshold=smk.params.pick["auto_threshold"])
 
 
 if __name__ == "__main__":

@@ -3,15 +3,19 @@ job); the logic is cryopick.picking.template_job."""
 
 from cryopick.cli.autopick import template_command
 from cryopick.io.star import read_micrographs_star
+from cryopick.picking.auto_threshold import read_threshold
+from cryopick.picking.gather import JobOutputs, gather_picking_job
 from cryopick.picking.job import AutopickJob
-from cryopick.picking.repick import gather_picking_job
 from cryopick.picking.template_job import from_config, run_autopick_template
 from cryopick.workflow import log_to_file, resumable_shard, write_note
 
 
 def main(smk) -> None:
     log_to_file(smk.log[0])
-    params, spec = from_config(smk.params.pick, smk.params.stage, smk.input.references)
+    files = list(smk.input.get("threshold") or [])  # the final pass with threshold: auto
+    auto = read_threshold(files[0]) if files else None
+    params, spec = from_config(smk.params.pick, smk.params.stage, smk.input.references,
+                               auto.threshold if auto else None)
     shard = int(smk.wildcards.get("shard", 0))
     with resumable_shard(smk.params.odir, shard, smk.input, dict(smk.params.items()),
                          smk.output.pictures) as (since, pictures):
@@ -20,13 +24,14 @@ def main(smk) -> None:
                           shard=shard, n_shards=smk.params.n_shards, resume_since_ns=since,
                           on_bad_micrograph=smk.params.on_bad_micrograph)
         write_note(smk.params.odir, template_command(smk.input.micrographs, params, spec, job),
-                   {**smk.params.pick, "pass": smk.params.stage})
+                   {**smk.params.pick, "pass": smk.params.stage},
+                   [f"{auto.describe()} from {files[0]}"] if auto else None)
         mics = read_micrographs_star(smk.input.micrographs)
         run_autopick_template(mics, params, spec, job)
     if "summary" in smk.output.keys():  # shards: 1, so this job is also the gather job
         gather_picking_job(mics, smk.params.odir, smk.input.micrographs,
-                           sweep_png=smk.output.get("sweep"), pick_config=smk.params.pick,
-                           references=smk.input.get("references"))
+                           outputs=JobOutputs.from_rule(smk.output), pick_config=smk.params.pick,
+                           references=smk.input.references)
 
 
 if __name__ == "__main__":

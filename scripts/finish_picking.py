@@ -1,17 +1,19 @@
-"""Snakemake adapter gathering the shards of a picking job: RELION's job-level files, qc.star,
-the summary picture and, for the optimisation pass, the threshold sweep on its FOM maps."""
+"""Snakemake adapter gathering the shards of a picking job; the logic is
+cryopick.picking.gather."""
 
 from cryopick.io.star import read_micrographs_star
-from cryopick.picking.repick import gather_picking_job
+from cryopick.picking.gather import JobOutputs, gather_picking_job
 from cryopick.workflow import log_to_file
 
 
 def main(smk) -> None:
     log_to_file(smk.log[0])
+    pick = smk.params.get("pick")
     gather_picking_job(read_micrographs_star(smk.input.micrographs), smk.params.odir,
                        smk.input.micrographs, n_shards=smk.params.n_shards,
-                       sweep_png=smk.output.get("sweep"), pick_config=smk.params.get("pick"),
-                       references=smk.input.get("references"))
+                       outputs=JobOutputs.from_rule(smk.output), pick_config=pick,
+                       references=smk.input.get("references"),
+                       apply_log_threshold=bool(pick and pick.get("auto_threshold")))
 
 
 if __name__ == "__main__":

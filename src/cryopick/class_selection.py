@@ -1,12 +1,14 @@
 """Choosing 2D class averages as picking templates (RELION's Select job, without the clicks).
 
-Classes are taken from a list, or chosen automatically: junk is dropped (too few particles,
-poor estimated resolution, mass far off-centre, mass filling the mask to its edge as
-contamination does, featureless/smeared averages), the rest are
-ranked by ``rlnClassDistribution / rlnEstimatedResolution`` and kept greedily while they are
-distinct views (best rotational cross-correlation with every kept class below a limit).
-Chosen averages are re-centred on their centre of mass as RELION's ``--recenter`` does and
-written as ``class_averages.star`` + ``class_averages.mrcs``.
+Classes are taken from a list, or chosen automatically. Junk is dropped by what the class
+itself shows, whatever its size or share of the particles (:mod:`cryopick.class_features`:
+noise, density at the mask edge, off-centre mass, featureless discs and blobs), and by what
+the classification says about it (too few particles, poor estimated resolution, particles that
+align poorly: a low mean ``rlnMaxValueProbDistribution`` against the best class's). The rest
+are ranked by share × mean Pmax / resolution and kept greedily while they are distinct views
+(best rotational cross-correlation with every kept class below a limit). Chosen averages are
+re-centred on their centre of mass as RELION's ``--recenter`` does and written as
+``class_averages.star`` + ``class_averages.mrcs``.
 """
 
 from __future__ import annotations
@@ -20,12 +22,15 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
+from cryopick.class_features import ClassGeometry, FeatureLimits, class_features, \
+    junk_reason
 from cryopick.errors import InputError
 from cryopick.io.mrc import read_image_stack, read_mrc_header_pixel_size, write_mrc
 from cryopick.io.star import read_star, write_star
 
-__all__ = ["ClassChoice", "SelectionCriteria", "center_of_mass", "choose_classes",
-           "read_class_averages", "recenter", "rotational_similarity", "write_templates"]
+__all__ = ["ClassChoice", "NoTemplateError", "SelectionCriteria", "center_of_mass",
+           "choose_classes", "class_pmax", "read_class_averages", "recenter",
+           "rotational_similarity", "write_templates"]
 
 logger = logging.getLogger(__name__)
 
@@ -36,18 +41,26 @@ class SelectionCriteria:
 
     n_templates: int = 4
     min_distribution: float = 0.01  # drop classes holding less than this fraction
-    max_resolution_a: float = 30.0  # drop classes whose estimated resolution is worse
-    max_offcentre_fraction: float = 0.1  # drop if the centre of mass is this far off (of box)
-    min_contrast_fraction: float = 0.5  # drop if contrast < this × the median kept contrast
+    max_resolution_a: float = 30.0  # drop classes worse than this (or than 2× Nyquist)
     max_similarity: float = 0.85  # a new template must correlate less with every kept one
-    max_edge_fraction: float = 0.3  # drop if the mass at the mask edge is this × the centre's
+    min_pmax_fraction: float = 0.25  # drop if mean Pmax < this × the best kept class's
+    limits: FeatureLimits = FeatureLimits()
 
 
 @dataclasses.dataclass
 class ClassChoice:
     """Per class: its number, score, verdict and the reason."""
 
-    table: pd.DataFrame  # rlnClassNumber, distribution, resolution, score, chosen, reason
+    table: pd.DataFrame  # rlnClassNumber, distribution, resolution, features, chosen, reason
+
+
+class NoTemplateError(InputError):
+    """No class average passed the automatic template criteria (the verdicts are attached)."""
+
+    def __init__(self, choice: ClassChoice) -> None:
+        """Keep the per-class verdicts for the fallback and the report."""
+        super().__init__("no class average passed the template criteria")
+        self.choice = choice
 
 
 def read_class_averages(model_star: str | os.PathLike[str]) -> tuple[pd.DataFrame, np.ndarray,
@@ -119,49 +132,64 @@ def rotational_similarity(a: np.ndarray, b: np.ndarray, step_deg: float = 5.0,
     return best
 
 
-def _features(table: pd.DataFrame, images: np.ndarray, mask_radius_px: float) -> pd.DataFrame:
-    n = images.shape[-1]
-    y, x = np.mgrid[:n, :n] - n // 2
-    inside = (x**2 + y**2) < mask_radius_px**2
+def _features(table: pd.DataFrame, images: np.ndarray, geometry: ClassGeometry,
+              pmax: pd.Series | None) -> pd.DataFrame:
+    """Per class: share, resolution, mean Pmax, the image features (class_features)."""
     out = table[["rlnClassNumber", "rlnClassDistribution", "rlnEstimatedResolution"]].copy()
-    out["offcentre_px"] = [float(np.hypot(*center_of_mass(img))) for img in images]
-    out["contrast"] = [float(img[inside].std()) for img in images]
-    # contamination and neighbours fill the mask to its edge; a centred particle does not
-    radius = np.hypot(x, y)
-    edge = (radius >= 0.8 * mask_radius_px) & (radius < mask_radius_px)
-    core = radius < 0.5 * mask_radius_px
-    out["edge_fraction"] = [float(np.abs(img[edge]).mean() / max(np.abs(img[core]).mean(), 1e-12))
-                            for img in images]
-    out["score"] = out["rlnClassDistribution"] / out["rlnEstimatedResolution"].clip(lower=1e-3)
+    feats = pd.DataFrame([class_features(image, geometry) for image in images], index=out.index)
+    out = pd.concat([out, feats], axis=1)
+    out["pmax"] = np.nan if pmax is None else \
+        out["rlnClassNumber"].map(pmax).astype(float).to_numpy()
+    weight = out["pmax"].fillna(1.0).clip(lower=1e-3)
+    out["score"] = out["rlnClassDistribution"] * weight / \
+        out["rlnEstimatedResolution"].clip(lower=1e-3)
+    out["chosen"] = False
+    out["reason"] = ""
     return out
 
 
-def choose_classes(table: pd.DataFrame, images: np.ndarray, criteria: SelectionCriteria,
-                   mask_radius_px: float, classes: list[int] | None = None) -> ClassChoice:
-    """Pick template classes: the listed ones, or automatically (see module docstring)."""
-    feats = _features(table, images, mask_radius_px)
-    feats["chosen"] = False
-    feats["reason"] = ""
-    if classes:
-        unknown = sorted(set(classes) - set(feats["rlnClassNumber"]))
-        if unknown:
-            raise InputError(f"classes {unknown} do not exist (model has {len(feats)} classes)")
-        feats.loc[feats["rlnClassNumber"].isin(classes), ["chosen", "reason"]] = [True, "listed"]
-        return ClassChoice(feats)
-    n = images.shape[-1]
-    junk = {
+def class_pmax(data_star: str | os.PathLike[str]) -> pd.Series:
+    """Mean ``rlnMaxValueProbDistribution`` per ``rlnClassNumber`` of a Class2D data.star."""
+    path = Path(data_star)
+    particles = read_star(path).get("particles")
+    if particles is None or not {"rlnClassNumber", "rlnMaxValueProbDistribution"} <= \
+            set(particles.columns):
+        raise InputError(f"{path}: needs data_particles with rlnClassNumber and "
+                         "rlnMaxValueProbDistribution")
+    return particles.groupby("rlnClassNumber")["rlnMaxValueProbDistribution"].mean()
+
+
+def _mark_junk(feats: pd.DataFrame, criteria: SelectionCriteria, pixel_a: float) -> None:
+    """Give every junk class its reason, in order of how plain the reason is."""
+    worst = max(criteria.max_resolution_a, 4.0 * pixel_a)  # never beyond 2× Nyquist
+    rules = {
         "few particles": feats["rlnClassDistribution"] < criteria.min_distribution,
-        "low resolution": feats["rlnEstimatedResolution"] > criteria.max_resolution_a,
-        "off-centre": feats["offcentre_px"] > criteria.max_offcentre_fraction * n,
-        "fills the mask (contamination?)": feats["edge_fraction"] > criteria.max_edge_fraction,
+        "low resolution": feats["rlnEstimatedResolution"] > worst,
     }
-    for reason, bad in junk.items():
+    for reason, bad in rules.items():
         feats.loc[bad & (feats["reason"] == ""), "reason"] = reason
+    for index in feats.index[feats["reason"] == ""]:
+        feats.loc[index, "reason"] = junk_reason(feats.loc[index].to_dict(), criteria.limits)
     candidates = feats["reason"] == ""
-    if candidates.any():
-        median = feats.loc[candidates, "contrast"].median()
-        smeared = candidates & (feats["contrast"] < criteria.min_contrast_fraction * median)
-        feats.loc[smeared, "reason"] = "featureless/smeared"
+    if candidates.any() and feats.loc[candidates, "pmax"].notna().any():
+        best = feats.loc[candidates, "pmax"].max()
+        poor = candidates & (feats["pmax"] < criteria.min_pmax_fraction * best)
+        feats.loc[poor, "reason"] = "aligns poorly (low Pmax)"
+
+
+def choose_classes(table: pd.DataFrame, images: np.ndarray, criteria: SelectionCriteria,
+                   geometry: ClassGeometry, classes: list[int] | None = None,
+                   pmax: pd.Series | None = None) -> ClassChoice:
+    """Pick template classes: the listed ones, or automatically (see module docstring).
+
+    Listed classes are kept whatever they look like (the verdict of the automatic check is
+    still written beside them); a listed class that does not exist or holds no particles is
+    an error. Raises :class:`NoTemplateError` when no class passes automatically.
+    """
+    feats = _features(table, images, geometry, pmax)
+    if classes:
+        return _listed(feats, classes, criteria, geometry.pixel_a)
+    _mark_junk(feats, criteria, geometry.pixel_a)
     kept: list[int] = []
     for index in feats[feats["reason"] == ""].sort_values("score", ascending=False).index:
         if len(kept) == criteria.n_templates:
@@ -169,13 +197,30 @@ def choose_classes(table: pd.DataFrame, images: np.ndarray, criteria: SelectionC
             continue
         sims = [rotational_similarity(images[k], images[index]) for k in kept]
         if sims and max(sims) >= criteria.max_similarity:
-            feats.loc[index, "reason"] = f"same view as class {feats.loc[kept[int(np.argmax(sims))], 'rlnClassNumber']}"
+            twin = feats.loc[kept[int(np.argmax(sims))], "rlnClassNumber"]
+            feats.loc[index, "reason"] = f"same view as class {twin}"
             continue
         kept.append(index)
         feats.loc[index, ["chosen", "reason"]] = [True, "distinct view"]
     if not kept:
-        raise InputError("no class average passed the template criteria; list classes by hand "
-                         "(select_templates.classes) or relax the criteria")
+        raise NoTemplateError(ClassChoice(feats))
+    return ClassChoice(feats)
+
+
+def _listed(feats: pd.DataFrame, classes: list[int], criteria: SelectionCriteria,
+            pixel_a: float) -> ClassChoice:
+    unknown = sorted(set(classes) - set(feats["rlnClassNumber"]))
+    if unknown:
+        raise InputError(f"classes {unknown} do not exist (model has {len(feats)} classes)")
+    _mark_junk(feats, criteria, pixel_a)
+    listed = feats["rlnClassNumber"].isin(classes)
+    empty = feats.loc[listed & (feats["rlnClassDistribution"] <= 0), "rlnClassNumber"].tolist()
+    if empty:
+        raise InputError(f"listed classes {empty} hold no particles")
+    verdict = feats.loc[listed, "reason"]
+    feats.loc[listed, "reason"] = ["listed" + (f" (looks like: {v})" if v else "")
+                                   for v in verdict]
+    feats.loc[listed, "chosen"] = True
     return ClassChoice(feats)
 
 

@@ -1,14 +1,22 @@
-"""Subset selection of micrographs (RELION's Select job, `Select/5mics` in the tutorial)."""
+"""Subset selection of micrographs (RELION's Select job, `Select/5mics` in the tutorial).
+
+The subset is the first N micrographs, named ones, or (``first_n: auto``) as many micrographs,
+in order, as it takes to reach a number of LoG picks: a 2D classification needs particles,
+and micrographs hold from a handful to hundreds of them.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
 
+import numpy as np
+
 from cryopick.errors import InputError
 from cryopick.io.star import MicrographSet, write_micrographs_star
+from cryopick.picking.log import LogPickParams
 
-__all__ = ["select_micrographs", "write_selection"]
+__all__ = ["plot_subset", "select_by_picks", "select_micrographs", "write_selection"]
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +45,55 @@ def select_micrographs(mics: MicrographSet, first_n: int | None = None,
         logger.warning("%s lists %d micrographs, fewer than the %d asked for; selecting all",
                        mics.path, len(mics.names), first_n)
     return mics.subset(list(range(min(first_n, len(mics.names)))))
+
+
+def select_by_picks(mics: MicrographSet, params: LogPickParams, target_picks: int,
+                    min_micrographs: int, backend: str = "numpy") -> tuple[MicrographSet,
+                                                                           list[int]]:
+    """The first micrographs whose LoG picks (``params``, as the LoG job picks them) add up
+    to ``target_picks``, at least ``min_micrographs`` of them; returns them and the counts."""
+    from cryopick.backend import get_backend
+    from cryopick.io.mrc import read_micrograph
+    from cryopick.picking.log import micrograph_seed, pick_log
+
+    if target_picks < 1 or min_micrographs < 1:
+        raise InputError(f"select: target_picks and min_micrographs must be ≥ 1, got "
+                         f"{target_picks}, {min_micrographs}")
+    bk = get_backend(backend)
+    counts: list[int] = []
+    for index, name in enumerate(mics.names):
+        seed = micrograph_seed(params.random_seed, index, name, params.seed_by_name)
+        counts.append(len(pick_log(read_micrograph(name), mics.pixel_size_a, params, bk,
+                                   seed).picks))
+        if sum(counts) >= target_picks and len(counts) >= min_micrographs:
+            break
+    logger.info("subset: %d micrograph(s) with %d LoG picks (target %d)", len(counts),
+                sum(counts), target_picks)
+    return mics.subset(list(range(len(counts)))), counts
+
+
+def plot_subset(counts: list[int], target_picks: int, out_png: str | os.PathLike[str]) -> None:
+    """LoG picks per micrograph and their running total against the target."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from cryopick.errors import atomic_output
+
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
+    index = range(1, len(counts) + 1)
+    ax.bar(index, counts, color="0.6", label="LoG picks per micrograph")
+    ax.plot(index, np.cumsum(counts), color="tab:red", marker="o", label="running total")
+    ax.axhline(target_picks, color="tab:blue", linestyle="--", label=f"target {target_picks}")
+    ax.set_xlabel("micrograph (STAR order)")
+    ax.set_ylabel("LoG picks")
+    ax.set_title(f"Subset: {len(counts)} micrographs, {sum(counts)} LoG picks", fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    with atomic_output(out_png) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
 
 
 def write_selection(selection: MicrographSet, out_star: str | os.PathLike[str]) -> None:

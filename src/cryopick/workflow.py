@@ -38,8 +38,9 @@ def log_to_file(path: str | os.PathLike[str]) -> None:
 
 
 def write_note(job_dir: str | os.PathLike[str], command: list[str],
-               config_slice: Mapping[str, object]) -> None:
-    """Write ``note.txt`` (RELION's habit): the equivalent command, config and versions."""
+               config_slice: Mapping[str, object], decisions: list[str] | None = None) -> None:
+    """Write ``note.txt`` (RELION's habit): the equivalent command, config and versions, and
+    the automatic decisions the job took (one line each), if any."""
     import numpy
     import scipy
 
@@ -51,6 +52,7 @@ def write_note(job_dir: str | os.PathLike[str], command: list[str],
         "# config:",
         yaml.safe_dump(dict(config_slice), sort_keys=False).rstrip(),
         "",
+        *(["# automatic decisions:", *decisions, ""] if decisions else []),
         f"# cryopick {__version__}, python {platform.python_version()}, numpy {numpy.__version__},"
         f" scipy {scipy.__version__}",
     ]

@@ -69,7 +69,7 @@ def test_same_seed_gives_byte_identical_files(project, tmp_path):
     simulate_project(tmp_path, seed=3, **TINY)
     ours = sorted(p.relative_to(project) for p in project.rglob("*") if p.is_file())
     again = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
-    assert ours == again and len(ours) == 3 + 3 + 2
+    assert ours == again and len(ours) == 3 + 3 + 3 + 3  # mics, truth, junk, star+density+json
     for rel in ours:
         assert (project / rel).read_bytes() == (tmp_path / rel).read_bytes(), rel
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -73,8 +74,27 @@ def test_report_gathers_every_stages_pictures(demo):
     assert run.returncode == 0, run.stderr[-3000:]
     html = (demo / "report.html").read_text(errors="replace")
     for picture in ("mic001_autopick.png", "particles.png", "classes.png", "convergence.png",
-                    "templates.png", "threshold_sweep.png", "summary.png"):
+                    "templates.png", "threshold_sweep.png", "summary.png", "subset.png",
+                    "fom_histogram.png"):
         assert picture in html, picture
+
+
+def test_few_final_picks_lie_on_contamination_or_carbon(demo):
+    from cryopick.simulate import junk_mask
+
+    picks_on_junk, n_picks = [], 0
+    for star in sorted((demo / "AutoPick/template/Movies").glob("*_autopick.star")):
+        stem = star.name.replace("_autopick.star", "")
+        mask = junk_mask(demo, stem, kinds=("contamination", "carbon"))
+        xy = read_coordinates(star)[["rlnCoordinateX", "rlnCoordinateY"]].to_numpy(float)
+        n_picks += len(xy)
+        x, y = np.rint(xy).astype(int).T
+        picks_on_junk += [(stem, int(a), int(b)) for a, b in zip(x, y) if mask[b, a]]
+    # The aim is none; picks inside large, faint contamination (its background is uniform,
+    # only slightly darker than ice) still pass the background filter: 8 of 106 here
+    assert n_picks > 40 and len(picks_on_junk) <= 0.1 * n_picks, picks_on_junk
+    note = (demo / "AutoPick/template/note.txt").read_text()
+    assert "threshold auto:" in note  # the automatic threshold is stated where it was used
 
 
 def _outputs(root: Path) -> dict[str, bytes]:

@@ -19,7 +19,8 @@ from cryopick.classification.params import Class2DConfig, Class2DParams
 from cryopick.classification.plots import write_pictures
 from cryopick.errors import InputError
 
-__all__ = ["output_root", "refine_command", "resume_point", "run_class2d_stage"]
+__all__ = ["auto_n_classes", "output_root", "refine_command", "resume_point",
+           "run_class2d_stage"]
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +98,28 @@ def resume_point(root: str, key: str, n_iter: int) -> str | None:
     return None
 
 
+PARTICLES_PER_CLASS = 40  # n_classes auto: K from the particle count ...
+AUTO_K_RANGE = (6, 50)  # ... within these bounds
+
+
+def auto_n_classes(n_particles: int) -> int:
+    """K for ``n_classes: auto``: one class per 40 particles, at least 6 and at most 50."""
+    low, high = AUTO_K_RANGE
+    return int(min(high, max(low, n_particles // PARTICLES_PER_CLASS)))
+
+
+def _resolve_auto(particles_star: str, config: Mapping[str, object]) -> dict[str, object]:
+    config = dict(config)
+    if config.get("n_classes") == "auto":
+        from cryopick.io.star import read_star
+
+        particles = read_star(particles_star).get("particles")
+        n = 0 if particles is None else len(particles)
+        config["n_classes"] = auto_n_classes(n)
+        logger.info("n_classes auto: K %d for %d particles", config["n_classes"], n)
+    return config
+
+
 def run_class2d_stage(particles_star: str, config: Mapping[str, object], backend: str,
                       model_star: str, gallery_png: str, convergence_png: str,
                       threads: int = 1, mpi_launcher: str = "mpirun") -> list[str]:
@@ -104,9 +127,10 @@ def run_class2d_stage(particles_star: str, config: Mapping[str, object], backend
 
     With ``mpi_ranks > 1`` in the config and the launcher available, the classification runs as
     ``<mpi_launcher> -n R python -m cryopick.cli.main refine …`` (``mpirun`` on one machine,
-    ``srun`` inside a SLURM job). Returns the equivalent command.
+    ``srun`` inside a SLURM job). ``n_classes: auto`` takes K from the particle count
+    (:func:`auto_n_classes`). Returns the equivalent command.
     """
-    section = Class2DConfig.from_mapping(config)
+    section = Class2DConfig.from_mapping(_resolve_auto(particles_star, config))
     params = section.to_params()
     root = output_root(model_star, params.n_iter)
     command = refine_command(particles_star, root, params, backend, threads)

@@ -30,8 +30,10 @@ from cryopick.fourier import (
 from cryopick.picking.working_size import WorkingSize, working_size
 
 __all__ = [
+    "WORKFLOW_ONLY",
     "LogPickParams",
     "LogPickResult",
+    "log_params_from_config",
     "best_log_response",
     "embed_square",
     "log_diameters",
@@ -75,6 +77,15 @@ class LogPickParams:
                              f"--LoG_diam_max ({self.diameter_max_a} Å)")
         if self.max_search < 1:
             raise InputError(f"--Log_max_search must be ≥ 1, got {self.max_search}")
+
+
+WORKFLOW_ONLY = ("auto_threshold",)  # autopick_log config keys applied by the workflow
+
+
+def log_params_from_config(section: dict) -> LogPickParams:
+    """:class:`LogPickParams` from the workflow's ``autopick_log`` section (an unknown key
+    fails; the workflow's own keys, applied after picking, are left out)."""
+    return LogPickParams(**{k: v for k, v in section.items() if k not in WORKFLOW_ONLY})
 
 
 @dataclasses.dataclass

@@ -11,23 +11,20 @@ import dataclasses
 import logging
 import os
 from collections.abc import Collection
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from cryopick.errors import InputError, atomic_output
-from cryopick.io.loop import read_star_loops
 from cryopick.io.star import MicrographSet, post_name
-from cryopick.picking.job import AutopickJob, check_micrograph_files, finish_job, qc_path
+from cryopick.picking.job import check_micrograph_files
 from cryopick.picking.references import prepare_templates
 from cryopick.picking.template import TemplatePickParams, peaks_from_maps
 from cryopick.picking.template_job import TemplateSpec, _micrograph_shape, _read_maps, \
-    fom_map_paths, from_config
+    fom_map_paths
 from cryopick.picking.working_size import working_size
 
-__all__ = ["SWEEP_THRESHOLDS", "gather_picking_job", "parse_sweep", "plot_sweep",
-           "sweep_thresholds"]
+__all__ = ["SWEEP_THRESHOLDS", "parse_sweep", "peak_foms", "plot_sweep", "sweep_thresholds"]
 
 logger = logging.getLogger(__name__)
 
@@ -47,19 +44,15 @@ def parse_sweep(text: str) -> np.ndarray:
         raise InputError(f"--sweep {text!r}: give START:STOP:STEP or a comma list ({err})")
 
 
-def sweep_thresholds(mics: MicrographSet, params: TemplatePickParams, spec: TemplateSpec,
-                     odir: str, pickname: str, thresholds: np.ndarray,
-                     leave_out: Collection[str] = ()) -> pd.DataFrame:
-    """Picks per micrograph (columns) at each threshold (rows), from saved FOM maps.
-
-    ``leave_out``: micrographs the picking job skipped as unreadable (its qc.star).
-    """
+def _saved_maps(mics: MicrographSet, params: TemplatePickParams, spec: TemplateSpec,
+                odir: str, pickname: str, leave_out: Collection[str] = ()):
+    """Yield ``(name, nx, ny, templates, maps)`` for every micrograph's saved FOM maps, but
+    those in ``leave_out`` (micrographs the picking job skipped as unreadable)."""
     names = [name for name in mics.names if name not in leave_out]
     check_micrograph_files(names, mics.path)
     templates = prepare_templates(spec.references, mics.pixel_size_a, spec.angpix_ref,
                                   spec.particle_diameter_a, spec.invert,
                                   spec.shrink_particle_mask, spec.healpix_order, spec.symmetry)
-    counts = {}
     for name in names:
         ny, nx = _micrograph_shape(name)
         size = working_size(nx, ny, mics.pixel_size_a, params.lowpass_a, params.shrink,
@@ -69,7 +62,30 @@ def sweep_thresholds(mics: MicrographSet, params: TemplatePickParams, spec: Temp
         if missing:
             raise InputError(f"{missing[0]}: FOM map not found for {name} "
                              "(write them first with --write_fom_maps)")
-        maps = _read_maps(paths, len(templates.images), size)
+        yield name, nx, ny, templates, _read_maps(paths, len(templates.images), size)
+
+
+def peak_foms(mics: MicrographSet, params: TemplatePickParams, spec: TemplateSpec, odir: str,
+              pickname: str, leave_out: Collection[str] = ()) -> np.ndarray:
+    """The FOM of every peak the picking would keep with no threshold (saved FOM maps)."""
+    open_params = dataclasses.replace(params, threshold=-1e30)
+    return np.concatenate([np.zeros(0)] + [
+        peaks_from_maps(maps, nx, ny, mics.pixel_size_a, templates, open_params)[
+            "rlnAutopickFigureOfMerit"].to_numpy(float)
+        for _, nx, ny, templates, maps in _saved_maps(mics, params, spec, odir, pickname,
+                                                       leave_out)])
+
+
+def sweep_thresholds(mics: MicrographSet, params: TemplatePickParams, spec: TemplateSpec,
+                     odir: str, pickname: str, thresholds: np.ndarray,
+                     leave_out: Collection[str] = ()) -> pd.DataFrame:
+    """Picks per micrograph (columns) at each threshold (rows), from saved FOM maps.
+
+    ``leave_out``: micrographs the picking job skipped as unreadable (its qc.star).
+    """
+    counts = {}
+    for name, nx, ny, templates, maps in _saved_maps(mics, params, spec, odir, pickname,
+                                                     leave_out):
         counts[post_name(name)] = [
             len(peaks_from_maps(maps, nx, ny, mics.pixel_size_a, templates,
                                 dataclasses.replace(params, threshold=float(t))))
@@ -99,28 +115,3 @@ def plot_sweep(table: pd.DataFrame, out_png: str | os.PathLike[str]) -> None:
     with atomic_output(out_png) as tmp:
         fig.savefig(tmp, format="png")
     plt.close(fig)
-
-
-def gather_picking_job(mics: MicrographSet, odir: str, micrograph_list: str, n_shards: int = 1,
-                       sweep_png: str | None = None, pick_config: dict | None = None,
-                       references: str | None = None) -> None:
-    """A picking job's job-level files, qc.star and summary picture in ``odir``, after all its
-    ``n_shards`` shards.
-
-    With ``sweep_png`` (the optimisation pass), also picks against threshold on its FOM maps
-    (``pick_config``: the workflow's ``autopick_template`` section), leaving out the micrographs
-    the job skipped as unreadable, and, if that asks for it, the tutorial's "gentle clean" of
-    the maps.
-    """
-    job = AutopickJob(odir=odir, png_dir=odir, micrograph_list=micrograph_list,
-                      n_shards=n_shards)
-    finish_job(mics, job)
-    if sweep_png is None:
-        return
-    params, spec = from_config(pick_config, "optimise", references)
-    skipped = read_star_loops(qc_path(job))["skipped_micrographs"]["rlnMicrographName"]
-    plot_sweep(sweep_thresholds(mics, params, spec, odir, job.pickname, SWEEP_THRESHOLDS,
-                                set(skipped)), sweep_png)
-    if pick_config["delete_fom_maps"]:
-        for path in Path(odir).rglob("*.spi"):
-            path.unlink()

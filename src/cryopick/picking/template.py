@@ -37,8 +37,8 @@ from cryopick.picking.rotation import padded_table, psi_angles, rotate_tables, \
     window_real_space
 from cryopick.picking.working_size import WorkingSize, working_size
 
-__all__ = ["FomMaps", "TemplatePickParams", "TemplatePickResult", "compute_fom_maps",
-           "peaks_from_maps", "prepare_rotations"]
+__all__ = ["FomMaps", "TemplatePickParams", "TemplatePickResult", "background_outlier_limits",
+           "compute_fom_maps", "peaks_from_maps", "prepare_rotations"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +59,9 @@ class TemplatePickParams:
     outlier_zscore: float = 8.0  # --outlier_removal_zscore
     random_seed: int = 1  # --random_seed
     optimise_size: bool = True  # off with --skip_optimise_scale
+    auto_noise_mads: float = -1.0  # cryopick: also drop peaks whose local background std is
+    # above, or mean below, this micrograph's median by this many MADs (≤0: off); see
+    # background_outlier_limits
 
     def __post_init__(self) -> None:
         if self.angular_sampling_deg <= 0:
@@ -193,6 +196,35 @@ def _dev(bk: Backend) -> dict:
     return {"device": bk.device} if bk.device is not None else {}
 
 
+def background_outlier_limits(maps: FomMaps, nx_s: int, ny_s: int,
+                              params: TemplatePickParams) -> tuple[float, float]:
+    """``(max_stddev, min_avg)`` the peak search applies: RELION's flags, tightened by
+    ``auto_noise_mads``.
+
+    The local background (the box outside the particle circle) of a particle looks like the
+    micrograph's typical background; on a contamination or carbon edge its std is far above
+    the micrograph's median and its mean far below. Medians and MADs over the micrograph
+    area of the maps make the limits mean the same on every data set (the maps are in units
+    of the micrograph's own std, which contamination and ice gradients inflate).
+    """
+    max_std, min_avg = params.max_stddev_noise, params.min_avg_noise
+    if params.auto_noise_mads <= 0:
+        return max_std, min_avg
+    w = maps.stddev.shape[0]
+    rows = slice(w // 2 - ny_s // 2, w // 2 - ny_s // 2 + ny_s)
+    cols = slice(w // 2 - nx_s // 2, w // 2 - nx_s // 2 + nx_s)
+    k = params.auto_noise_mads
+    limits = []
+    for values in (maps.stddev[rows, cols], maps.avg[rows, cols]):
+        median = float(np.median(values))
+        limits.append((median, 1.4826 * float(np.median(np.abs(values - median)))))
+    (std_med, std_mad), (avg_med, avg_mad) = limits
+    auto_std, auto_avg = std_med + k * std_mad, avg_med - k * avg_mad
+    max_std = auto_std if max_std <= 0 else min(max_std, auto_std)
+    min_avg = auto_avg if min_avg <= -900 else max(min_avg, auto_avg)
+    return max_std, min_avg
+
+
 def peaks_from_maps(maps: FomMaps, nx: int, ny: int, pixel_a: float, templates: TemplateSet,
                     params: TemplatePickParams) -> pd.DataFrame:
     """Peak search, cluster pruning and neighbour removal on FOM maps → RELION pick table."""
@@ -204,12 +236,12 @@ def peaks_from_maps(maps: FomMaps, nx: int, ny: int, pixel_a: float, templates: 
     min_distance_a = params.min_distance_a if params.min_distance_a >= 0 else \
         templates.box_px * pixel_a / 2
     min_distance_px = relion_round(min_distance_a / pixel_a)
+    max_std, min_avg = background_outlier_limits(maps, nx_s, ny_s, params)
     per_ref = []
     for ref, (fom, psi) in enumerate(zip(maps.fom, maps.psi)):
         found = peak_search(fom, psi, ref, params.threshold, nx_s, ny_s, skip,
                             unscaled=size.w == size.n, stddev=maps.stddev,
-                            max_stddev=params.max_stddev_noise, avg=maps.avg,
-                            min_avg=params.min_avg_noise)
+                            max_stddev=max_std, avg=maps.avg, min_avg=min_avg)
         per_ref.append(prune_peak_clusters(found, min_distance_px, templates.radius2_px, scale))
     merged = prune_peak_clusters(Peaks.concat(per_ref), min_distance_px, templates.radius2_px,
                                  scale)

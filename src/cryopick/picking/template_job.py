@@ -224,19 +224,26 @@ def run_autopick_template(mics: MicrographSet, params: TemplatePickParams, spec:
     return finish_job(mics, job) if job.n_shards == 1 else pd.DataFrame()
 
 
-def from_config(cfg: dict, stage: str, references: str) -> tuple[TemplatePickParams,
-                                                                   TemplateSpec]:
+def from_config(cfg: dict, stage: str, references: str,
+                auto_threshold: float | None = None) -> tuple[TemplatePickParams, TemplateSpec]:
     """Picking parameters from the workflow config's ``autopick_template`` section.
 
-    ``stage`` is ``optimise`` (the subset pass, FOM maps written) or ``final``.
+    ``stage`` is ``optimise`` (the subset pass, FOM maps written) or ``final``. A threshold
+    of ``auto`` takes ``auto_threshold`` (chosen on the subset's FOM maps).
     """
+    threshold = cfg[stage]["threshold"]
+    if threshold == "auto":
+        if auto_threshold is None:
+            raise InputError(f"autopick_template.{stage}.threshold is auto but no automatic "
+                             "threshold was given")
+        threshold = auto_threshold
     params = TemplatePickParams(
         lowpass_a=cfg["lowpass_a"], highpass_a=cfg["highpass_a"],
         angular_sampling_deg=cfg["angular_sampling_deg"], ctf=cfg["ctf"],
         ctf_intact_first_peak=cfg["ctf_intact_first_peak"], shrink=cfg["shrink"],
-        threshold=cfg[stage]["threshold"], min_distance_a=cfg[stage]["min_distance_a"],
+        threshold=float(threshold), min_distance_a=cfg[stage]["min_distance_a"],
         max_stddev_noise=cfg["max_stddev_noise"], min_avg_noise=cfg["min_avg_noise"],
-        random_seed=cfg["random_seed"])
+        random_seed=cfg["random_seed"], auto_noise_mads=cfg.get("auto_noise_mads", -1.0))
     spec = TemplateSpec(references=references, angpix_ref=cfg["angpix_ref_a"],
                         particle_diameter_a=cfg["mask_diameter_a"], invert=cfg["invert"],
                         write_fom_maps=bool(cfg[stage].get("write_fom_maps", False)),

@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 
 from cryopick.classification.parallel import Reducer, get_reducer
 from cryopick.io.mrc import read_image_stack

@@ -1,10 +1,12 @@
 """MRC reading: clear errors for missing, corrupt, NaN and blank micrographs; atomic writes."""
 
+import mrcfile
 import numpy as np
 import pytest
 
 from cryopick.errors import InputError
-from cryopick.io.mrc import read_image_stack, read_micrograph, write_mrc
+from cryopick.io.mrc import read_image_stack, read_micrograph, read_mrc_header_pixel_size, \
+    write_mrc
 
 
 def test_round_trip_keeps_data_and_pixel_size(tmp_path):
@@ -56,3 +58,18 @@ def test_rewriting_the_same_data_gives_the_same_bytes(tmp_path):
     write_mrc(tmp_path / "a.mrc", image, 1.0)
     write_mrc(tmp_path / "b.mrc", image, 1.0)
     assert (tmp_path / "a.mrc").read_bytes() == (tmp_path / "b.mrc").read_bytes()
+
+
+def test_unsigned_16_bit_micrograph_with_fei_extended_header_reads_as_float32(tmp_path):
+    # as the FEI/EPU micrographs shipped in mrcfile's source distribution: mode 6, FEI1 header
+    path = tmp_path / "fei.mrc"
+    data = np.random.default_rng(0).integers(2000, 9000, (48, 40)).astype(np.uint16)
+    with mrcfile.new(path) as mrc:
+        mrc.set_data(data)
+        mrc.set_extended_header(np.zeros(1024, dtype=np.uint8))
+        mrc.header.exttyp = b"FEI1"
+        mrc.voxel_size = 0.85
+    image = read_micrograph(path)
+    assert image.dtype == np.float32 and image.shape == (48, 40)
+    np.testing.assert_array_equal(image, data.astype(np.float32))
+    assert read_mrc_header_pixel_size(path) == pytest.approx(0.85)

@@ -1,0 +1,182 @@
+"""RELION 3.1.3's chain for the hands-free benchmark, with an oracle class choice.
+
+On the workflow's LoG subset: ``relion_autopick --LoG``, ``relion_preprocess --extract``,
+``relion_refine`` 2D with the K and iterations the workflow used; then the classes nearest the
+true projections as references (what a user with perfect knowledge would pick), re-centred as
+RELION's Select job does, and ``relion_autopick`` with them on every micrograph, FOM maps
+written once and re-read at each threshold of a sweep; the best F1 is reported.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from common import timed
+from truth import class_truth_ncc, score_pick_job
+
+from cryopick.class_selection import read_class_averages, recenter
+from cryopick.io.mrc import write_mrc
+from cryopick.io.star import read_star, write_star
+from cryopick.simulate import CTF_STAR
+
+LOG_DIR, EXTRACT_DIR = "Relion/LoG/", "Relion/Extract/"
+CLASS2D_DIR, SELECT_DIR, PICK_DIR = "Relion/Class2D/", "Relion/Select/", "Relion/AutoPick/"
+SWEEP = [round(0.1 * i, 1) for i in range(0, 16)]
+
+
+@dataclasses.dataclass
+class RelionResult:
+    """RELION's chain on one data set: time of one pass, the oracle classes, best threshold."""
+
+    ok: bool = False
+    time_s: float = float("nan")
+    steps: dict = dataclasses.field(default_factory=dict)
+    classes: list = dataclasses.field(default_factory=list)
+    threshold: float = float("nan")
+    f1: float = float("nan")
+    precision: float = float("nan")
+    recall: float = float("nan")
+    on_junk: int = 0
+    sweep: list = dataclasses.field(default_factory=list)
+    error: str = ""
+
+    def summary(self) -> str:
+        """One line: time per step, classes, the sweep's best."""
+        if not self.ok:
+            return f"failed: {self.error}"
+        steps = ", ".join(f"{k} {v:.0f} s" for k, v in self.steps.items())
+        sweep = " ".join(f"{t:.1f}:{f:.2f}" for t, f in self.sweep)
+        return (f"{self.time_s:.0f} s ({steps}); oracle classes {self.classes}; best threshold "
+                f"{self.threshold:.1f}: P {self.precision:.3f} R {self.recall:.3f} "
+                f"F1 {self.f1:.3f}, {self.on_junk} on junk; sweep thr:F1 {sweep}")
+
+
+def _mpi(program: str, j: int) -> list[str]:
+    return ["mpirun", "-np", str(j), f"{program}_mpi"] if j > 1 else [program]
+
+
+def _run(result: RelionResult, step: str, cmd: list[str], project: Path) -> None:
+    wall, _ = timed(cmd, project, project / f"relion_{step}.log")
+    result.steps[step] = wall
+
+
+def _classification_size(project: Path, config: dict) -> tuple[int, int]:
+    """K and iterations of the workflow's 2D run (its last model), else the config's."""
+    models = sorted((project / config["aliases"]["class2d"]).glob("run_it*_model.star"))
+    if models:
+        k = len(read_star(models[-1])["model_classes"])
+        return k, int(re.search(r"run_it(\d+)_model", models[-1].name).group(1))
+    return int(config["class2d"]["n_classes"]), int(config["class2d"]["n_iter"])
+
+
+def _log_and_extract(result: RelionResult, project: Path, subset: str, config: dict,
+                     j: int) -> None:
+    log, ext = config["autopick_log"], config["extract"]
+    _run(result, "LoG", [*_mpi("relion_autopick", j), "--i", subset, "--odir", LOG_DIR,
+                         "--pickname", "autopick", "--LoG",
+                         "--LoG_diam_min", str(log["diameter_min_a"]),
+                         "--LoG_diam_max", str(log["diameter_max_a"]), "--shrink",
+                         str(log["shrink"]), "--lowpass", str(log["lowpass_a"]),
+                         "--LoG_adjust_threshold", str(log["threshold_adjust"]),
+                         "--LoG_upper_threshold", str(log["threshold_upper"])], project)
+    bg_radius = ext["bg_diameter_px"] / 2 * ext["rescaled_size_px"] / ext["box_size_px"]
+    _run(result, "extract", [*_mpi("relion_preprocess", j), "--i", subset, "--coord_dir",
+                             LOG_DIR, "--coord_suffix", "_autopick.star", "--part_star",
+                             EXTRACT_DIR + "particles.star", "--part_dir", EXTRACT_DIR,
+                             "--extract", "--extract_size", str(ext["box_size_px"]),
+                             "--scale", str(ext["rescaled_size_px"]), "--norm", "--bg_radius",
+                             f"{bg_radius:g}", "--white_dust", "-1", "--black_dust", "-1",
+                             "--invert_contrast"], project)
+
+
+def _classify(result: RelionResult, project: Path, config: dict, j: int) -> Path:
+    c2d = config["class2d"]
+    k, n_iter = _classification_size(project, config)
+    cmd = ["relion_refine", "--o", CLASS2D_DIR + "run", "--i", EXTRACT_DIR + "particles.star",
+           "--dont_combine_weights_via_disc", "--preread_images", "--pool", str(c2d["pool"]),
+           "--pad", "2", "--iter", str(n_iter), "--tau2_fudge", str(c2d["tau2_fudge"]),
+           "--particle_diameter", str(c2d["mask_diameter_a"]), "--K", str(k),
+           "--flatten_solvent", "--zero_mask", "--oversampling", "1",
+           "--psi_step", f"{2 * c2d['psi_step_deg']:g}", "--offset_range",
+           str(c2d["offset_range_px"]), "--offset_step", f"{2 * c2d['offset_step_px']:g}",
+           "--norm", "--scale", "--j", str(j), "--random_seed", "1"]
+    _run(result, "2D", [*cmd, "--ctf"] if c2d["ctf"] else cmd, project)
+    return Path(CLASS2D_DIR) / f"run_it{n_iter:03d}_model.star"
+
+
+def oracle_classes(ncc: dict[int, tuple[float, int, float]], n: int) -> list[int]:
+    """The ``n`` classes nearest the true projections, the best of every species included."""
+    order = sorted(ncc, key=lambda c: ncc[c][0], reverse=True)
+    chosen = []
+    for species in sorted({v[1] for v in ncc.values()}):
+        chosen.append(next(c for c in order if ncc[c][1] == species))
+    chosen += [c for c in order if c not in chosen][:max(0, n - len(chosen))]
+    return sorted(chosen)
+
+
+def _write_references(project: Path, model: Path, classes: list[int]) -> tuple[str, float]:
+    """Re-centred averages of ``classes`` as RELION's Select job writes class_averages.star."""
+    import os
+    cwd = os.getcwd()
+    os.chdir(project)
+    try:
+        table, images, pixel = read_class_averages(model)
+    finally:
+        os.chdir(cwd)
+    refs = np.stack([recenter(images[c - 1]) for c in classes])
+    write_mrc(project / SELECT_DIR / "class_averages.mrcs", refs, pixel, stack=True)
+    star = SELECT_DIR + "class_averages.star"
+    write_star(project / star, {"": pd.DataFrame({
+        "rlnReferenceImage": [f"{i:06d}@{SELECT_DIR}class_averages.mrcs"
+                              for i in range(1, len(classes) + 1)],
+        "rlnClassNumber": classes})})
+    return star, pixel
+
+
+def _pick_flags(refs: str, pixel: float, config: dict) -> list[str]:
+    tpl, mask = config["autopick_template"], config["class2d"]["mask_diameter_a"]
+    flags = ["--i", CTF_STAR, "--odir", PICK_DIR, "--pickname", "autopick", "--ref", refs,
+             "--angpix_ref", f"{pixel:g}", "--invert", "--ang",
+             str(tpl["angular_sampling_deg"]), "--lowpass", str(tpl["lowpass_a"]),
+             "--shrink", str(tpl["shrink"]), "--particle_diameter", str(mask),
+             "--min_distance", str(tpl["final"]["min_distance_a"]),
+             "--max_stddev_noise", "-1", "--min_avg_noise", "-999"]
+    return [*flags, "--ctf"] if tpl["ctf"] else flags
+
+
+def run_relion_chain(project: Path, subset: str, config: dict, radius_px: float,
+                     j: int) -> RelionResult:
+    """RELION's chain on the workflow's subset and micrographs (see the module docstring)."""
+    result = RelionResult()
+    for folder in (LOG_DIR, EXTRACT_DIR, CLASS2D_DIR, SELECT_DIR, PICK_DIR):
+        (project / folder).mkdir(parents=True, exist_ok=True)
+    try:
+        _log_and_extract(result, project, subset, config, j)
+        model = _classify(result, project, config, j)
+        ncc = class_truth_ncc(project, model, config["class2d"]["mask_diameter_a"])
+        n = config["select_templates"]["n_templates"]
+        result.classes = oracle_classes(ncc, n if isinstance(n, int) else 4)
+        refs, pixel = _write_references(project, model, result.classes)
+        flags = _pick_flags(refs, pixel, config)
+        _run(result, "template", [*_mpi("relion_autopick", j), *flags, "--threshold",
+                                  f"{SWEEP[0]:g}", "--write_fom_maps"], project)
+        result.time_s = sum(result.steps.values())
+        best = None
+        for threshold in SWEEP:
+            if threshold != SWEEP[0]:
+                timed(["relion_autopick", *flags, "--threshold", f"{threshold:g}",
+                       "--read_fom_maps"], project, project / "relion_sweep.log")
+            score, on_junk = score_pick_job(project, PICK_DIR, radius_px)
+            result.sweep.append((threshold, score.f1))
+            if best is None or score.f1 > best[0].f1:
+                best = (score, on_junk, threshold)
+        score, result.on_junk, result.threshold = best
+        result.f1, result.precision, result.recall = score.f1, score.precision, score.recall
+        result.ok = True
+    except Exception as err:  # report RELION's failure with the data set's row, go on
+        result.error = f"{type(err).__name__}: {err}"
+    return result

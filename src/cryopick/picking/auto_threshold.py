@@ -1,0 +1,213 @@
+"""An automatic picking threshold from the distribution of figures of merit (``threshold: auto``).
+
+Every peak of the FOM maps, found with no threshold, is either noise or a particle (or junk
+the noise filters let through). Noise peaks are the many, low-FOM ones; their distribution's
+lower side holds no particles, so it is a null distribution the data give for free. The
+threshold is the first real valley of the FOM density above the noise (see
+:func:`_valley`). Without a valley, particles that show as a shoulder are the upper component
+of a two-Gaussian mixture, cut where it overtakes the noise. Failing both (particles few or
+weak), the noise peaks are taken as maxima of many noise values, a Gumbel distribution whose
+width is measured on the noise mode's lower side, and the cut is where one noise peak of the
+lot is expected above it (mode + width × ln(number of peaks)).
+The same rule works on any figure of merit with a noise mode (template and LoG picking).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from cryopick.errors import InputError, atomic_output
+
+__all__ = ["ThresholdChoice", "choose_threshold", "plot_fom_histogram", "read_threshold",
+           "threshold_pick_files", "write_threshold"]
+
+logger = logging.getLogger(__name__)
+
+GUMBEL_LOWER_RMS = 0.7293  # RMS distance below the mode of a unit Gumbel distribution
+MIN_MODE_HEIGHT = 0.02  # a mode counts when its density reaches this × the highest mode's
+
+
+@dataclasses.dataclass(frozen=True)
+class ThresholdChoice:
+    """The chosen threshold, how it was found, and the noise it was measured against."""
+
+    threshold: float
+    method: str  # "valley", "mixture" or "null"
+    noise_mode: float
+    noise_sd: float
+    n_peaks: int
+
+    def describe(self) -> str:
+        """One line for logs, notes and the report."""
+        how = {"valley": "the valley above the noise mode",
+               "mixture": "where a two-Gaussian mixture's upper component overtakes the noise",
+               }.get(self.method, "one noise peak expected above it (Gumbel null)")
+        return (f"threshold auto: {self.threshold:.3f} ({how}; {self.n_peaks} peaks, noise mode "
+                f"{self.noise_mode:.3f}, null SD {self.noise_sd:.3f})")
+
+
+def _density(values: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Gaussian kernel density (Silverman's bandwidth) of ``values`` on ``grid``."""
+    spread = min(values.std(), np.subtract(*np.percentile(values, [75, 25])) / 1.34)
+    bandwidth = 0.9 * max(spread, 1e-6) * len(values) ** -0.2
+    z = (grid[:, None] - values[None, :]) / bandwidth
+    return np.exp(-0.5 * z * z).sum(axis=1) / (len(values) * bandwidth * np.sqrt(2 * np.pi))
+
+
+def _valley(foms: np.ndarray, grid: np.ndarray, density: np.ndarray,
+            modes: np.ndarray) -> int | None:
+    """Grid index of the first real valley between two modes of the density, or None.
+
+    Modes are paired in order, left mode first, then right mode (a weak particle population
+    can show as several small modes).
+    A valley is real when the density drops by 20 % from both neighbouring modes, at least
+    10 % of the peaks lie below it (noise peaks are many: a bump of outliers is not the noise)
+    and at least ``max(10, 1 %)`` above it (a bump of the noise's own tail is not particles).
+    """
+    for left, right in ((a, b) for i, a in enumerate(modes) for b in modes[i + 1:]):
+        valley = left + int(np.argmin(density[left:right + 1]))
+        below = int(np.sum(foms < grid[valley]))
+        real = density[valley] <= 0.8 * min(density[left], density[right]) and \
+            below >= 0.1 * len(foms) and len(foms) - below >= max(10, 0.01 * len(foms))
+        if real:
+            return valley
+    return None
+
+
+def _mixture_cut(foms: np.ndarray, noise_mode: float, noise_sd: float,
+                 n_iter: int = 200) -> float | None:
+    """Where a two-Gaussian mixture's upper component overtakes the noise, or None.
+
+    For particles that show as a shoulder, not a mode: the components start at the noise
+    mode and at the upper quartile; the upper one must hold ≥ 3 % of the peaks and lie ≥ 2
+    noise SDs above the noise, and at least twice as many peaks must lie above the cut as
+    the Gumbel null (see the module docstring) expects of noise alone: a skewed noise
+    distribution fits two Gaussians too.
+    """
+    upper = foms[foms >= np.percentile(foms, 75)]
+    mu = np.array([noise_mode, upper.mean()])
+    sd = np.array([max(noise_sd, 1e-6), max(upper.std(), noise_sd, 1e-6)])
+    weight = np.array([0.75, 0.25])
+    for _ in range(n_iter):  # EM
+        dens = weight / sd * np.exp(-0.5 * ((foms[:, None] - mu) / sd) ** 2)
+        resp = dens / np.maximum(dens.sum(axis=1, keepdims=True), 1e-300)
+        weight = resp.mean(axis=0)
+        mu = (resp * foms[:, None]).sum(axis=0) / np.maximum(resp.sum(axis=0), 1e-12)
+        sd = np.sqrt((resp * (foms[:, None] - mu) ** 2).sum(axis=0)
+                     / np.maximum(resp.sum(axis=0), 1e-12)).clip(min=1e-6)
+    if weight[1] < 0.03 or mu[1] - mu[0] < 2 * sd[0]:
+        return None
+    x = np.linspace(mu[0], mu[1], 1024)
+    dens = weight / sd * np.exp(-0.5 * ((x[:, None] - mu) / sd) ** 2)
+    above = np.flatnonzero(dens[:, 1] >= dens[:, 0])
+    if not len(above):
+        return None
+    cut = float(x[above[0]])
+    width = noise_sd / GUMBEL_LOWER_RMS
+    n_noise = math.e * np.sum(foms <= noise_mode)  # a Gumbel holds 1/e of its mass below the mode
+    expected = n_noise * -np.expm1(-np.exp(-(cut - noise_mode) / width))
+    return cut if np.sum(foms >= cut) >= max(10.0, 2.0 * expected) else None
+
+
+def choose_threshold(foms: np.ndarray) -> ThresholdChoice:
+    """The automatic threshold of a set of peak figures of merit (see the module docstring)."""
+    foms = np.asarray(foms, dtype=np.float64)
+    foms = foms[np.isfinite(foms)]
+    if len(foms) < 10:
+        raise InputError(f"an automatic threshold needs ≥ 10 peaks, got {len(foms)}")
+    # the density on the bulk of the peaks: a few extreme FOMs (contamination, carbon edges)
+    # would otherwise stretch the grid past the noise and particle modes
+    low, high = np.percentile(foms, [0.5, 99.5])
+    grid = np.linspace(low, high, 512)
+    density = _density(foms[(foms >= low) & (foms <= high)], grid)
+    inner = (density[1:-1] > density[:-2]) & (density[1:-1] >= density[2:])
+    modes = np.flatnonzero(inner) + 1
+    modes = modes[density[modes] >= MIN_MODE_HEIGHT * density.max()]
+    if len(modes) == 0:
+        modes = np.array([int(np.argmax(density))])
+    valley = _valley(foms, grid, density, modes)
+    # the noise mode: the highest mode below the valley (or of all, without one)
+    noise_modes = modes[modes < valley] if valley is not None else modes
+    noise_mode = float(grid[noise_modes[int(np.argmax(density[noise_modes]))]])
+    below = foms[foms <= noise_mode]
+    noise_sd = float(np.sqrt(np.mean((below - noise_mode) ** 2))) if len(below) > 1 else \
+        float(foms.std())
+    mixture = None if valley is not None else _mixture_cut(foms, noise_mode, noise_sd)
+    if valley is not None:
+        choice = ThresholdChoice(float(grid[valley]), "valley", noise_mode, noise_sd, len(foms))
+    elif mixture is not None:
+        choice = ThresholdChoice(mixture, "mixture", noise_mode, noise_sd, len(foms))
+    else:
+        width = noise_sd / GUMBEL_LOWER_RMS
+        cut = float(noise_mode + width * np.log(len(foms)))
+        choice = ThresholdChoice(cut, "null", noise_mode, noise_sd, len(foms))
+    logger.info("%s", choice.describe())
+    return choice
+
+
+def write_threshold(path: str | os.PathLike[str], choice: ThresholdChoice) -> None:
+    """The choice as a small YAML file (read by the pass that uses it)."""
+    with atomic_output(path) as tmp:
+        tmp.write_text(yaml.safe_dump({**dataclasses.asdict(choice),
+                                       "description": choice.describe()}, sort_keys=False))
+
+
+def read_threshold(path: str | os.PathLike[str]) -> ThresholdChoice:
+    """Read a choice written by :func:`write_threshold`."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: automatic threshold not found (run the optimisation pass)")
+    values = yaml.safe_load(path.read_text()) or {}
+    try:
+        return ThresholdChoice(**{f.name: values[f.name]
+                                  for f in dataclasses.fields(ThresholdChoice)})
+    except (KeyError, TypeError) as err:
+        raise InputError(f"{path}: not an automatic-threshold file ({err})") from err
+
+
+def plot_fom_histogram(foms: np.ndarray, choice: ThresholdChoice, title: str,
+                       out_png: str | os.PathLike[str]) -> None:
+    """Histogram of the peak FOMs with the noise null and the chosen cut."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
+    ax.hist(foms, bins=80, color="0.6")
+    ax.axvline(choice.threshold, color="tab:red", linewidth=2,
+               label=f"cut {choice.threshold:.3f} ({choice.method})")
+    ax.axvline(choice.noise_mode, color="tab:blue", linestyle="--",
+               label=f"noise mode {choice.noise_mode:.3f} (null SD {choice.noise_sd:.3f})")
+    kept = int(np.sum(np.asarray(foms) >= choice.threshold))
+    ax.set_xlabel("rlnAutopickFigureOfMerit of every peak (no threshold)")
+    ax.set_ylabel("peaks")
+    ax.set_title(f"{title}: {kept} of {len(foms)} peaks kept", fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_output(out_png) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
+def threshold_pick_files(paths: list[Path], choice: ThresholdChoice) -> tuple[int, int]:
+    """Keep only the picks at or above the chosen threshold in each coordinate file (rewritten
+    in place, atomically); returns (picks kept, picks before)."""
+    from cryopick.io.star import read_coordinates, write_coordinates
+
+    kept = before = 0
+    for path in paths:
+        picks = read_coordinates(path)
+        keep = picks[picks["rlnAutopickFigureOfMerit"].to_numpy(float) >= choice.threshold]
+        before, kept = before + len(picks), kept + len(keep)
+        if len(keep) < len(picks):
+            write_coordinates(path, keep.reset_index(drop=True))
+    logger.info("kept %d of %d picks at or above %.3f", kept, before, choice.threshold)
+    return kept, before

@@ -1,0 +1,90 @@
+"""The job-level step of a picking job, after all its shards: RELION's job-level files,
+qc.star and the summary picture; for the optimisation pass the threshold sweep and the final
+pass's automatic threshold (``threshold: auto``) on its FOM maps; for LoG the automatic
+threshold of its picks."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from cryopick.io.loop import read_star_loops
+from cryopick.io.star import MicrographSet, read_coordinates
+from cryopick.picking.auto_threshold import choose_threshold, plot_fom_histogram, \
+    threshold_pick_files, write_threshold
+from cryopick.picking.job import AutopickJob, coordinate_path, finish_job, qc_path
+from cryopick.picking.repick import SWEEP_THRESHOLDS, peak_foms, plot_sweep, sweep_thresholds
+from cryopick.picking.template_job import from_config
+
+__all__ = ["JobOutputs", "gather_picking_job"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class JobOutputs:
+    """The optional job-level outputs a picking job's rule declares (None: not declared)."""
+
+    sweep_png: str | None = None  # the optimisation pass: picks against threshold
+    threshold_yaml: str | None = None  # the automatic threshold ...
+    fom_histogram_png: str | None = None  # ... and the FOM histogram with its cut
+
+    @classmethod
+    def from_rule(cls, output) -> JobOutputs:
+        """From a Snakemake rule's named outputs (``sweep``, ``threshold``, ``fom_histogram``)."""
+        return cls(output.get("sweep"), output.get("threshold"), output.get("fom_histogram"))
+
+
+def gather_picking_job(mics: MicrographSet, odir: str, micrograph_list: str, n_shards: int = 1,
+                       outputs: JobOutputs = JobOutputs(), pick_config: dict | None = None,
+                       references: str | None = None, apply_log_threshold: bool = False) -> None:
+    """Finish a picking job in ``odir`` after its ``n_shards`` shards.
+
+    LoG (no sweep, a threshold file declared): the automatic threshold of the picks' FOMs,
+    applied to the pick files when ``apply_log_threshold``. The optimisation pass (a sweep
+    declared; ``pick_config``: the workflow's ``autopick_template`` section): the sweep on the
+    saved FOM maps, the final pass's automatic threshold, and, if the config asks for it, the
+    tutorial's "gentle clean" of the maps. Micrographs the job skipped as unreadable (its
+    qc.star) are left out.
+    """
+    job = AutopickJob(odir=odir, png_dir=odir, micrograph_list=micrograph_list,
+                      n_shards=n_shards)
+    if outputs.sweep_png is None and outputs.threshold_yaml is not None:
+        _log_threshold(mics, job, outputs, apply_log_threshold)
+    finish_job(mics, job)
+    if outputs.sweep_png is None:
+        return
+    params, spec = from_config(pick_config, "optimise", references)
+    skipped = set(read_star_loops(qc_path(job))["skipped_micrographs"]["rlnMicrographName"])
+    plot_sweep(sweep_thresholds(mics, params, spec, odir, job.pickname, SWEEP_THRESHOLDS,
+                                skipped), outputs.sweep_png)
+    if outputs.threshold_yaml is not None:
+        # the final pass's candidates: its minimum distance, every peak whatever its FOM
+        final = dataclasses.replace(params, min_distance_a=pick_config["final"]["min_distance_a"])
+        foms = peak_foms(mics, final, spec, odir, job.pickname, skipped)
+        choice = choose_threshold(foms)
+        write_threshold(outputs.threshold_yaml, choice)
+        plot_fom_histogram(foms, choice, "Final-pass threshold from the subset's FOM maps",
+                           outputs.fom_histogram_png)
+    if pick_config["delete_fom_maps"]:  # the tutorial's "gentle clean"
+        for path in Path(odir).rglob("*.spi"):
+            path.unlink()
+
+
+def _log_threshold(mics: MicrographSet, job: AutopickJob, outputs: JobOutputs,
+                   apply: bool) -> None:
+    """LoG: the automatic threshold of the gathered picks' FOMs; applied if asked."""
+    paths = [coordinate_path(job.odir, name, job.pickname) for name in mics.names]
+    paths = [p for p in paths if p.is_file()]
+    foms = np.concatenate([np.zeros(0)] + [
+        read_coordinates(p)["rlnAutopickFigureOfMerit"].to_numpy(float) for p in paths])
+    choice = choose_threshold(foms)
+    write_threshold(outputs.threshold_yaml, choice)
+    plot_fom_histogram(foms, choice, "LoG picks of the subset" + (
+        "" if apply else " (cut shown, not applied: autopick_log.auto_threshold false)"),
+        outputs.fom_histogram_png)
+    if apply:
+        threshold_pick_files(paths, choice)

@@ -1,0 +1,116 @@
+"""Named simulated data sets: the demo, the benchmark size, and the hands-free corpus.
+
+Each :class:`Dataset` carries its split: ``tune`` sets may be looked at while choosing
+defaults; ``heldout`` sets are only for reporting how those defaults do on data they were not
+chosen on. The held-out sets vary what real data varies: particle shape (elongated, symmetric
+top views, hollow), size (110–300 Å), pixel size (0.7–2 Å), micrograph shape, density (sparse
+with empty ice to touching neighbours), SNR, ice gradient, contamination of every size, carbon
+and images without CTF.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from cryopick.simulate.config import SimulationConfig, Species
+
+__all__ = ["DATASETS", "PRESETS", "Dataset", "datasets_in_split"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+    """A named data set: its simulation, seed, split (tune | heldout | none) and what it tests."""
+
+    config: SimulationConfig
+    seed: int
+    split: str
+    description: str
+
+
+def _snr(particle_snr: float, diameter_a: float, pixel_a: float) -> float:
+    """Per-pixel SNR that gives ``particle_snr`` summed over a particle's disc.
+
+    The demo's particle (170 Å at 0.885 Å/px, per-pixel SNR 0.05) sums to about 1450.
+    """
+    return round(particle_snr / (math.pi * (diameter_a / pixel_a / 2.0) ** 2), 6)
+
+
+def _config(n: int, nx: int, ny: int, pixel: float, per_mic: int, diameter: float,
+            particle_snr: float, **options: object) -> SimulationConfig:
+    return SimulationConfig(n_micrographs=n, nx=nx, ny=ny, pixel_size_a=pixel,
+                            particles_per_micrograph=per_mic, particle_diameter_a=diameter,
+                            snr=_snr(particle_snr, diameter, pixel), **options)
+
+
+_DEMO = SimulationConfig(n_micrographs=8, nx=2048, ny=2048, pixel_size_a=0.885,
+                         particles_per_micrograph=30)
+
+DATASETS: dict[str, Dataset] = {
+    # the default config's data: the tutorial's 0.885 Å/px, so its parameters apply unchanged
+    "demo": Dataset(_DEMO, 1, "tune", "the demo: one asymmetric 170 Å particle, 0.885 Å/px"),
+    # benchmark size: a K2 micrograph of the tutorial (3838 × 3710 px), ~100 particles
+    "tutorial": Dataset(
+        dataclasses.replace(_DEMO, n_micrographs=24, nx=3838, ny=3710,
+                            particles_per_micrograph=100, n_specks=(10, 20)),
+        1, "none", "timing benchmarks: tutorial-size micrographs"),
+    "tune_two_species": Dataset(
+        _config(12, 1920, 1856, 1.77, 28, 170.0, 500.0,
+                second_species=Species("dumbbell", 130.0, 0.35), ice_gradient=1.0,
+                n_contaminations=(1, 4), contamination_size=(1.0, 5.0), n_specks=(4, 10),
+                n_carbon=2, empty_fraction=0.25),
+        11, "tune", "two species, ice gradient, contamination, carbon on 2 micrographs"),
+    "tune_low_snr": Dataset(
+        _config(12, 1920, 1856, 1.77, 28, 170.0, 250.0,
+                second_species=Species("dumbbell", 130.0, 0.35), ice_gradient=1.0,
+                n_contaminations=(1, 4), contamination_size=(1.0, 5.0), n_specks=(4, 10),
+                n_carbon=2, empty_fraction=0.25),
+        12, "tune", "the two-species set at half the SNR"),
+    "tune_ring": Dataset(
+        _config(10, 1792, 1792, 1.3, 25, 220.0, 800.0, shape="ring", ice_gradient=0.6,
+                n_contaminations=(1, 3), contamination_size=(1.0, 3.0)),
+        13, "tune", "C7 double ring 220 Å (symmetric top views), 1.3 Å/px"),
+    "heldout_shell": Dataset(
+        _config(10, 1536, 1536, 1.0, 45, 120.0, 600.0, shape="shell", min_separation=1.0,
+                n_specks=(3, 8)),
+        21, "heldout", "hollow shell 120 Å (every view a ring), 1.0 Å/px, dense"),
+    "heldout_rod": Dataset(
+        _config(10, 1600, 1600, 2.0, 14, 300.0, 700.0, shape="elongated", ice_gradient=0.8,
+                n_contaminations=(0, 2), contamination_size=(1.0, 3.0)),
+        22, "heldout", "elongated rod 300 Å, 2.0 Å/px"),
+    "heldout_hard": Dataset(
+        _config(12, 1600, 1600, 1.5, 30, 200.0, 100.0, ice_gradient=0.6, n_specks=(4, 10)),
+        23, "heldout", "asymmetric 200 Å at very low SNR (hard), 1.5 Å/px"),
+    "heldout_no_ctf": Dataset(
+        _config(10, 1600, 1600, 1.2, 30, 160.0, 500.0, shape="dumbbell", ctf_mode="none"),
+        24, "heldout", "dumbbell 160 Å, images without CTF (denoised), 1.2 Å/px"),
+    "heldout_nonsquare": Dataset(
+        _config(10, 2048, 1440, 0.9, 16, 180.0, 900.0, shape="ring", ctf_mode="flipped",
+                n_contaminations=(0, 2)),
+        25, "heldout", "C7 ring 180 Å, 2048 × 1440 px, 0.9 Å/px, phase-flipped"),
+    "heldout_two_species_empty": Dataset(
+        _config(10, 1800, 1800, 1.6, 14, 150.0, 700.0,
+                second_species=Species("elongated", 250.0, 0.4), empty_fraction=0.55,
+                ice_gradient=1.2, n_specks=(6, 14)),
+        26, "heldout", "two species (150 Å asymmetric, 250 Å rod), sparse, 55 % empty ice"),
+    "heldout_crowded": Dataset(
+        _config(10, 1536, 1536, 1.1, 90, 140.0, 700.0, shape="dumbbell", min_separation=0.85,
+                n_contaminations=(0, 2)),
+        27, "heldout", "dumbbell 140 Å, crowded: touching neighbours, 1.1 Å/px"),
+    "heldout_dirty": Dataset(
+        _config(10, 2048, 2048, 0.7, 20, 110.0, 700.0, n_contaminations=(2, 5),
+                contamination_size=(0.8, 6.0), contamination_depth=(0.5, 3.0),
+                n_specks=(8, 20), speck_size=(0.2, 1.2), ice_gradient=1.5, n_carbon=3),
+        28, "heldout", "asymmetric 110 Å at 0.7 Å/px: contamination of every size, "
+                       "strong ice gradient, carbon on 3 micrographs"),
+}
+
+# the simulation of every named data set (simulate_project's `preset`)
+PRESETS: dict[str, SimulationConfig] = {name: d.config for name, d in DATASETS.items()}
+
+
+def datasets_in_split(split: str) -> list[str]:
+    """Names of the data sets in ``split`` (``tune`` or ``heldout``), in definition order."""
+    if split not in ("tune", "heldout"):
+        raise ValueError(f"split must be 'tune' or 'heldout', got {split!r}")
+    return [name for name, d in DATASETS.items() if d.split == split]

@@ -1,0 +1,212 @@
+"""The workflow's template-selection stage, hands-free: choose, and never end in a dead end.
+
+Classes listed in the config are taken as given. Otherwise the classes of the 2D
+classification are judged (:func:`cryopick.class_selection.choose_classes`); when none looks
+like a particle view the stage does not stop:
+
+1. it classifies again the most confident LoG picks (the top of the LoG figure-of-merit
+   distribution, where contamination and empty ice are rarest) and judges those classes;
+2. failing that, it writes one blob template of the particle diameter (a soft-edged disc,
+   particles white), which template picking turns into a round-particle picker.
+
+What ran and why goes to the log, the job's ``note.txt`` and ``templates.png``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cryopick.class_features import ClassGeometry
+from cryopick.class_selection import ClassChoice, NoTemplateError, SelectionCriteria, \
+    choose_classes, class_pmax, read_class_averages, write_templates
+from cryopick.errors import InputError
+from cryopick.io.mrc import write_mrc
+from cryopick.io.star import read_star, write_star
+
+__all__ = ["TemplateStage", "blob_template", "confident_subset", "select_templates_stage"]
+
+logger = logging.getLogger(__name__)
+
+CONFIDENT_FRACTION = 0.5  # the retry classifies this top share of the LoG picks by FOM ...
+MIN_RETRY_PARTICLES = 100  # ... and needs at least this many particles
+
+
+@dataclasses.dataclass(frozen=True)
+class TemplateStage:
+    """Inputs and outputs of the stage (paths), and how to run a retry classification."""
+
+    model_star: str
+    particles_star: str  # the LoG particles the classification saw
+    out_star: str
+    gallery_png: str
+    particle_diameter_a: float
+    mask_diameter_a: float
+    class2d: Mapping[str, object]  # the class2d config section (for the retry)
+    backend: str = "numpy"
+    threads: int = 1
+    decisions_txt: str | None = None  # the decisions and every class's verdict, as text
+
+
+def criteria_from_config(opts: Mapping[str, object]) -> SelectionCriteria:
+    """:class:`SelectionCriteria` from the config's ``select_templates`` section."""
+    from cryopick.class_features import FeatureLimits
+
+    limit_names = {f.name for f in dataclasses.fields(FeatureLimits)}
+    limits = FeatureLimits(**{k: float(v) for k, v in opts.items() if k in limit_names})
+    return SelectionCriteria(
+        n_templates=int(opts["n_templates"]), min_distribution=float(opts["min_distribution"]),
+        max_resolution_a=float(opts["max_resolution_a"]),
+        max_similarity=float(opts["max_similarity"]),
+        min_pmax_fraction=float(opts["min_pmax_fraction"]), limits=limits)
+
+
+def _judge(model_star: str, stage: TemplateStage, criteria: SelectionCriteria,
+           classes: list[int] | None):
+    table, images, pixel = read_class_averages(model_star)
+    data_star = model_star.replace("_model.star", "_data.star")
+    pmax = class_pmax(data_star) if Path(data_star).is_file() else None
+    geometry = ClassGeometry(pixel, stage.mask_diameter_a / (2 * pixel),
+                             stage.particle_diameter_a / (2 * pixel))
+    try:
+        return table, images, pixel, choose_classes(table, images, criteria, geometry,
+                                                    classes, pmax)
+    except NoTemplateError as err:
+        return table, images, pixel, err.choice
+
+
+def confident_subset(particles_star: str | os.PathLike[str], out_star: str | os.PathLike[str],
+                     fraction: float = CONFIDENT_FRACTION,
+                     minimum: int = MIN_RETRY_PARTICLES) -> int:
+    """Write the particles whose LoG FOM is in the top ``fraction`` (at least ``minimum``)."""
+    blocks = read_star(particles_star)
+    particles = blocks.get("particles")
+    if particles is None or "rlnAutopickFigureOfMerit" not in particles:
+        raise InputError(f"{particles_star}: needs data_particles with rlnAutopickFigureOfMerit")
+    keep = min(len(particles), max(minimum, int(math.ceil(fraction * len(particles)))))
+    order = np.argsort(-particles["rlnAutopickFigureOfMerit"].to_numpy(float), kind="stable")
+    subset = particles.iloc[np.sort(order[:keep])]
+    write_star(out_star, {"optics": blocks["optics"], "particles": subset})
+    return keep
+
+
+def blob_template(diameter_a: float, pixel_a: float, box_px: int) -> np.ndarray:
+    """A soft-edged disc of ``diameter_a`` (white on zero), ``(box_px, box_px)`` float32."""
+    y, x = np.mgrid[:box_px, :box_px] - box_px // 2
+    radius_px = min(diameter_a / (2 * pixel_a), 0.45 * box_px)
+    edge_px = max(1.0, 0.08 * radius_px)
+    return (1.0 / (1.0 + np.exp((np.hypot(y, x) - radius_px) / edge_px))).astype(np.float32)
+
+
+def _retry(stage: TemplateStage, criteria: SelectionCriteria, decisions: list[str]):
+    """Classify the most confident LoG picks again and judge those classes."""
+    from cryopick.classification.stage import run_class2d_stage
+
+    folder = Path(stage.out_star).parent / "retry"
+    subset = str(folder / "particles.star")
+    n = confident_subset(stage.particles_star, subset)
+    if n < 2 * 4:
+        decisions.append(f"retry skipped: only {n} LoG particles")
+        return None
+    cfg = {**stage.class2d, "n_classes": "auto"}
+    model = str(folder / f"run_it{int(cfg['n_iter']):03d}_model.star")
+    decisions.append(f"retry: 2D classification of the {n} LoG particles with the highest "
+                     f"FOM ({folder}/)")
+    logger.info("%s", decisions[-1])
+    run_class2d_stage(subset, cfg, stage.backend, model, str(folder / "classes.png"),
+                      str(folder / "convergence.png"), threads=stage.threads)
+    return model
+
+
+def select_templates_stage(stage: TemplateStage, opts: Mapping[str, object]) -> list[str]:
+    """Choose and write the templates; returns the decisions, one line each."""
+    criteria = criteria_from_config(opts)
+    classes = list(opts.get("classes") or []) or None
+    decisions: list[str] = []
+    table, images, pixel, choice = _judge(stage.model_star, stage, criteria, classes)
+    source = stage.model_star
+    if not choice.table["chosen"].any():
+        decisions.append(f"no particle-like class in {stage.model_star}: "
+                         + _reasons(choice))
+        logger.warning("%s", decisions[-1])
+        retry_model = _retry(stage, criteria, decisions)
+        if retry_model is not None:
+            retry = _judge(retry_model, stage, criteria, None)
+            if retry[3].table["chosen"].any():
+                table, images, pixel, choice = retry
+                source = retry_model
+            else:
+                decisions.append("retry: no particle-like class either: " + _reasons(retry[3]))
+    if choice.table["chosen"].any():
+        write_templates(table, images, choice, pixel, stage.out_star, bool(opts["recenter"]))
+        chosen = choice.table.loc[choice.table["chosen"], "rlnClassNumber"].tolist()
+        decisions.append(f"templates: classes {', '.join(map(str, chosen))} of {source}")
+    else:
+        _write_blob(stage, pixel, images.shape[-1], decisions)
+    _gallery(images, choice, stage.gallery_png, decisions[-1])
+    if stage.decisions_txt:
+        _write_decisions(stage.decisions_txt, decisions, choice, source)
+    return decisions
+
+
+def _write_decisions(path: str, decisions: list[str], choice: ClassChoice, source: str) -> None:
+    """The decisions, then one row per class of ``source``: figures and verdict."""
+    from cryopick.errors import atomic_output
+
+    columns = ["rlnClassNumber", "rlnClassDistribution", "rlnEstimatedResolution", "pmax",
+               "snr", "scattered", "edge", "offcentre", "anisotropy", "radial_dip", "plateau",
+               "chosen", "reason"]
+    table = choice.table[columns].sort_values("rlnClassDistribution", ascending=False)
+    with atomic_output(path) as tmp:
+        tmp.write_text("\n".join(["Template selection, automatic decisions:", *decisions, "",
+                                   f"Classes of {source}:",
+                                   table.to_string(index=False, float_format="%.3g"), ""]))
+
+
+def _reasons(choice: ClassChoice) -> str:
+    counts = choice.table["reason"].value_counts()
+    return "; ".join(f"{n} × {reason}" for reason, n in counts.items())
+
+
+def _write_blob(stage: TemplateStage, pixel: float, box_px: int, decisions: list[str]) -> None:
+    """Fallback: one blob template of the particle diameter."""
+    out = Path(stage.out_star)
+    stack = out.with_suffix(".mrcs")
+    write_mrc(stack, blob_template(stage.particle_diameter_a, pixel, box_px)[None], pixel,
+              stack=True)
+    write_star(out, {"": pd.DataFrame({"rlnReferenceImage": [f"000001@{stack}"],
+                                        "rlnClassNumber": [0]})})
+    decisions.append(f"fallback: one blob template of the particle diameter "
+                     f"({stage.particle_diameter_a:g} Å): no class looked like a particle")
+    logger.warning("%s", decisions[-1])
+
+
+def _gallery(images: np.ndarray, choice: ClassChoice, out_png: str, headline: str) -> None:
+    from cryopick.plots import plot_gallery
+
+    t = choice.table
+    order = t.sort_values("rlnClassDistribution", ascending=False).index
+    order = [i for i in order if t.loc[i, "rlnClassDistribution"] > 0] or list(order[:1])
+    captions = [f"{int(r.rlnClassNumber)}: {r.rlnClassDistribution:.1%} "
+                f"{r.rlnEstimatedResolution:.0f}Å" + ("" if np.isnan(r.pmax) else
+                                                      f" Pmax {r.pmax:.2f}")
+                + f"\n{_wrap(r.reason)}" for r in t.loc[order].itertuples()]
+    plot_gallery(images[order], captions, t.loc[order, "chosen"].to_numpy(),
+                 f"{headline}\nClass averages by distribution; chosen templates framed in red",
+                 out_png)
+
+
+def _wrap(text: str, width: int = 28) -> str:
+    words, lines = text.split(), [""]
+    for word in words:
+        if lines[-1] and len(lines[-1]) + len(word) > width:
+            lines.append("")
+        lines[-1] = f"{lines[-1]} {word}".strip()
+    return "\n".join(lines)

@@ -1,0 +1,102 @@
+"""The automatic picking threshold from the distribution of peak figures of merit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cryopick.errors import InputError
+from cryopick.picking.auto_threshold import choose_threshold, plot_fom_histogram, \
+    read_threshold, write_threshold
+
+
+def test_the_cut_falls_in_the_valley_between_noise_and_particles():
+    rng = np.random.default_rng(0)
+    for share in (0.05, 0.3, 0.6):  # particle peaks among all peaks
+        n_particles = int(share * 2000)
+        noise = rng.gumbel(-0.8, 0.2, 2000 - n_particles)
+        particles = rng.normal(1.0, 0.35, n_particles)
+        choice = choose_threshold(np.concatenate([noise, particles]))
+        assert choice.method == "valley"
+        kept, noise_kept = np.sum(particles >= choice.threshold), np.sum(noise >= choice.threshold)
+        recall, precision = kept / n_particles, kept / (kept + noise_kept)
+        assert 2 * recall * precision / (recall + precision) > 0.9, (share, choice)
+
+
+def test_without_particles_about_one_noise_peak_passes():
+    rng = np.random.default_rng(1)
+    for scale in (0.1, 1.0, 10.0):  # the rule does not depend on the FOM's units
+        noise = rng.gumbel(0.3 * scale, 0.25 * scale, 3000)
+        choice = choose_threshold(noise)
+        assert choice.method == "null"
+        assert np.sum(noise >= choice.threshold) <= 5, (scale, choice)
+
+
+def test_the_choice_round_trips_and_is_drawn(tmp_path):
+    rng = np.random.default_rng(2)
+    foms = np.concatenate([rng.gumbel(-1, 0.2, 500), rng.normal(1, 0.3, 100)])
+    choice = choose_threshold(foms)
+    write_threshold(tmp_path / "t.yaml", choice)
+    assert read_threshold(tmp_path / "t.yaml") == choice
+    plot_fom_histogram(foms, choice, "test", tmp_path / "h.png")
+    assert (tmp_path / "h.png").stat().st_size > 0
+    with pytest.raises(InputError, match="missing.yaml"):
+        read_threshold(tmp_path / "missing.yaml")
+    with pytest.raises(InputError, match="≥ 10 peaks"):
+        choose_threshold(foms[:5])
+
+
+def test_background_outliers_are_limited_relative_to_the_micrograph():
+    from cryopick.picking.template import FomMaps, TemplatePickParams, \
+        background_outlier_limits
+    from cryopick.picking.working_size import working_size
+
+    rng = np.random.default_rng(3)
+    size = working_size(400, 300, 1.0, -1.0, 1.0, False)
+    w = size.w
+    for scale in (0.5, 2.0):  # the same limits in units of the micrograph's own spread
+        stddev = (1.0 + 0.02 * rng.normal(size=(w, w))) * scale
+        avg = 0.1 * rng.normal(size=(w, w)) * scale
+        maps = FomMaps([], [], [], stddev.astype(np.float32), avg.astype(np.float32), size)
+        off = background_outlier_limits(maps, 400, 300, TemplatePickParams())
+        assert off == (-1.0, -999.0)  # RELION's flags, untouched
+        max_std, min_avg = background_outlier_limits(
+            maps, 400, 300, TemplatePickParams(auto_noise_mads=2.5))
+        assert max_std == pytest.approx(scale * 1.05, rel=0.01)
+        assert min_avg == pytest.approx(-0.25 * scale, abs=0.02 * scale)
+        tight = background_outlier_limits(maps, 400, 300, TemplatePickParams(
+            auto_noise_mads=2.5, max_stddev_noise=0.1, min_avg_noise=5.0))
+        assert tight == (0.1, 5.0)  # RELION's flags still apply where they are stricter
+
+
+def test_particles_that_show_only_as_a_shoulder_are_cut_from_the_noise():
+    rng = np.random.default_rng(4)
+    noise, particles = rng.gumbel(0.2, 0.25, 1500), rng.normal(1.6, 0.7, 400)
+    choice = choose_threshold(np.concatenate([noise, particles]))
+    kept, noise_kept = np.sum(particles >= choice.threshold), np.sum(noise >= choice.threshold)
+    recall, precision = kept / len(particles), kept / (kept + noise_kept)
+    assert 2 * recall * precision / (recall + precision) > 0.8, choice
+
+
+def test_log_picks_below_the_cut_are_dropped_from_their_files(tmp_path):
+    import pandas as pd
+
+    from cryopick.io.star import read_coordinates, write_coordinates
+    from cryopick.picking.auto_threshold import ThresholdChoice, threshold_pick_files
+    from cryopick.picking.log import log_params_from_config
+
+    paths = []
+    for i, foms in enumerate(([0.1, 2.0, 3.0], [0.2, 0.3])):
+        paths.append(tmp_path / f"m{i}_autopick.star")
+        write_coordinates(paths[-1], pd.DataFrame({
+            "rlnCoordinateX": np.arange(len(foms)) * 50.0, "rlnCoordinateY": 10.0,
+            "rlnAutopickFigureOfMerit": foms}))
+    choice = ThresholdChoice(1.0, "valley", 0.2, 0.1, 5)
+    assert threshold_pick_files(paths, choice) == (2, 5)
+    assert read_coordinates(paths[0])["rlnAutopickFigureOfMerit"].tolist() == [2.0, 3.0]
+    assert len(read_coordinates(paths[1])) == 0
+    params = log_params_from_config({"diameter_min_a": 100, "diameter_max_a": 120,
+                                     "auto_threshold": True})
+    assert params.diameter_max_a == 120
+    with pytest.raises(TypeError):
+        log_params_from_config({"diameter_min_a": 100, "diameter_max_a": 120, "typo": 1})

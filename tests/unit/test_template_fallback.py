@@ -1,0 +1,76 @@
+"""Hands-free template selection never ends in a dead end: retry on confident picks, blob."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from class_junk import JUNK_SIZES, MASK_A, PIXEL_A, junk
+
+from cryopick.classification.stage import auto_n_classes
+from cryopick.errors import InputError
+from cryopick.io.mrc import read_image_stack, write_mrc
+from cryopick.io.star import read_star, write_star
+from cryopick.template_choice import TemplateStage, blob_template, confident_subset, \
+    select_templates_stage
+
+OPTS = {"classes": [], "n_templates": 4, "recenter": True, "min_distribution": 0.01,
+        "max_resolution_a": 30, "max_similarity": 0.85, "min_pmax_fraction": 0.25}
+OPTICS = pd.DataFrame({"rlnOpticsGroup": [1], "rlnImagePixelSize": [PIXEL_A],
+                       "rlnImageSize": [64]})
+
+
+def _particles(path: str, foms: list[float]) -> None:
+    write_star(path, {"optics": OPTICS, "particles": pd.DataFrame({
+        "rlnImageName": [f"{i:06d}@Extract/x.mrcs" for i in range(1, len(foms) + 1)],
+        "rlnAutopickFigureOfMerit": foms, "rlnOpticsGroup": 1})})
+
+
+def _junk_model(path: str) -> None:
+    images = np.stack([junk(kind, size) for kind in ("disc", "carbon", "noise")
+                       for size in JUNK_SIZES[:2]])
+    stack = path.replace("_model.star", "_classes.mrcs")
+    write_mrc(stack, images, PIXEL_A, stack=True)
+    write_star(path, {"model_general": {"rlnReferenceDimensionality": 2},
+                      "model_classes": pd.DataFrame({
+                          "rlnReferenceImage": [f"{i:06d}@{stack}" for i in range(1, 7)],
+                          "rlnClassDistribution": [0.5, 0.1, 0.1, 0.1, 0.1, 0.1],
+                          "rlnEstimatedResolution": [14.0] * 6})})
+
+
+def test_k_follows_the_particle_count_within_bounds():
+    assert auto_n_classes(0) == 6 and auto_n_classes(240) == 6
+    assert auto_n_classes(900) == 22 and auto_n_classes(10_000) == 50
+
+
+def test_confident_subset_keeps_the_top_of_the_fom_distribution(tmp_path):
+    _particles(tmp_path / "p.star", [float(v) for v in range(300)])
+    assert confident_subset(tmp_path / "p.star", tmp_path / "top.star") == 150
+    foms = read_star(tmp_path / "top.star")["particles"]["rlnAutopickFigureOfMerit"]
+    assert foms.min() == 150 and list(foms) == sorted(foms)  # original order kept
+    assert confident_subset(tmp_path / "p.star", tmp_path / "t2.star", minimum=200) == 200
+    write_star(tmp_path / "bad.star", {"particles": pd.DataFrame({"rlnImageName": ["1@a"]})})
+    with pytest.raises(InputError, match="bad.star"):
+        confident_subset(tmp_path / "bad.star", tmp_path / "t3.star")
+
+
+def test_blob_template_has_the_particle_diameter():
+    blob = blob_template(150.0, PIXEL_A, 64)
+    across = np.count_nonzero(blob[32] > 0.5)
+    assert abs(across - 150.0 / PIXEL_A) <= 1.5
+
+
+def test_junk_only_classes_end_with_a_blob_template_and_say_so(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _junk_model("Class2D/LoG/run_it025_model.star")
+    _particles("Extract/LoG/particles.star", [1.0, 2.0, 3.0])  # too few for a retry
+    stage = TemplateStage("Class2D/LoG/run_it025_model.star", "Extract/LoG/particles.star",
+                          "Select/t/class_averages.star", "Select/t/templates.png", 150.0,
+                          MASK_A, {"n_iter": 25})
+    decisions = select_templates_stage(stage, OPTS)
+    assert decisions[0].startswith("no particle-like class")
+    assert "retry skipped" in decisions[1] and decisions[-1].startswith("fallback: one blob")
+    rows = read_star("Select/t/class_averages.star")[""]
+    assert rows["rlnReferenceImage"].tolist() == ["000001@Select/t/class_averages.mrcs"]
+    assert read_image_stack("Select/t/class_averages.mrcs").shape == (1, 64, 64)
+    assert (tmp_path / "Select/t/templates.png").stat().st_size > 0

@@ -1,0 +1,85 @@
+"""Template choice rejects every kind of junk class, at every size and share of the particles.
+
+Class averages are simulated (tests/class_junk.py): views of the simulator's asymmetric
+particle beside one junk class that holds from 5 % to 70 % of the particles and has the best
+estimated resolution, so that only what the class average shows can reject it.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pandas as pd
+import pytest
+from class_junk import JUNK_KINDS, JUNK_SIZES, MASK_R, PIXEL_A, junk, views
+
+from cryopick.class_features import ClassGeometry
+from cryopick.class_selection import NoTemplateError, SelectionCriteria, choose_classes
+
+SHARES = (0.05, 0.4, 0.7)
+PASSED = ("distinct view", "enough templates")  # verdicts of classes that are not junk
+
+
+@functools.cache
+def _views(diameter_a: float) -> tuple[np.ndarray, ...]:
+    return tuple(views(diameter_a, 3))
+
+
+def _model(images: list[np.ndarray], shares: list[float], resolutions: list[float]):
+    table = pd.DataFrame({"rlnClassNumber": np.arange(1, len(images) + 1),
+                          "rlnClassDistribution": shares,
+                          "rlnEstimatedResolution": resolutions})
+    return table, np.stack(images)
+
+
+def _geometry(diameter_a: float) -> ClassGeometry:
+    return ClassGeometry(PIXEL_A, MASK_R, diameter_a / (2 * PIXEL_A))
+
+
+@pytest.mark.parametrize("diameter_a", [110.0, 180.0])
+@pytest.mark.parametrize("kind", JUNK_KINDS)
+def test_junk_is_never_a_template_whatever_its_size_and_share(kind, diameter_a):
+    real = list(_views(diameter_a))
+    for size in JUNK_SIZES:
+        bad = junk(kind, size, seed=int(100 * size))
+        for share in SHARES:
+            rest = (1.0 - share) / len(real)
+            table, images = _model([bad, *real], [share] + [rest] * len(real),
+                                   [14.0] + [25.0] * len(real))
+            # one template: the views are not compared with each other (that costs 44 ms each)
+            choice = choose_classes(table, images, SelectionCriteria(n_templates=1),
+                                    _geometry(diameter_a))
+            verdict = choice.table.set_index("rlnClassNumber")
+            assert verdict.loc[1, "reason"] not in PASSED, (kind, size, share,
+                                                            verdict.loc[1].to_dict())
+            assert verdict.loc[2:, "reason"].isin(PASSED).all(), (kind, size, share,
+                                                                  verdict["reason"])
+
+
+@pytest.mark.parametrize("kind", JUNK_KINDS)
+def test_a_classification_of_junk_alone_gives_no_template(kind):
+    images = [junk(kind, size, seed=i) for i, size in enumerate(JUNK_SIZES)]
+    table, stack = _model(images, [0.2] * 5, [14.0] * 5)
+    with pytest.raises(NoTemplateError) as err:
+        choose_classes(table, stack, SelectionCriteria(), _geometry(180.0))
+    assert (err.value.choice.table["reason"] != "").all()
+
+
+def test_classes_whose_particles_align_poorly_are_dropped():
+    real = list(_views(180.0))
+    table, images = _model(real, [0.3, 0.3, 0.4], [25.0] * 3)
+    pmax = pd.Series({1: 0.6, 2: 0.5, 3: 0.05})
+    choice = choose_classes(table, images, SelectionCriteria(), _geometry(180.0), pmax=pmax)
+    verdict = choice.table.set_index("rlnClassNumber")
+    assert verdict.loc[3, "reason"].startswith("aligns poorly")
+    assert verdict.loc[[1, 2], "chosen"].all()
+
+
+def test_listed_junk_is_kept_with_its_verdict_beside_it():
+    table, images = _model([junk("disc", 0.7), *_views(180.0)], [0.4, 0.2, 0.2, 0.2],
+                           [14.0] + [25.0] * 3)
+    choice = choose_classes(table, images, SelectionCriteria(), _geometry(180.0), classes=[1])
+    verdict = choice.table.set_index("rlnClassNumber")
+    assert verdict["chosen"].tolist() == [True, False, False, False]
+    assert verdict.loc[1, "reason"] == "listed (looks like: featureless disc/blob)"

@@ -1,13 +1,12 @@
-"""Snakemake adapter for the template-picking rules (one shard, or with one shard the whole
-job); the logic is cryopick.picking.template_job."""
+"""Snakemake adapter for the template-picking rules (a shard, or with one shard the whole job
+with its job-level step); the logic is cryopick.picking.template_job and .gather."""
 
 from cryopick.cli.autopick import template_command
 from cryopick.io.star import read_micrographs_star
 from cryopick.picking.auto_threshold import read_threshold
 from cryopick.picking.gather import JobOutputs, gather_picking_job
-from cryopick.picking.job import AutopickJob
 from cryopick.picking.template_job import from_config, run_autopick_template
-from cryopick.workflow import log_to_file, resumable_shard, write_note
+from cryopick.workflow import log_to_file, picking_shard, write_note
 
 
 def main(smk) -> None:
@@ -16,20 +15,14 @@ def main(smk) -> None:
     auto = read_threshold(files[0]) if files else None
     params, spec = from_config(smk.params.pick, smk.params.stage, smk.input.references,
                                auto.threshold if auto else None)
-    shard = int(smk.wildcards.get("shard", 0))
-    with resumable_shard(smk.params.odir, shard, smk.input, dict(smk.params.items()),
-                         smk.output.pictures) as (since, pictures):
-        job = AutopickJob(odir=smk.params.odir, backend=smk.params.backend, jobs=smk.threads,
-                          png_dir=pictures, micrograph_list=smk.input.micrographs,
-                          shard=shard, n_shards=smk.params.n_shards, resume_since_ns=since,
-                          on_bad_micrograph=smk.params.on_bad_micrograph)
-        write_note(smk.params.odir, template_command(smk.input.micrographs, params, spec, job),
+    mics = read_micrographs_star(smk.input.micrographs)
+    with picking_shard(smk) as job:
+        write_note(job.odir, template_command(smk.input.micrographs, params, spec, job),
                    {**smk.params.pick, "pass": smk.params.stage},
                    [f"{auto.describe()} from {files[0]}"] if auto else None)
-        mics = read_micrographs_star(smk.input.micrographs)
         run_autopick_template(mics, params, spec, job)
     if "summary" in smk.output.keys():  # shards: 1, so this job is also the gather job
-        gather_picking_job(mics, smk.params.odir, smk.input.micrographs,
+        gather_picking_job(mics, job.odir, smk.input.micrographs,
                            outputs=JobOutputs.from_rule(smk.output), pick_config=smk.params.pick,
                            references=smk.input.references)
 

@@ -20,8 +20,8 @@ import yaml
 from cryopick import __version__
 from cryopick.errors import atomic_output
 
-__all__ = ["end_attempt", "job_key", "log_to_file", "publish_pictures", "resource_advice",
-           "resumable_shard", "start_attempt", "write_note"]
+__all__ = ["end_attempt", "job_key", "log_to_file", "picking_shard", "publish_pictures",
+           "resource_advice", "resumable_shard", "start_attempt", "write_note"]
 
 logger = logging.getLogger(__name__)
 
@@ -128,6 +128,22 @@ def resumable_shard(odir: str, shard: int, inputs: Iterable[str], settings: obje
     yield since, str(staging)
     publish_pictures(staging, pictures)
     end_attempt(marker)
+
+
+@contextlib.contextmanager
+def picking_shard(smk) -> Iterator:
+    """One attempt of a picking rule (a shard, or with one shard the whole job): yields its
+    ``AutopickJob``, resuming an interrupted attempt (:func:`resumable_shard`). The job-level
+    files are left to the job-level step (``cryopick.picking.gather``)."""
+    from cryopick.picking.job import AutopickJob
+
+    shard = int(smk.wildcards.get("shard", 0))
+    with resumable_shard(smk.params.odir, shard, smk.input, dict(smk.params.items()),
+                         smk.output.pictures) as (since, pictures):
+        yield AutopickJob(odir=smk.params.odir, backend=smk.params.backend, jobs=smk.threads,
+                          png_dir=pictures, micrograph_list=smk.input.micrographs, shard=shard,
+                          n_shards=smk.params.n_shards, resume_since_ns=since,
+                          on_bad_micrograph=smk.params.on_bad_micrograph, finish=False)
 
 
 # SLURM job states that mean a job asked for too little of a resource, and what to raise

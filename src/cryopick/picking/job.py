@@ -49,6 +49,9 @@ class AutopickJob:
     # written at or after this time (ns since the epoch) are finished and not redone
     resume_since_ns: int | None = None
     on_bad_micrograph: str = "fail"  # skip: leave unreadable micrographs out, list them in qc.star
+    # with one shard, write the job-level files after picking (the workflow leaves them to its
+    # job-level step, cryopick.picking.gather, which runs once after every shard)
+    finish: bool = True
 
 
 def coordinate_path(odir: str, micrograph: str, pickname: str) -> Path:
@@ -146,7 +149,7 @@ def run_autopick_log(mics: MicrographSet, params: LogPickParams, job: AutopickJo
                 len(tasks), mics.pixel_size_a, params.diameter_min_a, params.diameter_max_a,
                 job.backend, job.jobs)
     run_shard(tasks, job, bad)
-    return finish_job(mics, job) if job.n_shards == 1 else pd.DataFrame()
+    return finish_job(mics, job) if job.n_shards == 1 and job.finish else pd.DataFrame()
 
 
 def my_shard(tasks: list[tuple], job: AutopickJob) -> list[tuple]:

@@ -221,7 +221,7 @@ def run_autopick_template(mics: MicrographSet, params: TemplatePickParams, spec:
         readable = [task for task in my_shard(tasks, job) if task[1] not in bad]
         _prepare_before_fork(readable, templates, params, spec, job)
         run_shard(tasks, job, bad, worker=_pick_one, desc="template picking")
-    return finish_job(mics, job) if job.n_shards == 1 else pd.DataFrame()
+    return finish_job(mics, job) if job.n_shards == 1 and job.finish else pd.DataFrame()
 
 
 def from_config(cfg: dict, stage: str, references: str,

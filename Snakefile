@@ -14,6 +14,7 @@ report: "report/workflow.rst"
 
 
 include: "rules/common.smk"
+include: "rules/review.smk"
 include: "rules/demo.smk"
 include: "rules/select.smk"
 include: "rules/autopick.smk"
@@ -29,4 +30,5 @@ onerror:
 rule all:
     input:
         final_targets(),
+        review_targets(),
     default_target: True

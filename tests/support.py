@@ -28,10 +28,47 @@ if MPI_MISSING and os.environ.get("CRYOPICK_REQUIRE_MPI"):
     raise RuntimeError(f"CRYOPICK_REQUIRE_MPI is set but missing: {', '.join(MPI_MISSING)}; "
                        "install OpenMPI (apt-get install openmpi-bin libopenmpi-dev) and mpi4py")
 
+# The browser tests drive Debian's chromium through chromedriver with Selenium; CI sets
+# CRYOPICK_REQUIRE_CHROMIUM so that a missing browser fails the run instead of skipping them.
+CHROMIUM = next(filter(None, map(shutil.which, ("chromium", "chromium-browser",
+                                                "google-chrome"))), None)
+CHROMIUM_MISSING = [name for name, found in (("chromium", CHROMIUM),
+                                             ("chromedriver", shutil.which("chromedriver")),
+                                             ("selenium", importlib.util.find_spec("selenium")))
+                    if found is None]
+if CHROMIUM_MISSING and os.environ.get("CRYOPICK_REQUIRE_CHROMIUM"):
+    raise RuntimeError(f"CRYOPICK_REQUIRE_CHROMIUM is set but missing: "
+                       f"{', '.join(CHROMIUM_MISSING)}; install them (apt-get install chromium "
+                       "chromium-driver; pip install -e '.[test]')")
+
 needs_relion = pytest.mark.skipif(not RELION_PRESENT,
                                   reason=f"RELION 3.1 programs not on PATH: {RELION_MISSING}")
 needs_mpi = pytest.mark.skipif(bool(MPI_MISSING), reason=f"missing {MPI_MISSING}")
 needs_gpu = pytest.mark.skipif(not cupy_available(), reason="no usable CUDA device")
+needs_chromium = pytest.mark.skipif(bool(CHROMIUM_MISSING), reason=f"missing {CHROMIUM_MISSING}")
+
+
+def chromium_driver(download_dir=None, width: int = 1280, height: int = 800):
+    """A headless Chromium (Selenium) at ``width × height`` that keeps the console log and
+    saves downloads to ``download_dir``."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                 f"--window-size={width},{height}", "--allow-file-access-from-files"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    if download_dir is not None:
+        options.add_experimental_option("prefs", {
+            "download.default_directory": str(download_dir),
+            "download.prompt_for_download": False})
+    driver = webdriver.Chrome(options=options, service=Service(shutil.which("chromedriver")))
+    # the page's own viewport (the window size would include the browser's frame)
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+    return driver
 
 
 def make_blob_micrograph() -> tuple[np.ndarray, np.ndarray]:

@@ -143,7 +143,8 @@ def picking_shard(smk) -> Iterator:
         yield AutopickJob(odir=smk.params.odir, backend=smk.params.backend, jobs=smk.threads,
                           png_dir=pictures, micrograph_list=smk.input.micrographs, shard=shard,
                           n_shards=smk.params.n_shards, resume_since_ns=since,
-                          on_bad_micrograph=smk.params.on_bad_micrograph, finish=False)
+                          on_bad_micrograph=smk.params.on_bad_micrograph, finish=False,
+                          record_qc=smk.params.get("stage") == "final")
 
 
 # SLURM job states that mean a job asked for too little of a resource, and what to raise

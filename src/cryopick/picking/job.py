@@ -52,6 +52,9 @@ class AutopickJob:
     # with one shard, write the job-level files after picking (the workflow leaves them to its
     # job-level step, cryopick.picking.gather, which runs once after every shard)
     finish: bool = True
+    # template picking: record each micrograph's QC figures (cryopick.picking.qc), so that the
+    # job's qc.star becomes the per-micrograph QC table
+    record_qc: bool = False
 
 
 def coordinate_path(odir: str, micrograph: str, pickname: str) -> Path:
@@ -182,7 +185,7 @@ def finish_job(mics: MicrographSet, job: AutopickJob) -> pd.DataFrame:
     """Write the job-level files after picking (all shards); returns the per-micrograph summary."""
     summary = _summary(mics, job)
     _write_job_files(mics, job, summary)
-    _gather_qc(job)
+    _gather_qc(mics, job)
     if job.png_dir is not None:
         _summary_picture(mics, job)
     total = int(summary["rlnGroupNrParticles"].sum()) if len(summary) else 0
@@ -203,8 +206,9 @@ def run_tasks(tasks: list[tuple], n_jobs: int, worker=None, desc: str = "LoG pic
         skip_bad=skip_bad)
 
 
-def _gather_qc(job: AutopickJob) -> None:
-    """``qc.star`` from the shards' parts (every shard writes one, maybe empty)."""
+def _gather_qc(mics: MicrographSet, job: AutopickJob) -> None:
+    """``qc.star`` from the shards' parts (every shard writes one, maybe empty); with the
+    workers' QC records, the per-micrograph QC table (and ``qc.csv``)."""
     from cryopick.io.loop import read_star_loops
 
     bad = {}
@@ -214,7 +218,12 @@ def _gather_qc(job: AutopickJob) -> None:
             raise InputError(f"{path}: missing (did picking shard {shard} run?)")
         table = read_star_loops(path)["skipped_micrographs"]
         bad.update(zip(table["rlnMicrographName"], table["cryopickSkipReason"]))
-    write_qc_star(qc_path(job), bad)
+    if (Path(job.odir) / ".qc").is_dir():  # the workers recorded QC figures (record_qc)
+        from cryopick.picking.qc import write_qc_table
+
+        write_qc_table(mics, job.odir, job.pickname, bad)
+    else:
+        write_qc_star(qc_path(job), bad)
 
 
 def _summary(mics: MicrographSet, job: AutopickJob) -> pd.DataFrame:

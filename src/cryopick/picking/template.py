@@ -30,7 +30,7 @@ from cryopick.fourier import (
 from cryopick.io.star import CtfParams
 from cryopick.picking.log import embed_square, normalise_micrograph
 from cryopick.picking.noise import local_background_stats
-from cryopick.picking.peaks import Peaks, peak_search, prune_peak_clusters, \
+from cryopick.picking.peaks import Peaks, _first, peak_search, prune_peak_clusters, \
     remove_close_neighbours
 from cryopick.picking.references import TemplateSet
 from cryopick.picking.rotation import padded_table, psi_angles, rotate_tables, \
@@ -38,7 +38,8 @@ from cryopick.picking.rotation import padded_table, psi_angles, rotate_tables, \
 from cryopick.picking.working_size import WorkingSize, working_size
 
 __all__ = ["FomMaps", "TemplatePickParams", "TemplatePickResult", "background_outlier_limits",
-           "compute_fom_maps", "peaks_from_maps", "prepare_rotations"]
+           "compute_fom_maps", "noise_filter_losses", "peaks_from_maps",
+           "prepare_rotations"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -228,15 +229,55 @@ def background_outlier_limits(maps: FomMaps, nx_s: int, ny_s: int,
 def peaks_from_maps(maps: FomMaps, nx: int, ny: int, pixel_a: float, templates: TemplateSet,
                     params: TemplatePickParams) -> pd.DataFrame:
     """Peak search, cluster pruning and neighbour removal on FOM maps → RELION pick table."""
+    final, scale = _final_peaks(maps, nx, ny, pixel_a, templates, params,
+                                background_outlier_limits(maps, *_shrunk(maps, nx, ny), params))
+    return pd.DataFrame({
+        "rlnCoordinateX": final.x / scale,
+        "rlnCoordinateY": final.y / scale,
+        "rlnClassNumber": final.ref + 1,
+        "rlnAutopickFigureOfMerit": final.fom,
+        "rlnAnglePsi": final.psi,
+    })
+
+
+def noise_filter_losses(maps: FomMaps, nx: int, ny: int, pixel_a: float,
+                        templates: TemplateSet, params: TemplatePickParams) -> dict[str, int]:
+    """Picks each background filter removes: of the picks found without either filter, how
+    many lie where the local background std is above the limit (``stddev``) and where its
+    mean is below the limit (``avg``); a pick may count for both. Limits as the peak search
+    applies them (RELION's flags tightened by ``auto_noise_mads``); 0 for a filter that is off.
+    """
+    nx_s, ny_s = _shrunk(maps, nx, ny)
+    max_std, min_avg = background_outlier_limits(maps, nx_s, ny_s, params)
+    if max_std <= 0 and min_avg <= -900:
+        return {"stddev": 0, "avg": 0}
+    unfiltered, _ = _final_peaks(maps, nx, ny, pixel_a, templates, params, (-1.0, -999.0))
+    w = maps.stddev.shape[0]
+    rows = unfiltered.y + w // 2 + _first(ny_s)  # working-grid indices (see peak_search)
+    cols = unfiltered.x + w // 2 + _first(nx_s)
+    std_lost = int((maps.stddev[rows, cols] > max_std).sum()) if max_std > 0 else 0
+    avg_lost = int((maps.avg[rows, cols] < min_avg).sum()) if min_avg > -900 else 0
+    return {"stddev": std_lost, "avg": avg_lost}
+
+
+def _shrunk(maps: FomMaps, nx: int, ny: int) -> tuple[int, int]:
+    """The micrograph's size on the working grid ``(nx_s, ny_s)``."""
+    scale32 = np.float32(maps.size.w) / np.float32(maps.size.n)
+    return int(np.float32(nx) * scale32), int(np.float32(ny) * scale32)
+
+
+def _final_peaks(maps: FomMaps, nx: int, ny: int, pixel_a: float, templates: TemplateSet,
+                 params: TemplatePickParams, limits: tuple[float, float]) -> tuple[Peaks, float]:
+    """The picks on the working grid with background limits ``(max_std, min_avg)``, and the
+    working scale."""
     size = maps.size
-    scale32 = np.float32(size.w) / np.float32(size.n)
-    scale = float(scale32)
-    nx_s, ny_s = int(np.float32(nx) * scale32), int(np.float32(ny) * scale32)
+    scale = float(np.float32(size.w) / np.float32(size.n))
+    nx_s, ny_s = _shrunk(maps, nx, ny)
     skip = max(1, int((params.skip_side + templates.box_px / 2) * scale))
     min_distance_a = params.min_distance_a if params.min_distance_a >= 0 else \
         templates.box_px * pixel_a / 2
     min_distance_px = relion_round(min_distance_a / pixel_a)
-    max_std, min_avg = background_outlier_limits(maps, nx_s, ny_s, params)
+    max_std, min_avg = limits
     per_ref = []
     for ref, (fom, psi) in enumerate(zip(maps.fom, maps.psi)):
         found = peak_search(fom, psi, ref, params.threshold, nx_s, ny_s, skip,
@@ -245,11 +286,4 @@ def peaks_from_maps(maps: FomMaps, nx: int, ny: int, pixel_a: float, templates: 
         per_ref.append(prune_peak_clusters(found, min_distance_px, templates.radius2_px, scale))
     merged = prune_peak_clusters(Peaks.concat(per_ref), min_distance_px, templates.radius2_px,
                                  scale)
-    final = remove_close_neighbours(merged, min_distance_px, scale)
-    return pd.DataFrame({
-        "rlnCoordinateX": final.x / scale,
-        "rlnCoordinateY": final.y / scale,
-        "rlnClassNumber": final.ref + 1,
-        "rlnAutopickFigureOfMerit": final.fom,
-        "rlnAnglePsi": final.psi,
-    })
+    return remove_close_neighbours(merged, min_distance_px, scale), scale

@@ -1,0 +1,72 @@
+# 8. The browser review page (Review/index.html, written at the end of every run) and the
+# decisions taken on it: review.yaml in the project folder (the folder Snakemake runs in) sets
+# autopick_template.threshold and exclude_micrographs over the config file, so that the next
+# run re-picks and re-extracts (cryopick.review.decisions).
+# Included before the stages' rules: they read the config when they are defined.
+
+import dataclasses
+
+from cryopick.review.decisions import REVIEW_FILE, read_review
+from cryopick.review.page import ReviewInputs
+from cryopick.review.screenshot import find_chromium
+
+
+def review_micrograph_names():
+    """The micrograph names an excluded one must be among (None before the STAR exists)."""
+    from cryopick.io.star import read_micrographs_star
+
+    star = micrographs_star()
+    if not (os.path.isfile(REVIEW_FILE) and os.path.isfile(star)):
+        return None
+    return read_micrographs_star(star).names
+
+
+def review_targets():
+    """The review page, and its screenshot for the report where Chromium is installed."""
+    return ["Review/index.html"] + (["Review/screenshot.png"] if find_chromium() else [])
+
+
+REVIEW = read_review(REVIEW_FILE, review_micrograph_names())
+REVIEW.apply(config)
+
+
+rule review:
+    input:
+        final_targets(),
+        qc=job("autopick_template", "qc.star"),
+        decisions=job("select_templates", "decisions.txt"),
+    output:
+        page=report(
+            "Review/index.html", caption="../report/review.rst", category="8. Review"
+        ),
+        applied=report(
+            "Review/decisions_applied.txt",
+            caption="../report/review_decisions.rst",
+            category="8. Review",
+        ),
+    log:
+        "logs/review.log",
+    params:
+        inputs=dataclasses.asdict(ReviewInputs.from_config(config)),
+        decisions=dataclasses.asdict(REVIEW),
+    localrule: True
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/review.py"
+
+
+rule review_screenshot:
+    input:
+        page="Review/index.html",
+    output:
+        png=report(
+            "Review/screenshot.png",
+            caption="../report/review_screenshot.rst",
+            category="8. Review",
+        ),
+    log:
+        "logs/review_screenshot.log",
+    localrule: True
+    script:
+        "../scripts/review_screenshot.py"

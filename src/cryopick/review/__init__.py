@@ -1,0 +1,2 @@
+"""The browser review page (``Review/index.html``) and the decisions it feeds back
+(``review.yaml``)."""

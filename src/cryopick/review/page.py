@@ -30,7 +30,7 @@ from cryopick.picking.qc import CTF_LABELS, DARK_FLAG_FRACTION, DENSITY_SPREAD, 
 from cryopick.review.decisions import ReviewDecisions
 
 __all__ = ["THUMBNAIL_PX", "ReviewInputs", "count_picks", "read_class_verdicts",
-           "review_data", "run_threshold", "write_review_page"]
+           "render_page", "review_data", "run_threshold", "write_review_page"]
 
 logger = logging.getLogger(__name__)
 
@@ -145,16 +145,20 @@ def write_review_page(inputs: ReviewInputs, out_html: str | os.PathLike[str],
     """Write the review page (and its thumbnails beside it); returns the page's data."""
     out_html = Path(out_html)
     data = review_data(inputs, out_html.parent, decisions)
-    template = resources.files("cryopick.review").joinpath("page.html").read_text()
-    # "</" inside the inlined JSON would end the script element
-    text = json.dumps(data, separators=(",", ":"), allow_nan=False).replace("</", "<\\/")
-    html = template.replace("__TITLE__", _escape(data["title"])).replace("__DATA__", text)
     with atomic_output(out_html) as tmp:
-        tmp.write_text(html)
+        tmp.write_text(render_page(data))
     n_picks = sum(len(p[0]) for p in data["picks"] if p)
     logger.info("wrote %s (%d micrographs, %d template picks, %d classes)", out_html,
                 len(data["mics"]), n_picks, len(data["classes"]))
     return data
+
+
+def render_page(data: dict) -> str:
+    """The page's HTML with ``data`` (as :func:`review_data` makes it) inlined."""
+    template = resources.files("cryopick.review").joinpath("page.html").read_text()
+    # "</" inside the inlined JSON would end the script element
+    text = json.dumps(data, separators=(",", ":"), allow_nan=False).replace("</", "<\\/")
+    return template.replace("__TITLE__", _escape(data["title"])).replace("__DATA__", text)
 
 
 def _escape(text: str) -> str:

@@ -6,27 +6,11 @@
 
 import dataclasses
 
-from cryopick.review.decisions import REVIEW_FILE, read_review
+from cryopick.review.decisions import read_project_review
 from cryopick.review.page import ReviewInputs
-from cryopick.review.screenshot import find_chromium
+from cryopick.review.screenshot import review_targets
 
-
-def review_micrograph_names():
-    """The micrograph names an excluded one must be among (None before the STAR exists)."""
-    from cryopick.io.star import read_micrographs_star
-
-    star = micrographs_star()
-    if not (os.path.isfile(REVIEW_FILE) and os.path.isfile(star)):
-        return None
-    return read_micrographs_star(star).names
-
-
-def review_targets():
-    """The review page, and its screenshot for the report where Chromium is installed."""
-    return ["Review/index.html"] + (["Review/screenshot.png"] if find_chromium() else [])
-
-
-REVIEW = read_review(REVIEW_FILE, review_micrograph_names())
+REVIEW = read_project_review(micrographs_star())
 REVIEW.apply(config)
 
 
@@ -68,5 +52,7 @@ rule review_screenshot:
     log:
         "logs/review_screenshot.log",
     localrule: True
+    conda:
+        CONDA_ENV  # and the system's Chromium
     script:
         "../scripts/review_screenshot.py"

@@ -1,9 +1,11 @@
 """review.yaml: the review page's decisions as workflow config overrides, with clear errors."""
 
+import pandas as pd
 import pytest
 
 from cryopick.errors import InputError
-from cryopick.review.decisions import ReviewDecisions, read_review
+from cryopick.io.star import write_star
+from cryopick.review.decisions import ReviewDecisions, read_project_review, read_review
 
 MICS = ["Movies/a.mrc", "Movies/b.mrc", "Movies/c.mrc"]
 
@@ -66,3 +68,17 @@ def test_names_are_not_checked_before_the_micrograph_star_exists(tmp_path):
     path = tmp_path / "review.yaml"
     path.write_text("exclude_micrographs: [Movies/z.mrc]\n")
     assert read_review(path, None).exclude_micrographs == ("Movies/z.mrc",)
+
+
+def test_the_workflow_reads_review_yaml_of_the_project_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert read_project_review("mics.star") == ReviewDecisions()  # neither file yet
+    (tmp_path / "review.yaml").write_text("exclude_micrographs: [Movies/z.mrc]\n")
+    assert read_project_review("mics.star").exclude_micrographs == ("Movies/z.mrc",)
+    optics = pd.DataFrame({"rlnOpticsGroup": [1], "rlnMicrographPixelSize": [1.0],
+                           "rlnVoltage": [300.0], "rlnSphericalAberration": [2.7],
+                           "rlnAmplitudeContrast": [0.1]})
+    write_star("mics.star", {"optics": optics, "micrographs": pd.DataFrame(
+        {"rlnMicrographName": MICS, "rlnOpticsGroup": [1, 1, 1]})})
+    with pytest.raises(InputError, match="not in the micrograph STAR file: Movies/z.mrc"):
+        read_project_review("mics.star")

@@ -22,7 +22,7 @@ import yaml
 
 from cryopick.errors import InputError
 
-__all__ = ["REVIEW_FILE", "ReviewDecisions", "read_review"]
+__all__ = ["REVIEW_FILE", "ReviewDecisions", "read_project_review", "read_review"]
 
 REVIEW_FILE = "review.yaml"
 _KEYS = ("threshold", "exclude_micrographs")
@@ -119,3 +119,17 @@ def _excluded(path: Path, value: object, micrographs: list[str] | None) -> tuple
             raise InputError(f"{path}: exclude_micrographs names micrograph(s) not in the "
                              f"micrograph STAR file: {', '.join(missing)}")
     return tuple(value)
+
+
+def read_project_review(micrographs_star: str | os.PathLike[str]) -> ReviewDecisions:
+    """The workflow's decisions: ``review.yaml`` in the current (project) folder, its excluded
+    micrographs checked against ``micrographs_star`` when that exists (a simulated demo's
+    does not before its first run). The STAR file is read only when ``review.yaml`` exists."""
+    if not Path(REVIEW_FILE).is_file():
+        return ReviewDecisions()
+    names = None
+    if Path(micrographs_star).is_file():
+        from cryopick.io.star import read_micrographs_star
+
+        names = read_micrographs_star(micrographs_star).names
+    return read_review(REVIEW_FILE, names)

@@ -36,7 +36,8 @@ logger = logging.getLogger(__name__)
 
 THUMBNAIL_PX = 768  # a thumbnail's longer side is at most this (block-averaged micrograph)
 # the CTF columns' headings, tooltips and decimals
-_CTF_DISPLAY = {"rlnDefocusU": ("dU", "defocus U (Å)", 0), "rlnDefocusV": ("dV", "defocus V (Å)", 0),
+_CTF_DISPLAY = {"rlnDefocusU": ("dU", "defocus U (Å)", 0),
+                "rlnDefocusV": ("dV", "defocus V (Å)", 0),
                 "rlnCtfAstigmatism": ("astig", "astigmatism (Å)", 0),
                 "rlnCtfMaxResolution": ("CTF Å", "CTF max. resolution (Å)", 1)}
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from cryopick.errors import InputError, atomic_output
 
-__all__ = ["CHROMIUM_NAMES", "find_chromium", "render_screenshot"]
+__all__ = ["CHROMIUM_NAMES", "find_chromium", "render_screenshot", "review_targets"]
 
 logger = logging.getLogger(__name__)
 
@@ -20,6 +20,12 @@ CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 def find_chromium() -> str | None:
     """The Chromium on PATH (Debian's ``chromium`` first), None without one."""
     return next(filter(None, map(shutil.which, CHROMIUM_NAMES)), None)
+
+
+def review_targets() -> list[str]:
+    """What the workflow's review step makes: the page, and its screenshot for the report
+    where Chromium is installed."""
+    return ["Review/index.html"] + (["Review/screenshot.png"] if find_chromium() else [])
 
 
 def render_screenshot(page: str | os.PathLike[str], out_png: str | os.PathLike[str],

@@ -9,6 +9,7 @@ import io
 import re
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -104,6 +105,15 @@ def test_the_run_ends_with_the_review_page_and_the_qc_table(demo):
         assert (demo / "Review/thumbs" / Path(name).parent.name / f"{Path(name).stem}.jpg"
                 ).is_file()
     assert (demo / "AutoPick/template/qc.csv").read_text().count("\n") == len(names) + 1
+
+
+def test_cryopick_review_writes_the_same_page_on_demand(demo):
+    run = subprocess.run([sys.executable, "-m", "cryopick.cli.main", "review", "--project",
+                          str(demo), "--configfile",
+                          str(demo / "config.yaml"), "--o", "Review/again.html"],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert (demo / "Review/again.html").read_text() == (demo / "Review/index.html").read_text()
 
 
 @needs_chromium

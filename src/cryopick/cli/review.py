@@ -40,12 +40,30 @@ def run(args: argparse.Namespace) -> None:
     project = Path(args.project)
     if not project.is_dir():
         raise InputError(f"{project}: project folder not found")
-    config_path = Path(args.configfile).resolve() if args.configfile else _REPO_CONFIG
-    if not config_path.is_file():
-        raise InputError(f"{config_path}: config file not found (give --configfile)")
-    config = yaml.safe_load(config_path.read_text())
+    config = _config(Path(args.configfile).resolve() if args.configfile else None)
     with contextlib.chdir(project):  # the run's paths are relative to its project folder
         inputs = ReviewInputs.from_config(config)
         names = read_micrographs_star(inputs.micrographs_star).names
         write_review_page(inputs, args.output, read_review(REVIEW_FILE, names))
     print(os.path.join(project, args.output))
+
+
+def _config(path: Path | None) -> dict:
+    """The run's config as Snakemake builds it: the workflow's config/config.yaml, with
+    ``path`` (a --configfile) merged over it."""
+    config = yaml.safe_load(_REPO_CONFIG.read_text()) if _REPO_CONFIG.is_file() else {}
+    if path is not None:
+        if not path.is_file():
+            raise InputError(f"{path}: config file not found")
+        _merge(config, yaml.safe_load(path.read_text()) or {})
+    if "aliases" not in config:
+        raise InputError("no workflow config found: give the run's --configfile")
+    return config
+
+
+def _merge(base: dict, update: dict) -> None:
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value

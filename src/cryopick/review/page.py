@@ -218,35 +218,29 @@ def _entry(i: int, name: str, qc: dict[str, np.ndarray], log_picks: list | None,
 
 def _thumbnail(name: str, out_dir: Path) -> tuple[str, tuple[int, int], float]:
     """``thumbs/<post w/o ext>.jpg`` (relative to the page), its (h, w) and its pixels per
-    micrograph pixel; made only when missing or older than the micrograph."""
+    micrograph pixel (the micrograph block-averaged by a whole factor); made only when missing
+    or older than the micrograph."""
+    import mrcfile
     from PIL import Image
 
     relative = Path("thumbs") / (os.path.splitext(post_name(name))[0] + ".jpg")
     path = out_dir / relative
-    if path.is_file() and path.stat().st_mtime_ns >= Path(name).stat().st_mtime_ns:
-        with Image.open(path) as img:
-            w, h = img.size
-        scale = w / _micrograph_width(name)
-        return relative.as_posix(), (h, w), scale
-    image = read_micrograph(name)
-    ny, nx = image.shape
+    with mrcfile.open(name, header_only=True, permissive=True) as mrc:
+        ny, nx = int(mrc.header.ny), int(mrc.header.nx)
     step = max(1, math.ceil(max(ny, nx) / THUMBNAIL_PX))
-    small = image[: ny - ny % step, : nx - nx % step].reshape(
-        ny // step, step, nx // step, step).mean(axis=(1, 3))
+    shape = (ny // step, nx // step)
+    if path.is_file() and path.stat().st_mtime_ns >= Path(name).stat().st_mtime_ns:
+        return relative.as_posix(), shape, 1.0 / step
+    image = read_micrograph(name)
+    small = image[: shape[0] * step, : shape[1] * step].reshape(
+        shape[0], step, shape[1], step).mean(axis=(1, 3))
     lo, hi = np.percentile(small, [0.5, 99.5])
     grey = np.clip((small - lo) / max(hi - lo, 1e-12) * 255.0, 0, 255).astype(np.uint8)
     buffer = io.BytesIO()
     Image.fromarray(grey).save(buffer, format="JPEG", quality=85)
     with atomic_output(path) as tmp:
         tmp.write_bytes(buffer.getvalue())
-    return relative.as_posix(), grey.shape, 1.0 / step
-
-
-def _micrograph_width(name: str) -> int:
-    import mrcfile
-
-    with mrcfile.open(name, header_only=True, permissive=True) as mrc:
-        return int(mrc.header.nx)
+    return relative.as_posix(), shape, 1.0 / step
 
 
 def _classes(templates_dir: str) -> dict:

@@ -1,7 +1,7 @@
 """Snakemake adapter for the template-picking rules (a shard, or with one shard the whole job
 with its job-level step); the logic is cryopick.picking.template_job and .gather."""
 
-from cryopick.cli.autopick import template_command
+from cryopick.commands import template_command
 from cryopick.io.star import read_micrographs_star
 from cryopick.picking.auto_threshold import read_threshold
 from cryopick.picking.gather import JobOutputs, gather_picking_job

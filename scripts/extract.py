@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-from cryopick.cli.preprocess import preprocess_command
+from cryopick.commands import preprocess_command
 from cryopick.extraction import ExtractJob, coordinate_source, params_from_config, run_extraction
-from cryopick.extraction_plots import plot_extraction_gallery
+from cryopick.extraction.plots import plot_extraction_gallery
 from cryopick.io.star import read_micrographs_star
 from cryopick.workflow import log_to_file, write_note
 

@@ -30,12 +30,12 @@ from cryopick.fourier import (
 from cryopick.io.star import CtfParams
 from cryopick.picking.log import embed_square, normalise_micrograph
 from cryopick.picking.noise import local_background_stats
-from cryopick.picking.peaks import Peaks, _first, peak_search, prune_peak_clusters, \
+from cryopick.picking.peaks import Peaks, peak_search, prune_peak_clusters, \
     remove_close_neighbours
 from cryopick.picking.references import TemplateSet
 from cryopick.picking.rotation import padded_table, psi_angles, rotate_tables, \
     window_real_space
-from cryopick.picking.working_size import WorkingSize, working_size
+from cryopick.picking.working_size import WorkingSize, first_xmipp_index, working_size
 
 __all__ = ["FomMaps", "TemplatePickParams", "TemplatePickResult", "background_outlier_limits",
            "compute_fom_maps", "noise_filter_losses", "peaks_from_maps",
@@ -156,8 +156,8 @@ def _fom_one_reference(rot: Array, ctf_l: Array | None, f_l: Array, avg: Array, 
     # FOM = (exp(-D/2) - 1)/(E - 1) with -D/2 = C·n²/N_in/std + (S1·(-mean)/std - S2/2): for
     # std > 0 and E > 1 it rises with the correlation C, so the best ψ is the one with the
     # largest C, and the exponential is taken once per pixel instead of once per ψ.
-    best_cc = xp.full((w, w), -3.0e38, dtype=xp.float32, **_dev(bk))
-    best_psi = xp.zeros((w, w), dtype=xp.float32, **_dev(bk))
+    best_cc = xp.full((w, w), -3.0e38, dtype=xp.float32, **bk.device_kw)
+    best_psi = xp.zeros((w, w), dtype=xp.float32, **bk.device_kw)
     chunk = max(1, chunk_pixels // (w * w))
     increasing = e_ratio > 1.0
     for start in range(0, len(psis), chunk):
@@ -191,10 +191,6 @@ def _template_sums(first: np.ndarray, n: int, templates: TemplateSet,
     noise = rng.standard_normal(values.size)
     e_ratio = math.exp(float(np.sum(values * values + 2.0 * values * noise)) / (2.0 * n1))
     return float(values.sum() / n1), float((values * values).sum() / n1), e_ratio
-
-
-def _dev(bk: Backend) -> dict:
-    return {"device": bk.device} if bk.device is not None else {}
 
 
 def background_outlier_limits(maps: FomMaps, nx_s: int, ny_s: int,
@@ -253,8 +249,8 @@ def noise_filter_losses(maps: FomMaps, nx: int, ny: int, pixel_a: float,
         return {"stddev": 0, "avg": 0}
     unfiltered, _ = _final_peaks(maps, nx, ny, pixel_a, templates, params, (-1.0, -999.0))
     w = maps.stddev.shape[0]
-    rows = unfiltered.y + w // 2 + _first(ny_s)  # working-grid indices (see peak_search)
-    cols = unfiltered.x + w // 2 + _first(nx_s)
+    rows = unfiltered.y + w // 2 + first_xmipp_index(ny_s)  # working-grid indices (peak_search)
+    cols = unfiltered.x + w // 2 + first_xmipp_index(nx_s)
     std_lost = int((maps.stddev[rows, cols] > max_std).sum()) if max_std > 0 else 0
     avg_lost = int((maps.avg[rows, cols] < min_avg).sum()) if min_avg > -900 else 0
     return {"stddev": std_lost, "avg": avg_lost}

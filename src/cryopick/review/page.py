@@ -246,7 +246,7 @@ def _thumbnail(name: str, out_dir: Path) -> tuple[str, tuple[int, int], float]:
 def _classes(templates_dir: str) -> dict:
     """The class gallery: each class of the model the templates came from, with its share,
     resolution, whether it was chosen and why (none when the decisions are missing)."""
-    from cryopick.class_selection import read_class_averages
+    from cryopick.classification.class_selection import read_class_averages
     from PIL import Image
 
     decisions = Path(templates_dir) / "decisions.txt"

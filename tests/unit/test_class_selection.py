@@ -6,8 +6,9 @@ import pytest
 from scipy import ndimage
 
 from cryopick.classification.class_features import ClassGeometry
-from cryopick.classification.class_selection import SelectionCriteria, center_of_mass, choose_classes, \
+from cryopick.classification.class_selection import SelectionCriteria, choose_classes, \
     read_class_averages, recenter, rotational_similarity, write_templates
+from cryopick.classification.kernels import center_of_mass
 from cryopick.errors import InputError
 from cryopick.io.mrc import read_image_stack, write_mrc
 from cryopick.io.star import read_star, write_star

@@ -24,11 +24,12 @@ from scipy import ndimage
 
 from cryopick.classification.class_features import ClassGeometry, FeatureLimits, class_features, \
     junk_reason
+from cryopick.classification.kernels import center_of_mass
 from cryopick.errors import InputError
 from cryopick.io.mrc import read_image_stack, read_mrc_header_pixel_size, write_mrc
 from cryopick.io.star import read_star, write_star
 
-__all__ = ["ClassChoice", "NoTemplateError", "SelectionCriteria", "center_of_mass",
+__all__ = ["ClassChoice", "NoTemplateError", "SelectionCriteria",
            "choose_classes", "class_pmax", "read_class_averages", "recenter",
            "rotational_similarity", "write_templates"]
 
@@ -82,19 +83,6 @@ def read_class_averages(model_star: str | os.PathLike[str]) -> tuple[pd.DataFram
         images.append(stack[int(index) - 1 if index else 0])
         pixel = pixel or read_mrc_header_pixel_size(name)
     return table, np.stack(images).astype(np.float32), pixel
-
-
-def center_of_mass(image: np.ndarray) -> tuple[float, float]:
-    """Centre of mass ``(y, x)`` of the positive pixels, in logical coordinates (centre n//2)."""
-    n_y, n_x = image.shape
-    weights = np.where(image > 0, image, 0.0).astype(np.float64)
-    total = weights.sum()
-    if total <= 0:
-        return 0.0, 0.0
-    y = np.arange(n_y) - n_y // 2
-    x = np.arange(n_x) - n_x // 2
-    return float((weights.sum(axis=1) * y).sum() / total), \
-        float((weights.sum(axis=0) * x).sum() / total)
 
 
 def recenter(image: np.ndarray) -> np.ndarray:

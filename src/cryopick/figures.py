@@ -14,11 +14,13 @@ from cryopick.errors import atomic_output  # noqa: E402
 __all__ = ["save_figure"]
 
 
-def save_figure(fig, out_png: str | os.PathLike[str], tight: bool = False) -> None:
-    """Write ``fig`` as PNG to ``out_png`` (under a temporary name, then renamed) and close it;
-    ``tight`` trims the white margin (``bbox_inches="tight"``)."""
+def save_figure(fig, out_png: str | os.PathLike[str], trim_margin: bool = False) -> None:
+    """Lay ``fig`` out (``tight_layout``), write it as PNG to ``out_png`` (under a temporary
+    name, then renamed) and close it; ``trim_margin`` crops the white margin
+    (``bbox_inches="tight"``)."""
+    fig.tight_layout()
     with atomic_output(out_png) as tmp:
-        if tight:
+        if trim_margin:
             fig.savefig(tmp, format="png", bbox_inches="tight")
         else:
             fig.savefig(tmp, format="png")

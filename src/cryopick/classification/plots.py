@@ -41,7 +41,6 @@ def plot_gallery(images: np.ndarray, captions: list[str], highlight: np.ndarray 
                 spine.set_edgecolor("red")
                 spine.set_linewidth(3)
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
     save_figure(fig, out_png)
 
 
@@ -71,7 +70,6 @@ def plot_convergence(history: dict[str, np.ndarray], out_png: str | os.PathLike[
         ax.grid(alpha=0.3)
     axes[2].invert_yaxis()  # better resolution (smaller Å) upwards
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
     save_figure(fig, out_png)
 
 

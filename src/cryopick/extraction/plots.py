@@ -77,5 +77,4 @@ def plot_extraction_gallery(particles_star: str | os.PathLike[str],
     for ax in (left, right):
         ax.set_axis_off()
     fig.suptitle(str(particles_star), fontsize=9)
-    fig.tight_layout()
     save_figure(fig, out_png)

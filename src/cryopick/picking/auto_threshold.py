@@ -190,7 +190,6 @@ def plot_fom_histogram(foms: np.ndarray, choice: ThresholdChoice, title: str,
     ax.set_ylabel("peaks")
     ax.set_title(f"{title}: {kept} of {len(foms)} peaks kept", fontsize=9)
     ax.legend(fontsize=8)
-    fig.tight_layout()
     save_figure(fig, out_png)
 
 

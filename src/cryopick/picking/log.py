@@ -19,14 +19,8 @@ import pandas as pd
 
 from cryopick.backend import Array, Backend
 from cryopick.errors import InputError
-from cryopick.fourier import (
-    forward,
-    forward_cropped,
-    fourier_window,
-    inverse,
-    relion_round,
-    shell_radius2,
-)
+from cryopick.fourier import forward, forward_cropped, fourier_window, inverse, relion_round, \
+    shell_radius2
 from cryopick.picking.working_size import WorkingSize, first_xmipp_index, working_size
 
 __all__ = [

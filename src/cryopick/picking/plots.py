@@ -43,8 +43,7 @@ def plot_picks(preview: np.ndarray, x_px: np.ndarray, y_px: np.ndarray, fom: np.
         fig.colorbar(coll, ax=ax, fraction=0.04, pad=0.02, label=fom_label)
     ax.set_title(f"{title}: {len(x_px)} picks", fontsize=9)
     ax.set_axis_off()
-    fig.tight_layout()
-    save_figure(fig, out_png, tight=True)
+    save_figure(fig, out_png, trim_margin=True)
 
 
 def plot_pick_summary(counts: dict[str, int], foms: dict[str, np.ndarray], title: str,
@@ -67,5 +66,4 @@ def plot_pick_summary(counts: dict[str, int], foms: dict[str, np.ndarray], title
     right.set_ylabel("picks")
     right.set_title("FOM histogram, one line per micrograph", fontsize=9)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
     save_figure(fig, out_png)

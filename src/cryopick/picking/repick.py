@@ -110,5 +110,4 @@ def plot_sweep(table: pd.DataFrame, out_png: str | os.PathLike[str]) -> None:
     total.plot(table.index, table["total"], color="tab:red", linewidth=2)
     total.set_ylabel("all picks (red)", color="tab:red")
     ax.set_title(f"Picks against threshold on {len(table.columns) - 1} micrograph(s)")
-    fig.tight_layout()
     save_figure(fig, out_png)

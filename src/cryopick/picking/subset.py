@@ -87,7 +87,6 @@ def plot_subset(counts: list[int], target_picks: int, out_png: str | os.PathLike
     ax.set_ylabel("LoG picks")
     ax.set_title(f"Subset: {len(counts)} micrographs, {sum(counts)} LoG picks", fontsize=9)
     ax.legend(fontsize=7)
-    fig.tight_layout()
     save_figure(fig, out_png)
 
 

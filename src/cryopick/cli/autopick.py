@@ -6,7 +6,7 @@ import argparse
 import logging
 from typing import TYPE_CHECKING
 
-from cryopick.cli.common import add_running_flags, backend_from_flags
+from cryopick.cli.common import add_running_flags, backend_from_flags, relion_parser
 from cryopick.errors import InputError
 from cryopick.io.star import read_micrographs_star
 from cryopick.picking.job import AutopickJob, run_autopick_log
@@ -27,12 +27,9 @@ _TEMPLATE_ONLY = {"ref": None, "angpix_ref": -1.0, "invert": False, "ctf": False
 
 def build_parser() -> argparse.ArgumentParser:
     """An argparse parser that accepts relion_autopick's flag names."""
-    p = argparse.ArgumentParser(
-        prog="cryopick autopick", allow_abbrev=False,
-        description="Auto-pick particles as relion_autopick does (LoG mode). Flags are "
-                    "RELION's; a RELION command line runs unchanged with `cryopick` in front.")
-    io = p.add_argument_group("I/O (relion_autopick)")
-    io.add_argument("--i", required=True, help="micrograph STAR file")
+    p, io = relion_parser("autopick", "relion_autopick",
+                          "Auto-pick particles (LoG or templates)")
+    # RELION's flags, one add_argument each: a table, alike line after line (as in preprocess)
     io.add_argument("--odir", default="AutoPick/", help="output directory (default AutoPick/)")
     io.add_argument("--pickname", default="autopick", help="coordinate-file suffix")
     io.add_argument("--angpix", type=float, default=-1.0,

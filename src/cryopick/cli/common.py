@@ -4,9 +4,22 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["add_running_flags", "backend_from_flags"]
+__all__ = ["add_running_flags", "backend_from_flags", "relion_parser"]
 
 BACKENDS = ("auto", "numpy", "cupy")
+
+
+def relion_parser(program: str, relion_program: str, does: str
+                  ) -> tuple[argparse.ArgumentParser, argparse._ArgumentGroup]:
+    """The parser of ``cryopick <program>`` (RELION's ``relion_program``, which ``does``) and
+    its I/O group, holding ``--i`` (the micrograph STAR file)."""
+    p = argparse.ArgumentParser(
+        prog=f"cryopick {program}", allow_abbrev=False,
+        description=f"{does} as {relion_program} does. Flags are RELION's; a RELION command "
+                    "line runs unchanged with `cryopick` in front.")
+    io = p.add_argument_group(f"I/O ({relion_program.split()[0]})")
+    io.add_argument("--i", required=True, help="micrograph STAR file")
+    return p, io
 
 
 def add_running_flags(run: argparse._ArgumentGroup, jobs_help: str,

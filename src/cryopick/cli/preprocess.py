@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from cryopick.cli.common import add_running_flags, backend_from_flags
+from cryopick.cli.common import add_running_flags, backend_from_flags, relion_parser
 from cryopick.errors import InputError
 from cryopick.extraction import (
     CoordinateFiles,
@@ -22,12 +22,8 @@ __all__ = ["build_parser", "run"]
 
 def build_parser() -> argparse.ArgumentParser:
     """An argparse parser that accepts relion_preprocess's extraction flags."""
-    p = argparse.ArgumentParser(
-        prog="cryopick preprocess", allow_abbrev=False,
-        description="Extract particles as relion_preprocess --extract does. Flags are "
-                    "RELION's; a RELION command line runs unchanged with `cryopick` in front.")
-    io = p.add_argument_group("I/O (relion_preprocess)")
-    io.add_argument("--i", required=True, help="micrograph STAR file")
+    p, io = relion_parser("preprocess", "relion_preprocess --extract", "Extract particles")
+    # RELION's flags, one add_argument each: a table, alike line after line (as in autopick)
     io.add_argument("--coord_dir", default=None,
                     help="directory of the coordinate files (default: next to the micrographs)")
     io.add_argument("--coord_suffix", default="",

@@ -24,22 +24,10 @@ from cryopick.backend import Array
 from cryopick.classification.estep_dense import dense_children, prefer_dense
 from cryopick.classification.estep_gathered import gathered_children
 from cryopick.classification.estep_prune import coarse_threshold, significant_list
-from cryopick.classification.estep_setup import (
-    Accumulator,
-    Batch,
-    BatchOutcome,
-    EStepSetup,
-    Prepared,
-    offset_distance2,
-)
-from cryopick.classification.kernels import (
-    abs2,
-    ctf_list,
-    images_to_list,
-    mask_images,
-    shift_images_integer,
-    to_real_pairs,
-)
+from cryopick.classification.estep_setup import Accumulator, Batch, BatchOutcome, EStepSetup, \
+    Prepared, offset_distance2
+from cryopick.classification.kernels import abs2, ctf_list, images_to_list, mask_images, \
+    shift_images_integer, to_real_pairs
 from cryopick.fourier import relion_round_array
 
 __all__ = ["expect_batch"]

@@ -43,9 +43,18 @@ def _config(n: int, nx: int, ny: int, pixel: float, per_mic: int, diameter: floa
                             snr=_snr(particle_snr, diameter, pixel), **options)
 
 
+def _two_species(particle_snr: float) -> SimulationConfig:
+    """The tune corpus's two-species project (170 Å asymmetric and a 130 Å dumbbell)."""
+    return _config(12, 1920, 1856, 1.77, 28, 170.0, particle_snr,
+                   second_species=Species("dumbbell", 130.0, 0.35), ice_gradient=1.0,
+                   n_contaminations=(1, 4), contamination_size=(1.0, 5.0), n_specks=(4, 10),
+                   n_carbon=2, empty_fraction=0.25)
+
+
 _DEMO = SimulationConfig(n_micrographs=8, nx=2048, ny=2048, pixel_size_a=0.885,
                          particles_per_micrograph=30)
 
+# one entry per data set, alike by design: the simulation, its seed, its split and its point
 DATASETS: dict[str, Dataset] = {
     # the default config's data: the tutorial's 0.885 Å/px, so its parameters apply unchanged
     "demo": Dataset(_DEMO, 1, "tune", "the demo: one asymmetric 170 Å particle, 0.885 Å/px"),
@@ -55,17 +64,9 @@ DATASETS: dict[str, Dataset] = {
                             particles_per_micrograph=100, n_specks=(10, 20)),
         1, "none", "timing benchmarks: tutorial-size micrographs"),
     "tune_two_species": Dataset(
-        _config(12, 1920, 1856, 1.77, 28, 170.0, 500.0,
-                second_species=Species("dumbbell", 130.0, 0.35), ice_gradient=1.0,
-                n_contaminations=(1, 4), contamination_size=(1.0, 5.0), n_specks=(4, 10),
-                n_carbon=2, empty_fraction=0.25),
-        11, "tune", "two species, ice gradient, contamination, carbon on 2 micrographs"),
-    "tune_low_snr": Dataset(
-        _config(12, 1920, 1856, 1.77, 28, 170.0, 250.0,
-                second_species=Species("dumbbell", 130.0, 0.35), ice_gradient=1.0,
-                n_contaminations=(1, 4), contamination_size=(1.0, 5.0), n_specks=(4, 10),
-                n_carbon=2, empty_fraction=0.25),
-        12, "tune", "the two-species set at half the SNR"),
+        _two_species(500.0), 11, "tune",
+        "two species, ice gradient, contamination, carbon on 2 micrographs"),
+    "tune_low_snr": Dataset(_two_species(250.0), 12, "tune", "the two-species set at half the SNR"),
     "tune_ring": Dataset(
         _config(10, 1792, 1792, 1.3, 25, 220.0, 800.0, shape="ring", ice_gradient=0.6,
                 n_contaminations=(1, 3), contamination_size=(1.0, 3.0)),

@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # template picking's modules (SciPy's sparse graphs, KD-trees
     from cryopick.picking.template import TemplatePickParams
     from cryopick.picking.template_job import TemplateSpec
 
-__all__ = ["build_parser", "run", "template_params"]
+__all__ = ["build_parser", "log_params", "run", "template_params"]
 
 # template-picking flags that LoG picking ignores (as RELION does)
 _TEMPLATE_ONLY = {"ref": None, "angpix_ref": -1.0, "invert": False, "ctf": False,
@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> None:
                       only_unfinished=args.only_do_unfinished, png_dir=args.png_dir,
                       micrograph_list=args.i)
     if args.LoG:
-        run_autopick_log(mics, _log_params(args), job)
+        run_autopick_log(mics, log_params(args), job)
     elif args.ref:
         from cryopick.picking.template_job import run_autopick_template
 
@@ -128,7 +128,8 @@ def run(args: argparse.Namespace) -> None:
         raise InputError("give --LoG (template-free) or --ref <references> (template picking)")
 
 
-def _log_params(args: argparse.Namespace) -> LogPickParams:
+def log_params(args: argparse.Namespace) -> LogPickParams:
+    """The LoG-picking record of parsed flags (warning of flags LoG picking ignores)."""
     given = [f"--{f}" for f, default in _TEMPLATE_ONLY.items() if getattr(args, f) != default]
     if given:
         logging.getLogger(__name__).warning(

@@ -74,3 +74,14 @@ def test_modules_and_functions_stay_small():
     assert not too_long, too_long
     long_functions = [entry for p in modules for entry in _long_functions(p)]
     assert not long_functions, long_functions
+
+
+def test_the_workflow_door_loads_no_stage_it_does_not_run():
+    """Importing the rule functions (what every Snakemake job does first) loads neither
+    pandas nor SciPy's FFT: each rule imports its own stage, so a short job stays short."""
+    code = ("import sys, cryopick.workflow.rules, cryopick.commands; "
+            "print([m for m in ('pandas', 'scipy.fft', 'cryopick.picking.template', "
+            "'cryopick.classification.job') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]", out.stderr

@@ -3,7 +3,8 @@
 Each takes the job Snakemake hands a ``script:`` (its ``input``, ``output``, ``params``,
 ``threads``, ``resources``, ``wildcards`` and ``log``, named as in ``rules/*.smk``), sends the
 log to the rule's log file, runs the stage and writes the job's ``note.txt``. The adapters in
-``scripts/`` call one of these and nothing else.
+``scripts/`` call one of these and nothing else. Each function imports its stage itself, so
+that a job loads only what it runs (an extraction job, for one, neither pandas nor SciPy's FFT).
 """
 
 from __future__ import annotations

@@ -26,8 +26,8 @@ def _lint_imports() -> str:
 
 def test_import_contracts_hold():
     """The import-linter contracts of pyproject.toml: layers and no cycles."""
-    out = subprocess.run([_lint_imports(), "--config", str(ROOT / "pyproject.toml")],
-                         cwd=ROOT, capture_output=True, text=True)
+    out = subprocess.run([_lint_imports(), "--no-cache", "--config",
+                          str(ROOT / "pyproject.toml")], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "0 broken" in out.stdout
 

@@ -42,7 +42,7 @@ class SelectionCriteria:
 
     n_templates: int = 4
     min_distribution: float = 0.01  # drop classes holding less than this fraction
-    max_resolution_a: float = 30.0  # drop classes worse than this (or than 2× Nyquist)
+    max_resolution_a: float = 30.0  # drop classes worse than this (see resolution_limit_a)
     max_similarity: float = 0.85  # a new template must correlate less with every kept one
     min_pmax_fraction: float = 0.25  # drop if mean Pmax < this × the best kept class's
     limits: FeatureLimits = FeatureLimits()
@@ -147,9 +147,23 @@ def class_pmax(data_star: str | os.PathLike[str]) -> pd.Series:
     return particles.groupby("rlnClassNumber")["rlnMaxValueProbDistribution"].mean()
 
 
-def _mark_junk(feats: pd.DataFrame, criteria: SelectionCriteria, pixel_a: float) -> None:
+def resolution_limit_a(criteria: SelectionCriteria, geometry: ClassGeometry) -> float:
+    """The worst class resolution kept: ``max_resolution_a``, never finer than 2× Nyquist of
+    the class averages, and never finer than an eighth of the particle diameter.
+
+    A class average shows a view's shape once it resolves a few details across the particle:
+    what matters is resolution against the particle's size. A 300 Å particle's views read
+    clearly at 35–40 Å, where a fixed 30 Å would reject them all; for particles up to 240 Å
+    the fixed value decides, as before.
+    """
+    diameter_a = 2.0 * geometry.particle_radius_px * geometry.pixel_a
+    return max(criteria.max_resolution_a, 4.0 * geometry.pixel_a, diameter_a / 8.0)
+
+
+def _mark_junk(feats: pd.DataFrame, criteria: SelectionCriteria,
+               geometry: ClassGeometry) -> None:
     """Give every junk class its reason, in order of how plain the reason is."""
-    worst = max(criteria.max_resolution_a, 4.0 * pixel_a)  # never beyond 2× Nyquist
+    worst = resolution_limit_a(criteria, geometry)
     rules = {
         "few particles": feats["rlnClassDistribution"] < criteria.min_distribution,
         "low resolution": feats["rlnEstimatedResolution"] > worst,
@@ -176,8 +190,8 @@ def choose_classes(table: pd.DataFrame, images: np.ndarray, criteria: SelectionC
     """
     feats = _features(table, images, geometry, pmax)
     if classes:
-        return _listed(feats, classes, criteria, geometry.pixel_a)
-    _mark_junk(feats, criteria, geometry.pixel_a)
+        return _listed(feats, classes, criteria, geometry)
+    _mark_junk(feats, criteria, geometry)
     kept: list[int] = []
     for index in feats[feats["reason"] == ""].sort_values("score", ascending=False).index:
         if len(kept) == criteria.n_templates:
@@ -196,11 +210,11 @@ def choose_classes(table: pd.DataFrame, images: np.ndarray, criteria: SelectionC
 
 
 def _listed(feats: pd.DataFrame, classes: list[int], criteria: SelectionCriteria,
-            pixel_a: float) -> ClassChoice:
+            geometry: ClassGeometry) -> ClassChoice:
     unknown = sorted(set(classes) - set(feats["rlnClassNumber"]))
     if unknown:
         raise InputError(f"classes {unknown} do not exist (model has {len(feats)} classes)")
-    _mark_junk(feats, criteria, pixel_a)
+    _mark_junk(feats, criteria, geometry)
     listed = feats["rlnClassNumber"].isin(classes)
     empty = feats.loc[listed & (feats["rlnClassDistribution"] <= 0), "rlnClassNumber"].tolist()
     if empty:

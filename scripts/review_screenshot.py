@@ -1,12 +1,10 @@
-"""Snakemake adapter for rule review_screenshot; the logic is cryopick.review.screenshot."""
+"""Snakemake adapter for rule review_screenshot."""
 
-from cryopick.review.screenshot import render_screenshot
-from cryopick.workflow import log_to_file
+from cryopick.workflow.rules import review_screenshot
 
 
 def main(smk) -> None:
-    log_to_file(smk.log[0])
-    render_screenshot(smk.input.page, smk.output.png)
+    review_screenshot(smk)
 
 
 if __name__ == "__main__":

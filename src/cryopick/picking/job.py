@@ -224,7 +224,8 @@ def _gather_qc(mics: MicrographSet, job: AutopickJob) -> None:
     if (Path(job.odir) / ".qc").is_dir():  # the workers recorded QC figures (record_qc)
         from cryopick.picking.qc import write_qc_table
 
-        write_qc_table(mics, job.odir, job.pickname, bad)
+        write_qc_table(mics, job.odir, [coordinate_path(job.odir, name, job.pickname)
+                                        for name in mics.names], bad)
     else:
         write_qc_star(qc_path(job), bad)
 

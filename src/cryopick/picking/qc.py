@@ -79,14 +79,13 @@ def read_record(odir: str, micrograph: str) -> dict | None:
         raise InputError(f"{path}: not a valid QC record ({err})") from err
 
 
-def qc_table(mics: MicrographSet, odir: str, pickname: str,
+def qc_table(mics: MicrographSet, odir: str, coordinates: list[Path],
              skipped: dict[str, str]) -> dict[str, np.ndarray]:
-    """One row per micrograph of ``mics``: CTF figures (when present), template picks, mean
-    FOM, picks removed by each background filter, image statistics, flags and, for a
+    """One row per micrograph of ``mics``: CTF figures (when present), template picks
+    (``coordinates``: each micrograph's coordinate file), mean FOM, picks removed by each
+    background filter (the QC records under ``odir``), image statistics, flags and, for a
     micrograph left out, the reason (``skipped``). Columns are RELION labels or
     ``cryopick*``; unknown values are NaN."""
-    from cryopick.picking.job import coordinate_path
-
     frame = mics.micrographs
     n = len(mics.names)
     columns: dict[str, np.ndarray] = {"rlnMicrographName": np.array(mics.names, dtype=object)}
@@ -97,8 +96,7 @@ def qc_table(mics: MicrographSet, odir: str, pickname: str,
     mean_fom = np.full(n, np.nan)
     figures = {key: np.full(n, np.nan) for key in ("removed_stddev", "removed_avg", "mean",
                                                    "std", "dark_fraction")}
-    for i, name in enumerate(mics.names):
-        path = coordinate_path(odir, name, pickname)
+    for i, (name, path) in enumerate(zip(mics.names, coordinates)):
         if name in skipped or not path.is_file():
             continue
         fom = read_coordinates(path)["rlnAutopickFigureOfMerit"].to_numpy(np.float64)
@@ -148,13 +146,13 @@ def flag_micrographs(picks: np.ndarray, dark_fraction: np.ndarray,
     return flags
 
 
-def write_qc_table(mics: MicrographSet, odir: str, pickname: str,
+def write_qc_table(mics: MicrographSet, odir: str, coordinates: list[Path],
                    skipped: dict[str, str]) -> None:
     """``<odir>qc.star`` (``data_skipped_micrographs`` as every picking job writes it, then
     ``data_micrographs``: :func:`qc_table`) and the same table as ``<odir>qc.csv``."""
     import pandas as pd
 
-    columns = qc_table(mics, odir, pickname, skipped)
+    columns = qc_table(mics, odir, coordinates, skipped)
     skipped_loop = Loop({"rlnMicrographName": np.array(list(skipped), dtype=object),
                          "cryopickSkipReason": np.array(list(skipped.values()), dtype=object)})
     write_star(Path(odir) / "qc.star", {"skipped_micrographs": skipped_loop,

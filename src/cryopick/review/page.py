@@ -26,6 +26,7 @@ from cryopick.errors import InputError, atomic_output
 from cryopick.io.loop import read_star_loops
 from cryopick.io.mrc import read_micrograph
 from cryopick.io.star import MicrographSet, post_name, read_coordinates, read_micrographs_star
+from cryopick.picking.job import coordinate_path
 from cryopick.picking.qc import CTF_LABELS, DARK_FLAG_FRACTION, DENSITY_SPREAD, qc_table
 from cryopick.review.decisions import ReviewDecisions
 
@@ -176,13 +177,13 @@ def _qc_columns(mics: MicrographSet, inputs: ReviewInputs) -> dict[str, np.ndarr
     skipped = loops.get("skipped_micrographs")
     bad = dict(zip(skipped["rlnMicrographName"], skipped["cryopickSkipReason"])) \
         if skipped is not None else {}
-    return qc_table(mics, inputs.template_dir, inputs.pickname, bad)
+    return qc_table(mics, inputs.template_dir,
+                    [coordinate_path(inputs.template_dir, name, inputs.pickname)
+                     for name in mics.names], bad)
 
 
 def _picks(odir: str, name: str, pickname: str, with_fom: bool) -> list | None:
     """``[x, y(, fom)]`` of one micrograph's picks (integer pixels), None without a file."""
-    from cryopick.picking.job import coordinate_path
-
     path = coordinate_path(odir, name, pickname)
     if not path.is_file():
         return None

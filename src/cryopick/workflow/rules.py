@@ -16,8 +16,8 @@ from cryopick.commands import log_command, preprocess_command, select_command, \
 from cryopick.io.star import read_micrographs_star
 from cryopick.workflow import log_to_file, picking_shard, write_note
 
-__all__ = ["autopick_log", "autopick_template", "class2d", "extract", "finish_picking",
-           "select_micrographs", "select_templates", "simulate_demo"]
+__all__ = ["autopick_log", "autopick_template", "class2d", "extract", "finish_picking", "review",
+           "review_screenshot", "select_micrographs", "select_templates", "simulate_demo"]
 
 
 def simulate_demo(rule) -> None:
@@ -161,3 +161,25 @@ def select_templates(rule) -> None:
     decisions = select_templates_stage(stage, opts)
     write_note(str(rule.output.star).rsplit("/", 1)[0],
                select_templates_command(rule.input.model), opts, decisions)
+
+
+def review(rule) -> None:
+    """Rule review: the browser review page of the run, and the review decisions it applied
+    (``review.yaml``, read when the workflow started)."""
+    from cryopick.errors import atomic_output
+    from cryopick.review.decisions import ReviewDecisions
+    from cryopick.review.page import ReviewInputs, write_review_page
+
+    log_to_file(rule.log[0])
+    decisions = ReviewDecisions(**rule.params.decisions)
+    write_review_page(ReviewInputs(**rule.params.inputs), rule.output.page, decisions)
+    with atomic_output(rule.output.applied) as tmp:
+        tmp.write_text("\n".join(decisions.describe()) + "\n")
+
+
+def review_screenshot(rule) -> None:
+    """Rule review_screenshot: the review page in headless Chromium, for the report."""
+    from cryopick.review.screenshot import render_screenshot
+
+    log_to_file(rule.log[0])
+    render_screenshot(rule.input.page, rule.output.png)

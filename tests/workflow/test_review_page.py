@@ -74,10 +74,10 @@ def _open(driver, page: Path) -> None:
 
 
 def _cells(driver, key: str) -> dict[str, str]:
-    return driver.execute_script(
-        "const out = {}; document.querySelectorAll('#qc-body tr').forEach((tr) => {"
-        f"out[tr.dataset.name] = tr.querySelector('td[data-key={key}]').textContent; }});"
-        "return out;")
+    """Column ``key`` of the QC table, ``{micrograph: text}`` in the table's order."""
+    return dict(driver.execute_script(
+        "return [...document.querySelectorAll('#qc-body tr')].map((tr) => [tr.dataset.name, "
+        f"tr.querySelector('td[data-key={key}]').textContent]);"))
 
 
 def _python_counts(root: Path, threshold: float) -> dict[str, int]:
@@ -125,6 +125,26 @@ def test_page_loads_from_file_without_errors_one_row_per_micrograph(demo, browse
     assert list(_cells(browser, "picks")) == names
     assert len(browser.find_elements("css selector", "#gallery .cls.chosen")) >= 1
     assert "kept:" in browser.find_element("css selector", "#gallery .cls.chosen").text
+
+
+@needs_chromium
+def test_table_flags_as_qc_star_sorts_and_filters(demo, browser):
+    _open(browser, demo / "Review/index.html")
+    table = read_star_loops(demo / "AutoPick/template/qc.star")["micrographs"]
+    flags = {name: "" if f == "none" else f.replace(",", " ")
+             for name, f in zip(table["rlnMicrographName"], table["cryopickFlags"])}
+    assert _cells(browser, "flags") == flags  # the page's rules on its counts = Python's
+    browser.find_element("css selector", "#qc-head th[data-key=picks]").click()
+    picks = [int(v) for v in _cells(browser, "picks").values()]  # in the table's order
+    assert picks == sorted(picks)
+    browser.find_element("css selector", "#qc-head th[data-key=picks]").click()
+    assert [int(v) for v in _cells(browser, "picks").values()] == sorted(picks, reverse=True)
+    name = table["rlnMicrographName"][1]
+    browser.find_element("id", "filter").send_keys(Path(name).stem)
+    shown = browser.execute_script(
+        "return [...document.querySelectorAll('#qc-body tr')].filter((tr) => !tr.hidden)"
+        ".map((tr) => tr.dataset.name)")
+    assert shown == [name]
 
 
 @needs_chromium

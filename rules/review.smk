@@ -7,7 +7,7 @@
 import dataclasses
 
 from cryopick.review.decisions import read_project_review
-from cryopick.review.page import ReviewInputs
+from cryopick.review.inputs import ReviewInputs
 from cryopick.review.screenshot import review_targets
 
 REVIEW = read_project_review(micrographs_star())
@@ -31,7 +31,7 @@ rule review:
     log:
         "logs/review.log",
     params:
-        inputs=dataclasses.asdict(ReviewInputs.from_config(config)),
+        inputs=dataclasses.asdict(ReviewInputs.from_config(config, micrographs_star())),
         decisions=dataclasses.asdict(REVIEW),
     localrule: True
     conda:

@@ -35,14 +35,17 @@ def build_parser() -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> None:
     from cryopick.io.star import read_micrographs_star
     from cryopick.review.decisions import REVIEW_FILE, read_review
-    from cryopick.review.page import ReviewInputs, write_review_page
+    from cryopick.review.inputs import ReviewInputs
+    from cryopick.review.page import write_review_page
+    from cryopick.simulate import CTF_STAR
 
     project = Path(args.project)
     if not project.is_dir():
         raise InputError(f"{project}: project folder not found")
     config = _config(Path(args.configfile).resolve() if args.configfile else None)
     with contextlib.chdir(project):  # the run's paths are relative to its project folder
-        inputs = ReviewInputs.from_config(config)
+        star = config["micrographs_star"]
+        inputs = ReviewInputs.from_config(config, CTF_STAR if star == "demo" else star)
         names = read_micrographs_star(inputs.micrographs_star).names
         write_review_page(inputs, args.output, read_review(REVIEW_FILE, names))
     print(os.path.join(project, args.output))

@@ -10,7 +10,6 @@ positions, the FOM as written in the STAR file), so that the page's count at a t
 from __future__ import annotations
 
 import base64
-import dataclasses
 import io
 import json
 import logging
@@ -29,8 +28,9 @@ from cryopick.io.star import MicrographSet, post_name, read_coordinates, read_mi
 from cryopick.picking.job import coordinate_path
 from cryopick.picking.qc import CTF_LABELS, DARK_FLAG_FRACTION, DENSITY_SPREAD, qc_table
 from cryopick.review.decisions import ReviewDecisions
+from cryopick.review.inputs import ReviewInputs
 
-__all__ = ["THUMBNAIL_PX", "ReviewInputs", "count_picks", "read_class_verdicts",
+__all__ = ["THUMBNAIL_PX", "count_picks", "read_class_verdicts",
            "render_page", "review_data", "run_threshold", "write_review_page"]
 
 logger = logging.getLogger(__name__)
@@ -41,32 +41,6 @@ _CTF_DISPLAY = {"rlnDefocusU": ("dU", "defocus U (Å)", 0),
                 "rlnDefocusV": ("dV", "defocus V (Å)", 0),
                 "rlnCtfAstigmatism": ("astig", "astigmatism (Å)", 0),
                 "rlnCtfMaxResolution": ("CTF Å", "CTF max. resolution (Å)", 1)}
-
-
-@dataclasses.dataclass(frozen=True)
-class ReviewInputs:
-    """Where a run's results are (paths relative to the project folder)."""
-
-    micrographs_star: str  # the micrograph STAR the run started from
-    log_dir: str  # LoG picking job folder, e.g. "AutoPick/LoG/"
-    template_dir: str  # the final template-picking job folder, e.g. "AutoPick/template/"
-    templates_dir: str  # template selection job folder, e.g. "Select/templates4autopick/"
-    particle_diameter_a: float  # the circles' diameter
-    pickname: str = "autopick"
-
-    @classmethod
-    def from_config(cls, config: dict) -> ReviewInputs:
-        """From the workflow config (``micrographs_star``, ``aliases``, the particle diameter
-        ``autopick_log.diameter_max_a``)."""
-        from cryopick.simulate import CTF_STAR
-
-        alias = config["aliases"]
-        star = config["micrographs_star"]
-        return cls(micrographs_star=CTF_STAR if star == "demo" else star,
-                   log_dir=f"{alias['autopick_log']}/",
-                   template_dir=f"{alias['autopick_template']}/",
-                   templates_dir=f"{alias['select_templates']}/",
-                   particle_diameter_a=float(config["autopick_log"]["diameter_max_a"]))
 
 
 def count_picks(fom: np.ndarray, threshold: float) -> int:

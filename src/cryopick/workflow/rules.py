@@ -168,7 +168,8 @@ def review(rule) -> None:
     (``review.yaml``, read when the workflow started)."""
     from cryopick.errors import atomic_output
     from cryopick.review.decisions import ReviewDecisions
-    from cryopick.review.page import ReviewInputs, write_review_page
+    from cryopick.review.inputs import ReviewInputs
+    from cryopick.review.page import write_review_page
 
     log_to_file(rule.log[0])
     decisions = ReviewDecisions(**rule.params.decisions)

@@ -11,8 +11,8 @@ from cryopick.io.star import read_coordinates, read_micrographs_star, write_star
 from cryopick.picking.job import AutopickJob
 from cryopick.picking.template import TemplatePickParams
 from cryopick.picking.template_job import TemplateSpec, run_autopick_template
-from cryopick.review.page import ReviewInputs, count_picks, read_class_verdicts, render_page, \
-    review_data
+from cryopick.review.inputs import ReviewInputs
+from cryopick.review.page import count_picks, read_class_verdicts, render_page, review_data
 from test_template_job import project  # noqa: F401 -- the fixture: two micrographs, a reference
 
 DECISIONS = """Template selection, automatic decisions:

@@ -1,7 +1,7 @@
 # 8. The browser review page (Review/index.html, written at the end of every run) and the
 # decisions taken on it: review.yaml in the project folder (the folder Snakemake runs in) sets
-# autopick_template.threshold and exclude_micrographs over the config file, so that the next
-# run re-picks and re-extracts (cryopick.review.decisions).
+# autopick_template.final.threshold and exclude_micrographs over the config file, so that the
+# next run re-picks and re-extracts (cryopick.review.decisions).
 # Included before the stages' rules: they read the config when they are defined.
 
 import dataclasses

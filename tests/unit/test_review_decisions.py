@@ -14,9 +14,9 @@ def test_no_review_file_decides_nothing(tmp_path):
     decisions = read_review(tmp_path / "review.yaml", MICS)
     assert decisions == ReviewDecisions()
     assert decisions.config_overrides() == {}
-    config = {"autopick_template": {"threshold": "auto"}}
+    config = {"autopick_template": {"final": {"threshold": "auto"}}}
     decisions.apply(config)
-    assert config == {"autopick_template": {"threshold": "auto"}}
+    assert config == {"autopick_template": {"final": {"threshold": "auto"}}}
     assert decisions.describe() == ["no review.yaml: the config's values apply"]
 
 
@@ -24,14 +24,18 @@ def test_threshold_and_exclusions_become_the_two_config_keys(tmp_path):
     path = tmp_path / "review.yaml"
     path.write_text("threshold: 0.4\nexclude_micrographs:\n- Movies/b.mrc\n")
     decisions = read_review(path, MICS)
-    assert decisions.config_overrides() == {"autopick_template": {"threshold": 0.4},
-                                            "exclude_micrographs": ["Movies/b.mrc"]}
-    config = {"autopick_template": {"lowpass_a": 20, "threshold": "auto"}, "shards": 1}
+    assert decisions.config_overrides() == {
+        "autopick_template": {"final": {"threshold": 0.4}},
+        "exclude_micrographs": ["Movies/b.mrc"]}
+    config = {"autopick_template": {"lowpass_a": 20, "final": {"threshold": "auto",
+                                                              "min_distance_a": 100}},
+              "shards": 1, "exclude_micrographs": []}
     decisions.apply(config)
-    assert config == {"autopick_template": {"lowpass_a": 20, "threshold": 0.4}, "shards": 1,
-                      "exclude_micrographs": ["Movies/b.mrc"]}
+    assert config == {"autopick_template": {"lowpass_a": 20, "final": {
+        "threshold": 0.4, "min_distance_a": 100}}, "shards": 1,
+        "exclude_micrographs": ["Movies/b.mrc"]}
     lines = decisions.describe()
-    assert lines[0].startswith("autopick_template.threshold: 0.4 (from ")
+    assert lines[0].startswith("autopick_template.final.threshold: 0.4 (from ")
     assert "1 micrograph(s)" in lines[1] and lines[1].endswith("Movies/b.mrc")
 
 

@@ -7,7 +7,8 @@ The page's *Export* writes it; saved in the project folder (the folder Snakemake
     exclude_micrographs:             # rlnMicrographName of each micrograph to leave out
     - MotionCorr/job002/Movies/mic003.mrc
 
-and applies it over the config file: ``threshold`` becomes ``autopick_template.threshold``,
+and applies it over the config file: ``threshold`` becomes the final template pass's
+``autopick_template.final.threshold``,
 ``exclude_micrographs`` becomes ``exclude_micrographs``. Both keys are optional.
 """
 
@@ -37,22 +38,18 @@ class ReviewDecisions:
     exclude_micrographs: tuple[str, ...] = ()
 
     def config_overrides(self) -> dict:
-        """The workflow config keys these decisions set: ``autopick_template.threshold`` and
-        ``exclude_micrographs`` (only those decided)."""
+        """The workflow config keys these decisions set: ``autopick_template.final.threshold``
+        and ``exclude_micrographs`` (only those decided)."""
         overrides: dict = {}
         if self.threshold is not None:
-            overrides["autopick_template"] = {"threshold": self.threshold}
+            overrides["autopick_template"] = {"final": {"threshold": self.threshold}}
         if self.exclude_micrographs:
             overrides["exclude_micrographs"] = list(self.exclude_micrographs)
         return overrides
 
     def apply(self, config: dict) -> None:
         """Set :meth:`config_overrides` in a workflow config (nested keys merged)."""
-        for key, value in self.config_overrides().items():
-            if isinstance(value, dict):
-                config.setdefault(key, {}).update(value)
-            else:
-                config[key] = value
+        _merge(config, self.config_overrides())
 
     def describe(self) -> list[str]:
         """One line per decision applied (none: one line saying so)."""
@@ -60,7 +57,8 @@ class ReviewDecisions:
             return [f"no {REVIEW_FILE}: the config's values apply"]
         lines = []
         if self.threshold is not None:
-            lines.append(f"autopick_template.threshold: {self.threshold:g} (from {self.path})")
+            lines.append(f"autopick_template.final.threshold: {self.threshold:g} "
+                         f"(from {self.path})")
         if self.exclude_micrographs:
             lines.append(f"exclude_micrographs: {len(self.exclude_micrographs)} micrograph(s) "
                          f"(from {self.path}): " + ", ".join(self.exclude_micrographs))
@@ -92,6 +90,14 @@ def read_review(path: str | os.PathLike[str] = REVIEW_FILE,
                          f"known: {', '.join(_KEYS)}")
     return ReviewDecisions(str(path), _threshold(path, data.get("threshold")),
                            _excluded(path, data.get("exclude_micrographs"), micrographs))
+
+
+def _merge(config: dict, overrides: dict) -> None:
+    for key, value in overrides.items():
+        if isinstance(value, dict):
+            _merge(config.setdefault(key, {}), value)
+        else:
+            config[key] = value
 
 
 def _threshold(path: Path, value: object) -> float | None:

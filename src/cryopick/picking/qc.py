@@ -21,8 +21,8 @@ from cryopick.io.loop import Loop
 from cryopick.io.star import MicrographSet, post_name, read_coordinates, write_star
 
 __all__ = ["CTF_LABELS", "DARK_BLOCK_PX", "DARK_FLAG_FRACTION", "DARK_MADS", "flag_micrographs",
-           "image_statistics", "qc_table", "read_record", "record_path", "write_qc_table",
-           "write_record"]
+           "image_statistics", "qc_table", "read_record", "record_path",
+           "recorded_image_statistics", "write_qc_table", "write_record"]
 
 DARK_BLOCK_PX = 64  # the micrograph is judged in blocks of this many pixels a side ...
 DARK_MADS = 4.0  # ... a block is dark when its mean is this many MADs below the blocks' median
@@ -77,6 +77,20 @@ def read_record(odir: str, micrograph: str) -> dict | None:
         return json.loads(path.read_text())
     except json.JSONDecodeError as err:
         raise InputError(f"{path}: not a valid QC record ({err})") from err
+
+
+def recorded_image_statistics(odir: str, micrograph: str,
+                              image: np.ndarray | None) -> dict[str, float]:
+    """:func:`image_statistics` of ``image``; re-picked from FOM maps (``image`` None), those
+    its record already holds (the micrograph is not read again), else of the micrograph read."""
+    if image is None:
+        record = read_record(odir, micrograph)
+        if record is not None:
+            return record["image"]
+        from cryopick.io.mrc import read_micrograph
+
+        image = read_micrograph(micrograph)
+    return image_statistics(image)
 
 
 def qc_table(mics: MicrographSet, odir: str, coordinates: list[Path],

@@ -26,7 +26,7 @@ from cryopick.picking.job import AutopickJob, check_micrograph_files, coordinate
     finish_job, my_shard, run_shard
 from cryopick.picking.log import micrograph_seed
 from cryopick.picking.noise import prepare_ring_mask
-from cryopick.picking.qc import image_statistics, write_record
+from cryopick.picking.qc import recorded_image_statistics, write_record
 from cryopick.picking.references import TemplateSet, prepare_templates
 from cryopick.picking.rotation import prepare_window
 from cryopick.picking.template import FomMaps, TemplatePickParams, compute_fom_maps, \
@@ -145,9 +145,8 @@ def _pick_one(task: tuple) -> tuple[str, int, float, float]:
     if job.png_dir is not None:
         _picture(job, name, pixel, templates, maps, picks, image, nx, ny)
     if job.record_qc:
-        write_record(job.odir, name, image_statistics(
-            read_micrograph(name) if image is None else image),
-            noise_filter_losses(maps, nx, ny, pixel, templates, params))
+        write_record(job.odir, name, recorded_image_statistics(job.odir, name, image),
+                     noise_filter_losses(maps, nx, ny, pixel, templates, params))
     write_coordinates(out, picks)  # after the picture: a coordinate file means all is written
     if spec.delete_fom_maps:
         for path in paths.values():

@@ -77,3 +77,22 @@ def test_without_qc_records_qc_star_lists_only_the_skipped(project):
     loops = _pick(PARAMS, record_qc=False)
     assert set(loops) == {"skipped_micrographs"}
     assert not (project / "A/qc.csv").exists()
+
+
+def test_a_repick_from_fom_maps_keeps_the_recorded_image_statistics(project):
+    from cryopick.picking.qc import read_record, write_record
+
+    job = AutopickJob(odir="A/", backend="numpy", record_qc=True)
+    mics = read_micrographs_star("mics.star")
+    run_autopick_template(mics, PARAMS, TemplateSpec(references="refs.mrcs", invert=True,
+                                                     write_fom_maps=True), job)
+    record = read_record("A/", "Movies/m0.mrc")
+    marked = {**record["image"], "mean": 123.0}  # what the re-pick must not recompute
+    write_record("A/", "Movies/m0.mrc", marked, record["removed"])
+    run_autopick_template(mics, dataclasses.replace(PARAMS, threshold=1e9),
+                          TemplateSpec(references="refs.mrcs", invert=True, read_fom_maps=True),
+                          job)
+    assert read_record("A/", "Movies/m0.mrc")["image"] == marked
+    table = read_star_loops("A/qc.star")["micrographs"]
+    assert list(table["cryopickTemplatePicks"]) == [0, 0]
+    assert table["cryopickImageMean"][0] == 123.0

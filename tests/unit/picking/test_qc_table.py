@@ -9,7 +9,8 @@ import pytest
 from cryopick.io.loop import read_star_loops
 from cryopick.io.star import read_coordinates, read_micrographs_star
 from cryopick.picking.job import AutopickJob
-from cryopick.picking.qc import DARK_BLOCK_PX, flag_micrographs, image_statistics, record_path
+from cryopick.picking.qc import DARK_BLOCK_PX, flag_micrographs, image_statistics, read_record, \
+    record_path, write_record
 from cryopick.picking.template import TemplatePickParams
 from cryopick.picking.template_job import TemplateSpec, run_autopick_template
 from test_template_job import project  # noqa: F401 -- the fixture: two micrographs, a reference
@@ -80,8 +81,6 @@ def test_without_qc_records_qc_star_lists_only_the_skipped(project):
 
 
 def test_a_repick_from_fom_maps_keeps_the_recorded_image_statistics(project):
-    from cryopick.picking.qc import read_record, write_record
-
     job = AutopickJob(odir="A/", backend="numpy", record_qc=True)
     mics = read_micrographs_star("mics.star")
     run_autopick_template(mics, PARAMS, TemplateSpec(references="refs.mrcs", invert=True,

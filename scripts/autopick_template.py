@@ -2,11 +2,10 @@
 with its job-level step); the logic is cryopick.picking.template_job and .gather."""
 
 from cryopick.cli.autopick import template_command
-from cryopick.io.star import read_micrographs_star
 from cryopick.picking.auto_threshold import read_threshold
 from cryopick.picking.gather import JobOutputs, gather_picking_job
 from cryopick.picking.template_job import from_config, run_autopick_template
-from cryopick.workflow import log_to_file, picking_shard, write_note
+from cryopick.workflow import log_to_file, picking_shard, rule_micrographs, write_note
 
 
 def main(smk) -> None:
@@ -15,8 +14,8 @@ def main(smk) -> None:
     auto = read_threshold(files[0]) if files else None
     params, spec = from_config(smk.params.pick, smk.params.stage, smk.input.references,
                                auto.threshold if auto else None)
-    mics = read_micrographs_star(smk.input.micrographs)
-    with picking_shard(smk) as job:
+    mics = rule_micrographs(smk)
+    with picking_shard(smk, mics) as job:
         write_note(job.odir, template_command(smk.input.micrographs, params, spec, job),
                    {**smk.params.pick, "pass": smk.params.stage},
                    [f"{auto.describe()} from {files[0]}"] if auto else None)

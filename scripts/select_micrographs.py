@@ -26,7 +26,7 @@ def main(smk) -> None:
     write_selection(selection, smk.output.selected)
     plot_subset(counts, int(opts["target_picks"]), smk.output.picture)
     write_note(str(smk.output.selected).rsplit("/", 1)[0],
-               ["cryopick-select", "--i", smk.input.micrographs], opts, decisions)
+               ["cryopick-select", "--i", smk.params.micrographs_star], opts, decisions)
 
 
 if __name__ == "__main__":

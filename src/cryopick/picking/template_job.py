@@ -218,7 +218,8 @@ def run_autopick_template(mics: MicrographSet, params: TemplatePickParams, spec:
 
     # one BLAS thread per worker (set before the fork, inherited), so --j N uses N cores
     with threadpool_limits(limits=1, user_api="blas"):
-        readable = [task for task in my_shard(tasks, job) if task[1] not in bad]
+        readable = [task for task in my_shard(tasks, job)
+                    if task[1] not in bad and task[1] not in job.keep]
         _prepare_before_fork(readable, templates, params, spec, job)
         run_shard(tasks, job, bad, worker=_pick_one, desc="template picking")
     return finish_job(mics, job) if job.n_shards == 1 and job.finish else pd.DataFrame()

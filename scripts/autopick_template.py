@@ -2,6 +2,7 @@
 with its job-level step); the logic is cryopick.picking.template_job and .gather."""
 
 from cryopick.cli.autopick import template_command
+from cryopick.incremental import template_set_line
 from cryopick.picking.auto_threshold import read_threshold
 from cryopick.picking.gather import JobOutputs, gather_picking_job
 from cryopick.picking.template_job import from_config, run_autopick_template
@@ -16,9 +17,11 @@ def main(smk) -> None:
                                auto.threshold if auto else None)
     mics = rule_micrographs(smk)
     with picking_shard(smk, mics) as job:
+        decisions = [f"{auto.describe()} from {files[0]}"] if auto else []
+        if smk.params.stage == "final":
+            decisions.append(template_set_line(smk.input.references, len(mics.names)))
         write_note(job.odir, template_command(smk.input.micrographs, params, spec, job),
-                   {**smk.params.pick, "pass": smk.params.stage},
-                   [f"{auto.describe()} from {files[0]}"] if auto else None)
+                   {**smk.params.pick, "pass": smk.params.stage}, decisions or None)
         run_autopick_template(mics, params, spec, job)
     if "summary" in smk.output.keys():  # shards: 1, so this job is also the gather job
         gather_picking_job(mics, job.odir, smk.input.micrographs,

@@ -27,7 +27,7 @@ from cryopick.io.star import MicrographSet, read_micrographs_star
 
 __all__ = ["KeptMicrographs", "file_stamp", "micrograph_keys", "settings_key",
            "subset_may_grow", "sync_subset_source", "sync_text", "without_excluded",
-           "write_first_micrographs"]
+           "template_set_line", "write_first_micrographs"]
 
 logger = logging.getLogger(__name__)
 
@@ -195,3 +195,15 @@ def write_first_micrographs(star: str | os.PathLike[str], out: str | os.PathLike
     leave_out = set(leave_out)
     write_micrographs_star(mics.subset([i for i, name in enumerate(mics.names[:n])
                                         if name not in leave_out]), out)
+
+
+def template_set_line(references: str | os.PathLike[str], n_micrographs: int) -> str:
+    """The note line saying which templates picked which micrographs: one digest of the
+    template STAR file and its stack for all of them (a new template set re-picks every
+    micrograph, so no micrograph keeps picks of an older set)."""
+    digest = hashlib.sha256()
+    for path in (Path(references), Path(references).with_suffix(".mrcs")):
+        if path.is_file():
+            digest.update(path.read_bytes())
+    return (f"templates: {references} (sha256 {digest.hexdigest()[:12]}) picked all "
+            f"{n_micrographs} micrograph(s) listed")

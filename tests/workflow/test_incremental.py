@@ -115,6 +115,9 @@ def test_appended_run_equals_a_from_scratch_run(appended, scratch):
     assert (root / "Extract/template/particles.star").read_bytes() == \
         (scratch / "Extract/template/particles.star").read_bytes()
     assert compare_trees(root, scratch) == []  # every file, the per-micrograph ones too
+    note = (root / "AutoPick/template/note.txt").read_text()
+    assert "templates: Select/templates4autopick/class_averages.star (sha256 " in note
+    assert "picked all 12 micrograph(s) listed" in note
 
 
 def test_threshold_exclusion_and_removal_rerun_only_template_picking(scratch, tmp_path):

@@ -176,7 +176,10 @@ def picking_shard(smk, mics) -> Iterator:
     pick = smk.params.pick
     mine = [n for i, n in enumerate(mics.names) if i % n_shards == shard]
     keys = micrograph_keys(mics, with_index=not pick.get("seed_by_name", True))
-    kept = None if pick.get("auto_threshold") else KeptMicrographs(  # LoG: thresholded in place
+    # none kept: LoG picks thresholded in place after picking, FOM maps deleted after the sweep
+    redo = pick.get("auto_threshold") or (smk.params.get("stage") == "optimise"
+                                          and pick.get("delete_fom_maps"))
+    kept = None if redo else KeptMicrographs(
         Path(smk.params.odir) / ".shards" / f"{shard}{STATE_SUFFIX}",
         settings_key(settings, [p for k, p in smk.input.items() if k != "micrographs"]),
         {name: keys[name] for name in mine})

@@ -19,7 +19,7 @@ def main(smk) -> None:
         job = ExtractJob(part_dir=part_dir, part_star=smk.output.particles,
                          backend=smk.params.backend, jobs=smk.threads, keep=keep,
                          on_bad_micrograph=smk.params.on_bad_micrograph, qc_star=smk.output.qc)
-        write_note(part_dir, preprocess_command(smk.params.get("micrographs_star")
+        write_note(part_dir, preprocess_command(getattr(smk.params, "micrographs_star", None)
                                                 or smk.input.micrographs, source, params, job),
                    smk.params.extract)
         run_extraction(mics, source, params, job)

@@ -154,7 +154,7 @@ def rule_micrographs(smk):
     from cryopick.io.star import read_micrographs_star
 
     return without_excluded(read_micrographs_star(smk.input.micrographs),
-                            smk.params.get("exclude") or [])
+                            getattr(smk.params, "exclude", None) or [])
 
 
 @contextlib.contextmanager

@@ -34,14 +34,14 @@ from common import timed
 from hands_free_relion import RelionResult, run_relion_chain
 from truth import class_truth_ncc, pick_composition, score_pick_job
 
-from cryopick.class_features import ClassGeometry
-from cryopick.class_selection import NoTemplateError, choose_classes, class_pmax, \
+from cryopick.classification.class_features import ClassGeometry
+from cryopick.classification.class_selection import NoTemplateError, choose_classes, class_pmax, \
     read_class_averages
 from cryopick.io.mrc import read_mrc_header_pixel_size
 from cryopick.io.star import read_coordinates, read_micrographs_star, read_star
 from cryopick.simulate import CTF_STAR, DATASETS, SimulationConfig, datasets_in_split, \
     simulate_project
-from cryopick.template_choice import criteria_from_config
+from cryopick.workflow.templates import criteria_from_config
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -18,7 +18,7 @@ import pandas as pd
 from common import timed
 from truth import class_truth_ncc, score_pick_job
 
-from cryopick.class_selection import read_class_averages, recenter
+from cryopick.classification.class_selection import read_class_averages, recenter
 from cryopick.io.mrc import write_mrc
 from cryopick.io.star import read_star, write_star
 from cryopick.simulate import CTF_STAR

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import yaml
 
-from cryopick.incremental import write_first_micrographs
+from cryopick.workflow.incremental import write_first_micrographs
 from cryopick.simulate import simulate_project
 
 REPO = Path(__file__).resolve().parents[1]

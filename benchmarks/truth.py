@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cryopick.class_selection import read_class_averages
+from cryopick.classification.class_selection import read_class_averages
 from cryopick.classification.quality import best_ncc
 from cryopick.io.star import post_name, read_coordinates, read_micrographs_star
 from cryopick.metrics import PickScore, match_picks, score_picks

@@ -25,7 +25,7 @@ def micrographs_star():
 
 
 # The subset stages' copy of the micrograph STAR file, rewritten only when the subset depends on
-# what changed (cryopick.incremental.sync_subset_source), so that micrographs appended during
+# what changed (cryopick.workflow.incremental.sync_subset_source), so that micrographs appended during
 # collection re-run only the per-micrograph stages.
 SUBSET_SOURCE = ".cryopick/subset_micrographs.star"
 SYNCED = []  # synced once per parse
@@ -37,7 +37,7 @@ def subset_source():
     star = micrographs_star()
     if workflow.is_main_process and Path(star).is_file() and not SYNCED:
         SYNCED.append(star)
-        from cryopick.incremental import sync_subset_source
+        from cryopick.workflow.incremental import sync_subset_source
 
         sync_subset_source(star, SUBSET_SOURCE, job("select", "micrographs_selected.star"),
                            config["select"], config["refresh_templates"])

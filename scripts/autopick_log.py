@@ -1,7 +1,7 @@
 """Snakemake adapter for rules autopick_log_shard / autopick_log (with one shard the picking
 job also does the job-level step); the logic is cryopick.picking.job and .gather."""
 
-from cryopick.cli.autopick import log_command
+from cryopick.commands import log_command
 from cryopick.picking.gather import JobOutputs, gather_picking_job
 from cryopick.picking.job import run_autopick_log
 from cryopick.picking.log import log_params_from_config

@@ -1,8 +1,8 @@
 """Snakemake adapter for the template-picking rules (a shard, or with one shard the whole job
 with its job-level step); the logic is cryopick.picking.template_job and .gather."""
 
-from cryopick.cli.autopick import template_command
-from cryopick.incremental import template_set_line
+from cryopick.commands import template_command
+from cryopick.workflow.incremental import template_set_line
 from cryopick.picking.auto_threshold import read_threshold
 from cryopick.picking.gather import JobOutputs, gather_picking_job
 from cryopick.picking.template_job import from_config, run_autopick_template

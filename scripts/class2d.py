@@ -1,8 +1,8 @@
-"""Snakemake adapter for rule class2d; the logic is cryopick.classification.stage."""
+"""Snakemake adapter for rule class2d; the logic is cryopick.workflow.class2d."""
 
 from pathlib import Path
 
-from cryopick.classification.stage import run_class2d_stage
+from cryopick.workflow.class2d import run_class2d_stage
 from cryopick.workflow import log_to_file, write_note
 
 

@@ -1,11 +1,11 @@
 """Snakemake adapter for rules extract_log / extract_template; the logic is
-cryopick.extraction (micrographs unchanged since the last run are kept: cryopick.incremental)."""
+cryopick.extraction (micrographs unchanged since the last run are kept: cryopick.workflow.incremental)."""
 
 from pathlib import Path
 
-from cryopick.cli.preprocess import preprocess_command
+from cryopick.commands import preprocess_command
 from cryopick.extraction import ExtractJob, coordinate_source, params_from_config, run_extraction
-from cryopick.extraction_plots import plot_extraction_gallery
+from cryopick.extraction.plots import plot_extraction_gallery
 from cryopick.workflow import kept_extraction, log_to_file, rule_micrographs, write_note
 
 

@@ -1,8 +1,8 @@
-"""Snakemake adapter for rule select_micrographs; the logic is cryopick.select."""
+"""Snakemake adapter for rule select_micrographs; the logic is cryopick.picking.subset."""
 
 from cryopick.io.star import read_micrographs_star
 from cryopick.picking.log import log_params_from_config
-from cryopick.select import plot_subset, select_by_picks, select_micrographs, \
+from cryopick.picking.subset import plot_subset, select_by_picks, select_micrographs, \
     write_selection
 from cryopick.workflow import log_to_file, write_note
 

@@ -1,6 +1,6 @@
-"""Snakemake adapter for rule select_templates; the logic is cryopick.template_choice."""
+"""Snakemake adapter for rule select_templates; the logic is cryopick.workflow.templates."""
 
-from cryopick.template_choice import TemplateStage, select_templates_stage
+from cryopick.workflow.templates import TemplateStage, select_templates_stage
 from cryopick.workflow import log_to_file, write_note
 
 

@@ -41,6 +41,12 @@ class Backend:
     xp: types.ModuleType
     device: Any = None
 
+    @property
+    def device_kw(self) -> dict[str, Any]:
+        """``device=`` for the namespace's array constructors (``zeros``, ``arange`` …), or
+        nothing where the namespace has a single device."""
+        return {"device": self.device} if self.device is not None else {}
+
     def asarray(self, a: Any, dtype: Any = None) -> Array:
         """Copy or view ``a`` (host data or an array of this backend) on this backend."""
         if self.name == "strict":

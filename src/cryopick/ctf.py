@@ -26,7 +26,7 @@ def ctf_2d(params: CtfParams, box_px: int, pixel_size_a: float, bk: Backend,
     ``intact_first_peak`` sets the CTF to 1 where ``|γ| < π/2`` (before its first peak).
     """
     xp = bk.xp
-    dev = {"device": bk.device} if bk.device is not None else {}
+    dev = bk.device_kw
     lam = electron_wavelength_a(params.voltage_kv)
     cs_a = params.cs_mm * 1e7
     q0 = params.amplitude_contrast

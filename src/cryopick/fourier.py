@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from cryopick.backend import Array, backend_of
 
 __all__ = [
@@ -19,6 +21,7 @@ __all__ = [
     "inverse",
     "largest_prime_factor",
     "relion_round",
+    "relion_round_array",
     "shell_radius2",
 ]
 
@@ -26,6 +29,11 @@ __all__ = [
 def relion_round(x: float) -> int:
     """RELION's ROUND: half away from zero."""
     return int(math.floor(x + 0.5)) if x >= 0 else -int(math.floor(-x + 0.5))
+
+
+def relion_round_array(x: np.ndarray) -> np.ndarray:
+    """RELION's ROUND (half away from zero), element-wise."""
+    return np.sign(x) * np.floor(np.abs(x) + 0.5)
 
 
 def forward(image: Array) -> Array:
@@ -111,24 +119,20 @@ def fourier_window(f: Array, n_in: int, n_out: int) -> Array:
         top = f[..., : h + 1, : h + 1]
         bottom = f[..., n_in - (n_out - h - 1):, : h + 1]
         return xp.concat([top, bottom], axis=-2)
-    out = xp.zeros(lead + (n_out, n_out // 2 + 1), dtype=f.dtype, **_device_kw(bk))
+    out = xp.zeros(lead + (n_out, n_out // 2 + 1), dtype=f.dtype, **bk.device_kw)
     h = n_in // 2
-    ky_pos = xp.arange(h + 1, **_device_kw(bk))
-    kx = xp.arange(h + 1, **_device_kw(bk))
+    ky_pos = xp.arange(h + 1, **bk.device_kw)
+    kx = xp.arange(h + 1, **bk.device_kw)
     keep_pos = (ky_pos[:, None] ** 2 + kx[None, :] ** 2) <= h * h
     n_neg = n_in - h - 1
-    ky_neg = xp.arange(-n_neg, 0, **_device_kw(bk))
+    ky_neg = xp.arange(-n_neg, 0, **bk.device_kw)
     keep_neg = (ky_neg[:, None] ** 2 + kx[None, :] ** 2) <= h * h
-    zero = xp.zeros((), dtype=f.dtype, **_device_kw(bk))
+    zero = xp.zeros((), dtype=f.dtype, **bk.device_kw)
     top = xp.where(keep_pos, f[..., : h + 1, : h + 1], zero)
     bottom = xp.where(keep_neg, f[..., n_in - n_neg:, : h + 1], zero)
     out = _set_block(bk, out, top, slice(0, h + 1), slice(0, h + 1))
     out = _set_block(bk, out, bottom, slice(n_out - n_neg, n_out), slice(0, h + 1))
     return out
-
-
-def _device_kw(bk) -> dict:
-    return {"device": bk.device} if bk.device is not None else {}
 
 
 def _set_block(bk, out: Array, block: Array, rows: slice, cols: slice) -> Array:
@@ -140,9 +144,9 @@ def _set_block(bk, out: Array, block: Array, rows: slice, cols: slice) -> Array:
 def shell_radius2(n: int, bk) -> Array:
     """``kx² + ky²`` (integer frequency units) on the half-complex grid of an ``n``-sized FT."""
     xp = bk.xp
-    ky = xp.arange(n, dtype=xp.float32, **_device_kw(bk))
+    ky = xp.arange(n, dtype=xp.float32, **bk.device_kw)
     ky = xp.where(ky > n // 2, ky - n, ky)
-    kx = xp.arange(n // 2 + 1, dtype=xp.float32, **_device_kw(bk))
+    kx = xp.arange(n // 2 + 1, dtype=xp.float32, **bk.device_kw)
     return ky[:, None] ** 2 + kx[None, :] ** 2
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cryopick.classification.stage import RESUME_KEY, resume_point, run_key
+from cryopick.workflow.class2d import RESUME_KEY, resume_point, run_key
 
 
 def _iterations(folder: Path, done: int, partial: bool = False) -> None:

@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 from scipy import ndimage
 
-from cryopick.class_features import ClassGeometry
-from cryopick.class_selection import SelectionCriteria, center_of_mass, choose_classes, \
+from cryopick.classification.class_features import ClassGeometry
+from cryopick.classification.class_selection import SelectionCriteria, center_of_mass, choose_classes, \
     read_class_averages, recenter, rotational_similarity, write_templates
 from cryopick.errors import InputError
 from cryopick.io.mrc import read_image_stack, write_mrc

@@ -8,7 +8,7 @@ import os
 import pandas as pd
 import pytest
 
-from cryopick.incremental import KeptMicrographs, micrograph_keys, sync_subset_source, \
+from cryopick.workflow.incremental import KeptMicrographs, micrograph_keys, sync_subset_source, \
     write_first_micrographs
 from cryopick.io.star import read_micrographs_star, write_star
 

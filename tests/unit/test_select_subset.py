@@ -11,7 +11,7 @@ from cryopick.errors import InputError
 from cryopick.io.mrc import write_mrc
 from cryopick.io.star import read_micrographs_star, write_star
 from cryopick.picking.log import LogPickParams
-from cryopick.select import plot_subset, select_by_picks
+from cryopick.picking.subset import plot_subset, select_by_picks
 
 PARAMS = LogPickParams(diameter_min_a=110, diameter_max_a=140, seed_by_name=True)
 

@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 from class_junk import JUNK_SIZES, MASK_A, PIXEL_A, junk
 
-from cryopick.classification.stage import auto_n_classes
+from cryopick.workflow.class2d import auto_n_classes
 from cryopick.errors import InputError
 from cryopick.io.mrc import read_image_stack, write_mrc
 from cryopick.io.star import read_star, write_star
-from cryopick.template_choice import TemplateStage, blob_template, confident_subset, \
+from cryopick.workflow.templates import TemplateStage, blob_template, confident_subset, \
     select_templates_stage
 
 OPTS = {"classes": [], "n_templates": 4, "recenter": True, "min_distribution": 0.01,

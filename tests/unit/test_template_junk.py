@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 from class_junk import JUNK_KINDS, JUNK_SIZES, MASK_R, PIXEL_A, junk, views
 
-from cryopick.class_features import ClassGeometry
-from cryopick.class_selection import NoTemplateError, SelectionCriteria, choose_classes
+from cryopick.classification.class_features import ClassGeometry
+from cryopick.classification.class_selection import NoTemplateError, SelectionCriteria, choose_classes
 
 SHARES = (0.05, 0.4, 0.7)
 PASSED = ("distinct view", "enough templates")  # verdicts of classes that are not junk

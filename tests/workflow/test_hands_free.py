@@ -84,7 +84,7 @@ def _truth_ncc(root: Path, model: str) -> dict[int, float]:
     """Per class: best NCC of its average with true projections (48 directions, ψ every 10°)."""
     import os
 
-    from cryopick.class_selection import read_class_averages
+    from cryopick.classification.class_selection import read_class_averages
     from cryopick.classification.quality import best_ncc
     from cryopick.picking.projection import healpix_directions
     from cryopick.simulate import make_blobs, project_blobs

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from compare_runs import compare_trees
-from cryopick.incremental import write_first_micrographs
+from cryopick.workflow.incremental import write_first_micrographs
 from cryopick.io.loop import read_star_loops
 from test_workflow_project import SNAKEMAKE
 

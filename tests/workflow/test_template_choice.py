@@ -18,7 +18,7 @@ import yaml
 from support import score_demo_picks
 from test_workflow_project import SNAKEMAKE
 
-from cryopick.class_selection import read_class_averages
+from cryopick.classification.class_selection import read_class_averages
 from cryopick.classification.quality import best_ncc
 from cryopick.io.star import read_star
 from cryopick.metrics import PickScore

@@ -14,15 +14,15 @@ import math
 import numpy as np
 
 from cryopick.backend import Array
-from cryopick.classification.estep import (
+from cryopick.classification.estep_prune import threshold_of_candidates
+from cryopick.classification.estep_setup import (
     Accumulator,
     BatchOutcome,
     EStepSetup,
-    _particle_outcome,
-    _Prepared,
-    _threshold_of_candidates,
-    _Weights,
+    Prepared,
+    Weights,
     offset_residual2,
+    particle_outcome,
 )
 from cryopick.classification.kernels import make_complex, to_real_pairs
 
@@ -39,13 +39,13 @@ def prefer_dense(setup: EStepSetup, n_significant: int, batch_size: int) -> bool
     return children * _GATHER_COST > dense
 
 
-def _rows(prep: _Prepared, sl: slice) -> _Prepared:
+def _rows(prep: Prepared, sl: slice) -> Prepared:
     """The particles ``sl`` of a prepared batch."""
     fields = {name: getattr(prep, name)[sl, ...] for name in prep.__dataclass_fields__}
-    return _Prepared(**fields)
+    return Prepared(**fields)
 
 
-def dense_children(setup: EStepSetup, prep: _Prepared, w1: Array, logprior: Array,
+def dense_children(setup: EStepSetup, prep: Prepared, w1: Array, logprior: Array,
                    threshold: Array, acc: Accumulator) -> BatchOutcome:
     """Pass 2 over all fine samples (children of non-significant ones masked), weights and
     M-step sums, in particle chunks that fit the memory budget."""
@@ -64,7 +64,7 @@ def dense_children(setup: EStepSetup, prep: _Prepared, w1: Array, logprior: Arra
                           for f in BatchOutcome.__dataclass_fields__))
 
 
-def _fine_log_weights(setup: EStepSetup, prep: _Prepared, w1: Array, logprior: Array,
+def _fine_log_weights(setup: EStepSetup, prep: Prepared, w1: Array, logprior: Array,
                       threshold: Array) -> Array:
     """``(b, Tf·K·Ψf)`` log-weights of all fine samples, −inf outside the significant set."""
     xp = setup.bk.xp
@@ -86,7 +86,7 @@ def _fine_log_weights(setup: EStepSetup, prep: _Prepared, w1: Array, logprior: A
     return xp.reshape(logw, (b, tf * k * psi_f))
 
 
-def _dense_chunk(setup: EStepSetup, prep: _Prepared, w1: Array, logprior: Array,
+def _dense_chunk(setup: EStepSetup, prep: Prepared, w1: Array, logprior: Array,
                  threshold: Array, acc: Accumulator) -> BatchOutcome:
     xp = setup.bk.xp
     b = prep.xm.shape[0]
@@ -98,12 +98,12 @@ def _dense_chunk(setup: EStepSetup, prep: _Prepared, w1: Array, logprior: Array,
     weight = u / total[:, None]
     weight = xp.where(u >= _pruning_threshold(setup, u, total)[:, None], weight, 0.0)
     best = xp.argmax(u, axis=1)
-    wts = _Weights(None, None, None, None, None, (best // psi_f) % k, best % psi_f,
+    wts = Weights(None, None, None, None, None, (best // psi_f) % k, best % psi_f,
                    best // (k * psi_f), 1.0 / total,
                    xp.astype(top, xp.float64) + xp.astype(xp.log(total), xp.float64)
                    - xp.astype(prep.logdet, xp.float64))
     per_particle = _dense_sums(setup, prep, xp.reshape(weight, (b, tf, k * psi_f)), acc)
-    return _particle_outcome(setup, prep, wts, per_particle)
+    return particle_outcome(setup, prep, wts, per_particle)
 
 
 def _pruning_threshold(setup: EStepSetup, u: Array, total: Array) -> Array:
@@ -116,7 +116,7 @@ def _pruning_threshold(setup: EStepSetup, u: Array, total: Array) -> Array:
     xp = setup.bk.xp
     candidates = u >= ((1.0 - setup.params.adaptive_fraction) * total / u.shape[1])[:, None]
     if 16 * int(xp.sum(xp.astype(candidates, xp.int64))) < u.shape[0] * u.shape[1]:
-        return _threshold_of_candidates(setup, u, candidates, total)
+        return threshold_of_candidates(setup, u, candidates, total)
     ordered = xp.sort(u, axis=1)
     cum = xp.cumulative_sum(ordered, axis=1)
     dropped = xp.sum(xp.astype(cum <= (1.0 - setup.params.adaptive_fraction)
@@ -125,7 +125,7 @@ def _pruning_threshold(setup: EStepSetup, u: Array, total: Array) -> Array:
     return xp.take_along_axis(ordered, index, axis=1)[:, 0]
 
 
-def _dense_sums(setup: EStepSetup, prep: _Prepared, weight: Array, acc: Accumulator) -> Array:
+def _dense_sums(setup: EStepSetup, prep: Prepared, weight: Array, acc: Accumulator) -> Array:
     """Bucket sums, class sums (host) and the per-particle (G, Σw|P|²) rows ``(b, 3m)``."""
     _bk, xp = setup.bk, setup.bk.xp
     b, tf, kp = weight.shape
@@ -146,7 +146,7 @@ def _dense_sums(setup: EStepSetup, prep: _Prepared, weight: Array, acc: Accumula
     return xp.concat([xp.real(g), xp.imag(g), wp2], axis=1)
 
 
-def _dense_class_sums(setup: EStepSetup, prep: _Prepared, wtk: Array, acc: Accumulator) -> None:
+def _dense_class_sums(setup: EStepSetup, prep: Prepared, wtk: Array, acc: Accumulator) -> None:
     """Class weights, weighted offsets and offset-prior residual from ``(b, Tf, K)`` weights."""
     bk, xp = setup.bk, setup.bk.xp
     trans = bk.asarray(setup.sampling.trans_fine_px.astype(np.float32))

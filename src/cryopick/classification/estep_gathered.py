@@ -13,25 +13,23 @@ import dataclasses
 import numpy as np
 
 from cryopick.backend import Array
-from cryopick.classification.estep import (
-    _CHUNK_ELEMENTS,
+from cryopick.classification.estep_prune import leading_set, sort_rows
+from cryopick.classification.estep_setup import (
+    CHUNK_ELEMENTS,
     Accumulator,
     BatchOutcome,
     EStepSetup,
-    _dev,
-    _leading_set,
-    _particle_outcome,
-    _Prepared,
-    _sort_rows,
-    _Weights,
+    Prepared,
+    Weights,
     offset_residual2,
+    particle_outcome,
 )
 from cryopick.classification.kernels import scatter_rows, to_real_pairs
 
 __all__ = ["gathered_children"]
 
 
-def gathered_children(setup: EStepSetup, prep: _Prepared, logprior: Array, rows: Array,
+def gathered_children(setup: EStepSetup, prep: Prepared, logprior: Array, rows: Array,
                       cols: Array, acc: Accumulator) -> BatchOutcome:
     """Score, weigh and accumulate the children of the significant coarse samples."""
     child = _pass2(setup, prep, logprior, rows, cols)
@@ -58,26 +56,26 @@ def _decode(setup: EStepSetup, cols: Array) -> tuple[Array, Array, Array]:
     return cols // kp, rem // n_psi, rem % n_psi
 
 
-def _pass2(setup: EStepSetup, prep: _Prepared, logprior: Array, rows: Array, cols: Array
+def _pass2(setup: EStepSetup, prep: Prepared, logprior: Array, rows: Array, cols: Array
            ) -> _Children:
     """Log-weights of the 2 ψ × 4 t children of each significant coarse sample (fine size)."""
     bk, xp = setup.bk, setup.bk.xp
     s = setup.sampling
     npc, ntc, mf = s.n_psi_child, s.n_trans_child, setup.m_fine
     tc, k, pc = _decode(setup, cols)
-    a = xp.arange(npc, dtype=rows.dtype, **_dev(bk))
-    b = xp.arange(ntc, dtype=rows.dtype, **_dev(bk))
+    a = xp.arange(npc, dtype=rows.dtype, **bk.device_kw)
+    b = xp.arange(ntc, dtype=rows.dtype, **bk.device_kw)
     psi_f = pc[:, None] * npc + a[None, :]  # (J, npc)
     t_f = tc[:, None] * ntc + b[None, :]  # (J, ntc)
     n_tc, n_k = logprior.shape[1], logprior.shape[2]
     prior = xp.take(xp.reshape(logprior, (-1,)), (rows * n_tc + tc) * n_k + k)
     parts = []
-    step = max(1, _CHUNK_ELEMENTS // (mf * (npc + ntc)))
+    step = max(1, CHUNK_ELEMENTS // (mf * (npc + ntc)))
     for lo in range(0, rows.shape[0], step):
         sl = slice(lo, min(lo + step, rows.shape[0]))
         parts.append(_score_children(setup, prep, rows[sl], k[sl], psi_f[sl, :], t_f[sl, :]))
     score = xp.concat(parts, axis=0) if parts else xp.zeros((0, ntc, npc), dtype=xp.float32,
-                                                            **_dev(bk))
+                                                            **bk.device_kw)
     logw = xp.astype(prior, xp.float64)[:, None, None] - xp.astype(score, xp.float64)
     shape = (rows.shape[0], ntc, npc)
     flat = lambda x: xp.reshape(xp.broadcast_to(x, shape), (-1,))
@@ -85,7 +83,7 @@ def _pass2(setup: EStepSetup, prep: _Prepared, logprior: Array, rows: Array, col
                      flat(t_f[:, :, None]), xp.reshape(logw, (-1,)))
 
 
-def _score_children(setup: EStepSetup, prep: _Prepared, rows: Array, k: Array, psi_f: Array,
+def _score_children(setup: EStepSetup, prep: Prepared, rows: Array, k: Array, psi_f: Array,
                     t_f: Array) -> Array:
     """``D`` of the children ``(J, ntc, npc)`` as gathered batched products (fine size)."""
     xp = setup.bk.xp
@@ -103,37 +101,37 @@ def _score_children(setup: EStepSetup, prep: _Prepared, rows: Array, k: Array, p
 
 
 def _weigh_children(setup: EStepSetup, child: _Children, coarse_rows: Array, logdet: Array,
-                    n_rows: int) -> _Weights:
+                    n_rows: int) -> Weights:
     """Normalise pass-2 weights per particle and prune them to ``adaptive_fraction``."""
     bk, xp = setup.bk, setup.bk.xp
     # a per-particle reference: the best child of the best coarse sample (first of its row)
-    ids = xp.arange(n_rows, dtype=coarse_rows.dtype, **_dev(bk))
+    ids = xp.arange(n_rows, dtype=coarse_rows.dtype, **bk.device_kw)
     first = xp.searchsorted(coarse_rows, ids, side="left")
     per_coarse = xp.max(xp.reshape(child.logw, (coarse_rows.shape[0], -1)), axis=1)
     ref = xp.take(per_coarse, first)
     u = xp.exp(xp.clip(child.logw - xp.take(ref, child.rows), None, 700.0))
-    order, start, end = _sort_rows(bk, child.rows, u, n_rows)
+    order, start, end = sort_rows(bk, child.rows, u, n_rows)
     rows, u = xp.take(child.rows, order), xp.take(u, order)
     k, psi_f, t_f = (xp.take(a, order) for a in (child.k, child.psi_f, child.t_f))
     vmax = xp.take(u, start)
     v = u / xp.take(vmax, rows)
-    keep, total = _leading_set(bk, rows, v, start, end, setup.params.adaptive_fraction)
+    keep, total = leading_set(bk, rows, v, start, end, setup.params.adaptive_fraction)
     weight = xp.where(keep, v / xp.take(total, rows), xp.zeros_like(v))
     kept = xp.nonzero(keep)[0]
     ll = ref + xp.log(vmax) + xp.log(total) - xp.astype(logdet, xp.float64)
-    return _Weights(xp.take(rows, kept), xp.take(k, kept), xp.take(psi_f, kept),
+    return Weights(xp.take(rows, kept), xp.take(k, kept), xp.take(psi_f, kept),
                     xp.take(t_f, kept), xp.astype(xp.take(weight, kept), xp.float32),
                     xp.take(k, start), xp.take(psi_f, start), xp.take(t_f, start), 1.0 / total,
                     ll)
 
 
-def _accumulate(setup: EStepSetup, prep: _Prepared, wts: _Weights, acc: Accumulator
+def _accumulate(setup: EStepSetup, prep: Prepared, wts: Weights, acc: Accumulator
                 ) -> BatchOutcome:
     """Add the batch to the M-step sums; per-particle residual power, norm and scale terms."""
     bk, xp = setup.bk, setup.bk.xp
     b, m = prep.xm.shape[0], setup.m_cur
-    per_particle = xp.zeros((b, 3 * m), dtype=xp.float32, **_dev(bk))
-    step = max(1, _CHUNK_ELEMENTS // (3 * m))
+    per_particle = xp.zeros((b, 3 * m), dtype=xp.float32, **bk.device_kw)
+    step = max(1, CHUNK_ELEMENTS // (3 * m))
     for lo in range(0, wts.rows.shape[0], step):
         sl = slice(lo, min(lo + step, wts.rows.shape[0]))
         bucket_rows, particle_rows = _contributions(setup, prep, wts, sl)
@@ -141,10 +139,10 @@ def _accumulate(setup: EStepSetup, prep: _Prepared, wts: _Weights, acc: Accumula
         acc.buckets = acc.buckets + scatter_rows(bucket, bucket_rows, acc.buckets.shape[0])
         per_particle = per_particle + scatter_rows(wts.rows[sl], particle_rows, b)
     _class_sums(setup, prep, wts, acc)
-    return _particle_outcome(setup, prep, wts, per_particle)
+    return particle_outcome(setup, prep, wts, per_particle)
 
 
-def _contributions(setup: EStepSetup, prep: _Prepared, wts: _Weights, sl: slice
+def _contributions(setup: EStepSetup, prep: Prepared, wts: Weights, sl: slice
                    ) -> tuple[Array, Array]:
     """Rows for the bucket sums (Num re/im, Den) and the per-particle sums (G re/im, Σw|P|²)."""
     xp = setup.bk.xp
@@ -159,7 +157,7 @@ def _contributions(setup: EStepSetup, prep: _Prepared, wts: _Weights, sl: slice
         xp.concat([xp.real(g), xp.imag(g), wp2], axis=1)
 
 
-def _class_sums(setup: EStepSetup, prep: _Prepared, wts: _Weights, acc: Accumulator) -> None:
+def _class_sums(setup: EStepSetup, prep: Prepared, wts: Weights, acc: Accumulator) -> None:
     """Class weights, weighted offsets (o + t, px) and the offset-prior residual (Å²)."""
     bk, xp = setup.bk, setup.bk.xp
     k = setup.n_classes

@@ -12,7 +12,6 @@ from __future__ import annotations
 import numpy as np
 
 from cryopick.backend import Backend
-from cryopick.classification.estep import relion_round_array
 from cryopick.classification.kernels import (
     abs2,
     coefficient_list,
@@ -30,7 +29,7 @@ from cryopick.classification.params import Class2DParams
 from cryopick.classification.particles import ImageSource, ParticleSet
 from cryopick.classification.reconstruct import buckets_to_reference, padded_layout
 from cryopick.classification.sampling import current_size, initial_highres_a
-from cryopick.fourier import relion_round
+from cryopick.fourier import relion_round, relion_round_array
 
 __all__ = ["initial_model", "initial_particle_state", "random_class_and_psi"]
 
@@ -90,7 +89,7 @@ def _ctf(particles: ParticleSet, params: Class2DParams, indices: np.ndarray, m: 
          bk: Backend):
     if not params.ctf:
         return bk.xp.ones((len(indices), m), dtype=bk.xp.float32,
-                          **({"device": bk.device} if bk.device is not None else {}))
+                          **bk.device_kw)
     values = {key: v[indices] for key, v in particles.ctf.items()}
     return ctf_list(**values, coeffs=coefficient_list(particles.box_px), m=m,
                     pixel_a=particles.pixel_a, bk=bk,

@@ -15,13 +15,8 @@ from threadpoolctl import threadpool_limits
 
 from cryopick.backend import get_backend
 from cryopick.classification.accuracy import N_TRIALS, class_accuracies, particle_order
-from cryopick.classification.estep import (
-    Accumulator,
-    Batch,
-    BatchOutcome,
-    expect_batch,
-    make_setup,
-)
+from cryopick.classification.estep import expect_batch
+from cryopick.classification.estep_setup import Accumulator, Batch, BatchOutcome, make_setup
 from cryopick.classification.initialise import initial_model, initial_particle_state
 from cryopick.classification.kernels import coefficient_list
 from cryopick.classification.model import Model, ParticleState

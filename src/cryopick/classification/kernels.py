@@ -40,10 +40,6 @@ __all__ = [
 ]
 
 
-def _dev(bk: Backend) -> dict:
-    return {"device": bk.device} if bk.device is not None else {}
-
-
 @dataclasses.dataclass(frozen=True, eq=False)
 class CoefficientList:
     """Independent half-plane Fourier coefficients of an ``n × n`` image, sorted by shell.
@@ -137,7 +133,7 @@ def list_to_half_grid(values: Array, n: int) -> Array:
     m = values.shape[-1]
     index, conj = _half_grid_map(n, m)
     lead = values.shape[:-1]
-    padded = xp.concat([values, xp.zeros(lead + (1,), dtype=values.dtype, **_dev(bk))], axis=-1)
+    padded = xp.concat([values, xp.zeros(lead + (1,), dtype=values.dtype, **bk.device_kw)], axis=-1)
     grid = xp.take(padded, bk.asarray(index), axis=padded.ndim - 1)
     if xp.isdtype(values.dtype, "complex floating"):
         grid = xp.where(bk.asarray(conj), xp.conj(grid), grid)
@@ -231,14 +227,14 @@ def shift_images_integer(images: Array, shifts_px: Array) -> Array:
     bk = backend_of(images)
     xp = bk.xp
     b, n = images.shape[0], images.shape[-1]
-    grid = xp.arange(n, dtype=xp.int64, **_dev(bk))
+    grid = xp.arange(n, dtype=xp.int64, **bk.device_kw)
     src_y = grid[None, :] - shifts_px[:, 0:1]  # (B, n)
     src_x = grid[None, :] - shifts_px[:, 1:2]
     valid = ((src_y >= 0) & (src_y < n))[:, :, None] & ((src_x >= 0) & (src_x < n))[:, None, :]
     flat_index = xp.clip(src_y, 0, n - 1)[:, :, None] * n + xp.clip(src_x, 0, n - 1)[:, None, :]
     picked = xp.take_along_axis(xp.reshape(images, (b, n * n)),
                                 xp.reshape(flat_index, (b, n * n)), axis=1)
-    zero = xp.zeros((), dtype=images.dtype, **_dev(bk))
+    zero = xp.zeros((), dtype=images.dtype, **bk.device_kw)
     return xp.where(valid, xp.reshape(picked, (b, n, n)), zero)
 
 
@@ -256,7 +252,7 @@ def projection_table(refs: Array) -> Array:
     arg = np.pi * np.sqrt(yy**2 + xx**2) / (2 * n)
     sinc = np.where(arg > 0, np.sin(arg) / np.where(arg > 0, arg, 1.0), 1.0)
     corrected = refs / bk.asarray((sinc**2).astype(np.float32))
-    padded = xp.zeros((k, 2 * n, 2 * n), dtype=xp.float32, **_dev(bk))
+    padded = xp.zeros((k, 2 * n, 2 * n), dtype=xp.float32, **bk.device_kw)
     padded[:, n // 2: n // 2 + n, n // 2: n // 2 + n] = corrected
     padded = xp.roll(padded, shift=(-n, -n), axis=(-2, -1))
     full = bk.fft_axis(bk.fft_axis(xp.astype(padded, xp.complex64), -1), -2)
@@ -330,7 +326,7 @@ def scatter_rows(index: Array, rows: Array, n_out: int) -> Array:
             (cupy.ones(j, cupy.float32), (index.astype(cupy.int32), cupy.arange(j, dtype=cupy.int32))),
             shape=(n_out, j)).tocsr()
         return cupy.asarray(onehot @ rows, dtype=cupy.float32)
-    buckets = xp.arange(n_out, dtype=index.dtype, **_dev(bk))
+    buckets = xp.arange(n_out, dtype=index.dtype, **bk.device_kw)
     onehot = xp.astype(buckets[:, None] == index[None, :], xp.float32)
     return xp.matmul(onehot, rows)
 

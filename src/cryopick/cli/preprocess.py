@@ -16,7 +16,7 @@ from cryopick.extraction import (
 )
 from cryopick.io.star import read_micrographs_star
 
-__all__ = ["build_parser", "preprocess_command", "run"]
+__all__ = ["build_parser", "run"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -106,31 +106,3 @@ def _source(args: argparse.Namespace) -> CoordinateFiles | CoordinateList | Reex
         raise InputError("give --coord_suffix (with --coord_dir), --coord_list or "
                          "--reextract_data_star to say where the particles are")
     return CoordinateFiles(coord_dir=args.coord_dir, suffix=args.coord_suffix)
-
-
-def preprocess_command(micrographs_star: str, source: CoordinateFiles | CoordinateList,
-                       params: ExtractParams, job: ExtractJob) -> list[str]:
-    """The ``cryopick preprocess`` command line (RELION flags) that reproduces a job."""
-    cmd = ["cryopick", "preprocess", "--i", str(micrographs_star)]
-    if isinstance(source, CoordinateList):
-        cmd += ["--coord_list", str(source.path)]
-    else:
-        if source.coord_dir is not None:
-            cmd += ["--coord_dir", source.coord_dir]
-        cmd += ["--coord_suffix", source.suffix]
-    cmd += ["--part_star", job.part_star, "--part_dir", job.part_dir, "--extract",
-            "--extract_size", str(params.box_size_px)]
-    if params.rescale:
-        cmd += ["--scale", str(params.final_size_px)]
-    if params.normalise:
-        cmd += ["--norm", "--bg_radius", str(params.bg_radius_px),
-                "--white_dust", f"{params.white_dust:g}", "--black_dust", f"{params.black_dust:g}"]
-        if not params.ramp:
-            cmd.append("--no_ramp")
-    if params.invert_contrast:
-        cmd.append("--invert_contrast")
-    if job.only_unfinished:
-        cmd.append("--only_do_unfinished")
-    if params.random_seed != 1:
-        cmd += ["--random_seed", str(params.random_seed)]
-    return cmd + ["--j", str(job.jobs), "--backend", job.backend]

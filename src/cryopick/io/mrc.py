@@ -12,7 +12,8 @@ import numpy as np
 from cryopick import __version__
 from cryopick.errors import InputError, atomic_output
 
-__all__ = ["read_micrograph", "read_image_stack", "read_mrc_header_pixel_size", "write_mrc"]
+__all__ = ["read_image_stack", "read_micrograph", "read_micrograph_shape",
+           "read_mrc_header_pixel_size", "write_mrc"]
 
 
 def _open_checked(path: Path) -> np.ndarray:
@@ -54,6 +55,12 @@ def read_micrograph(path: str | os.PathLike[str]) -> np.ndarray:
     if high == low:
         raise InputError(f"{path}: micrograph is constant (zero variance): empty or blank image")
     return data
+
+
+def read_micrograph_shape(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """``(ny, nx)`` of an MRC file from its header alone."""
+    with mrcfile.open(path, header_only=True, permissive=True) as mrc:
+        return int(mrc.header.ny), int(mrc.header.nx)
 
 
 def read_image_stack(path: str | os.PathLike[str]) -> np.ndarray:

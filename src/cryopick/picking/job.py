@@ -114,7 +114,7 @@ def _pick_one(task: tuple) -> tuple[str, int, float, float]:
     seed = micrograph_seed(params.random_seed, index, name, params.seed_by_name)
     result = pick_log(image, pixel, params, bk, seed)
     if png_dir is not None:
-        from cryopick.plots import plot_picks
+        from cryopick.picking.plots import plot_picks
 
         png = coordinate_path(png_dir, name, pickname).with_suffix(".png")
         picks = result.picks
@@ -241,7 +241,7 @@ def _summary(mics: MicrographSet, job: AutopickJob) -> pd.DataFrame:
 
 def _summary_picture(mics: MicrographSet, job: AutopickJob) -> None:
     """``<png_dir>/summary.png``: picks per micrograph and FOM histograms."""
-    from cryopick.plots import plot_pick_summary
+    from cryopick.picking.plots import plot_pick_summary
 
     counts, foms = {}, {}
     for name in mics.names:

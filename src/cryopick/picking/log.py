@@ -27,7 +27,7 @@ from cryopick.fourier import (
     relion_round,
     shell_radius2,
 )
-from cryopick.picking.working_size import WorkingSize, working_size
+from cryopick.picking.working_size import WorkingSize, first_xmipp_index, working_size
 
 __all__ = [
     "WORKFLOW_ONLY",
@@ -144,7 +144,7 @@ def embed_square(bk: Backend, image: Array, n: int, seed: int) -> Array:
         return image
     rng = np.random.default_rng(seed)
     top, left = n // 2 - ny // 2, n // 2 - nx // 2
-    square = bk.xp.empty((n, n), dtype=bk.xp.float32, **_dev(bk))
+    square = bk.xp.empty((n, n), dtype=bk.xp.float32, **bk.device_kw)
     strips = [(0, top, 0, n), (top + ny, n, 0, n),  # rows above and below
               (top, top + ny, 0, left), (top, top + ny, left + nx, n)]  # columns left, right
     for r0, r1, c0, c1 in strips:
@@ -153,10 +153,6 @@ def embed_square(bk: Backend, image: Array, n: int, seed: int) -> Array:
                                                                    dtype=np.float32))
     square[top:top + ny, left:left + nx] = image
     return square
-
-
-def _dev(bk: Backend) -> dict:
-    return {"device": bk.device} if bk.device is not None else {}
 
 
 def log_filter_bank(f_cropped: Array, n: int, w: int, diameters_a: list[float],
@@ -218,18 +214,14 @@ def _noise_filter(square: Array, f_square: Array, w: int, pixel_size_a: float,
     return ok
 
 
-def _first(n: int) -> int:
-    """RELION's FIRST_XMIPP_INDEX: -(long)(n/2)."""
-    return -(n // 2)
-
-
 def _border_mask(bk: Backend, w: int, nx_s: int, ny_s: int, skip: int) -> Array:
     """True inside the (shrunk) micrograph area minus ``skip`` working px on every side."""
     xp = bk.xp
-    dev = {"device": bk.device} if bk.device is not None else {}
+    dev = bk.device_kw
     logical = xp.arange(w, **dev) - w // 2
-    row_ok = (logical >= _first(ny_s) + skip) & (logical <= _first(ny_s) + ny_s - 1 - skip)
-    col_ok = (logical >= _first(nx_s) + skip) & (logical <= _first(nx_s) + nx_s - 1 - skip)
+    row0, col0 = first_xmipp_index(ny_s), first_xmipp_index(nx_s)
+    row_ok = (logical >= row0 + skip) & (logical <= row0 + ny_s - 1 - skip)
+    col_ok = (logical >= col0 + skip) & (logical <= col0 + nx_s - 1 - skip)
     return row_ok[:, None] & col_ok[None, :]
 
 
@@ -290,7 +282,7 @@ def pick_log(image: np.ndarray, pixel_size_a: float, params: LogPickParams, bk: 
     # 3. zero the borders (and padding), then the diameter filter
     skip = max(params.skip_side, int(0.5 * dmin / pixel_size_a))
     inside = _border_mask(bk, w, nx_s, ny_s, int(skip * scale))
-    zero = xp.zeros((), dtype=xp.float32, **({"device": bk.device} if bk.device else {}))
+    zero = xp.zeros((), dtype=xp.float32, **bk.device_kw)
     best = xp.where(inside, best, zero)
     ok = (best_size <= dmax) & (best_size >= dmin)
     best = xp.where(ok, best, zero)
@@ -326,7 +318,7 @@ def pick_log(image: np.ndarray, pixel_size_a: float, params: LogPickParams, bk: 
 
     # 6. the low-passed micrograph at working scale, for pictures (contrast as stored)
     preview = inverse(f_crop, (w, w))
-    r0, c0 = w // 2 + _first(ny_s), w // 2 + _first(nx_s)
+    r0, c0 = w // 2 + first_xmipp_index(ny_s), w // 2 + first_xmipp_index(nx_s)
     preview = bk.to_numpy(preview[r0:r0 + ny_s, c0:c0 + nx_s])
     if not params.particles_white:
         preview = -preview

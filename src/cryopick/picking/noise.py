@@ -64,6 +64,6 @@ def local_background_stats(square: Array, f_square: Array, w: int, box_px: int,
     mean = inverse(f_square * f_mask, (w, w)) * norm
     mean_sq = inverse(f_sq2 * f_mask, (w, w)) * norm
     var = mean_sq - mean * mean
-    one = xp.ones((), dtype=var.dtype, **({"device": bk.device} if bk.device else {}))
+    one = xp.ones((), dtype=var.dtype, **bk.device_kw)
     std = xp.where(var > 1e-10, xp.sqrt(xp.where(var > 1e-10, var, one)), one)
     return xp.astype(mean, xp.float32), xp.astype(std, xp.float32)

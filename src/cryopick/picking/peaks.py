@@ -15,6 +15,8 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import breadth_first_order, connected_components
 from scipy.spatial import cKDTree
 
+from cryopick.picking.working_size import first_xmipp_index
+
 __all__ = ["Peaks", "peak_search", "prune_peak_clusters", "remove_close_neighbours"]
 
 
@@ -49,10 +51,6 @@ class Peaks:
                        for f in ("x", "y", "fom", "psi", "ref")))
 
 
-def _first(n: int) -> int:
-    return -(n // 2)
-
-
 def peak_search(fom: np.ndarray, psi: np.ndarray, ref: int, threshold: float, nx_s: int,
                 ny_s: int, skip: int, unscaled: bool, stddev: np.ndarray | None = None,
                 max_stddev: float = -1.0, avg: np.ndarray | None = None,
@@ -66,10 +64,10 @@ def peak_search(fom: np.ndarray, psi: np.ndarray, ref: int, threshold: float, nx
     mean is below ``min_avg`` (if > -900). Peaks come out in row-major order.
     """
     w = fom.shape[0]
-    r0 = w // 2 + _first(ny_s) + skip
-    r1 = w // 2 + _first(ny_s) + ny_s - 1 - skip
-    c0 = w // 2 + _first(nx_s) + skip
-    c1 = w // 2 + _first(nx_s) + nx_s - 1 - skip
+    r0 = w // 2 + first_xmipp_index(ny_s) + skip
+    r1 = w // 2 + first_xmipp_index(ny_s) + ny_s - 1 - skip
+    c0 = w // 2 + first_xmipp_index(nx_s) + skip
+    c1 = w // 2 + first_xmipp_index(nx_s) + nx_s - 1 - skip
     r0, c0 = max(r0, 1), max(c0, 1)
     r1, c1 = min(r1, w - 2), min(c1, w - 2)
     if r1 < r0 or c1 < c0:
@@ -88,7 +86,8 @@ def peak_search(fom: np.ndarray, psi: np.ndarray, ref: int, threshold: float, nx
         ok &= avg[r0:r1 + 1, c0:c1 + 1] >= min_avg
     rows, cols = np.nonzero(ok)
     rows, cols = rows + r0, cols + c0
-    return Peaks(x=cols - w // 2 - _first(nx_s), y=rows - w // 2 - _first(ny_s),
+    return Peaks(x=cols - w // 2 - first_xmipp_index(nx_s),
+                 y=rows - w // 2 - first_xmipp_index(ny_s),
                  fom=fom[rows, cols].astype(np.float64), psi=psi[rows, cols].astype(np.float64),
                  ref=np.full(len(rows), ref, dtype=np.int64))
 

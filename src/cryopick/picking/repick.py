@@ -16,12 +16,12 @@ import numpy as np
 import pandas as pd
 
 from cryopick.errors import InputError, atomic_output
+from cryopick.io.mrc import read_micrograph_shape
 from cryopick.io.star import MicrographSet, post_name
 from cryopick.picking.job import check_micrograph_files
 from cryopick.picking.references import prepare_templates
 from cryopick.picking.template import TemplatePickParams, peaks_from_maps
-from cryopick.picking.template_job import TemplateSpec, _micrograph_shape, _read_maps, \
-    fom_map_paths
+from cryopick.picking.template_job import TemplateSpec, fom_map_paths, read_fom_maps
 from cryopick.picking.working_size import working_size
 
 __all__ = ["SWEEP_THRESHOLDS", "parse_sweep", "peak_foms", "plot_sweep", "sweep_thresholds"]
@@ -54,7 +54,7 @@ def _saved_maps(mics: MicrographSet, params: TemplatePickParams, spec: TemplateS
                                   spec.particle_diameter_a, spec.invert,
                                   spec.shrink_particle_mask, spec.healpix_order, spec.symmetry)
     for name in names:
-        ny, nx = _micrograph_shape(name)
+        ny, nx = read_micrograph_shape(name)
         size = working_size(nx, ny, mics.pixel_size_a, params.lowpass_a, params.shrink,
                             params.optimise_size)
         paths = fom_map_paths(odir, name, pickname, len(templates.images))
@@ -62,7 +62,7 @@ def _saved_maps(mics: MicrographSet, params: TemplatePickParams, spec: TemplateS
         if missing:
             raise InputError(f"{missing[0]}: FOM map not found for {name} "
                              "(write them first with --write_fom_maps)")
-        yield name, nx, ny, templates, _read_maps(paths, len(templates.images), size)
+        yield name, nx, ny, templates, read_fom_maps(paths, len(templates.images), size)
 
 
 def peak_foms(mics: MicrographSet, params: TemplatePickParams, spec: TemplateSpec, odir: str,

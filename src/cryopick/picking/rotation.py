@@ -121,7 +121,7 @@ def rotate_tables(tables: list[Array], psis_deg: np.ndarray, lowpass_n: int,
         bottom = v10 + (v11 - v10) * fx
         values = top + (bottom - top) * fy
         values = xp.where(flip, xp.conj(values), values)
-        zero = xp.zeros(1, dtype=flat.dtype, **({"device": bk.device} if bk.device else {}))
+        zero = xp.zeros(1, dtype=flat.dtype, **bk.device_kw)
         rotated = xp.take(xp.concat([values, zero]), source, axis=0)  # zero outside the disc
         out.append(xp.reshape(rotated, where.shape))
     return out

@@ -155,8 +155,8 @@ def _fom_one_reference(rot: Array, ctf_l: Array | None, f_l: Array, avg: Array, 
     # FOM = (exp(-D/2) - 1)/(E - 1) with -D/2 = C·n²/N_in/std + (S1·(-mean)/std - S2/2): for
     # std > 0 and E > 1 it rises with the correlation C, so the best ψ is the one with the
     # largest C, and the exponential is taken once per pixel instead of once per ψ.
-    best_cc = xp.full((w, w), -3.0e38, dtype=xp.float32, **_dev(bk))
-    best_psi = xp.zeros((w, w), dtype=xp.float32, **_dev(bk))
+    best_cc = xp.full((w, w), -3.0e38, dtype=xp.float32, **bk.device_kw)
+    best_psi = xp.zeros((w, w), dtype=xp.float32, **bk.device_kw)
     chunk = max(1, chunk_pixels // (w * w))
     increasing = e_ratio > 1.0
     for start in range(0, len(psis), chunk):
@@ -190,10 +190,6 @@ def _template_sums(first: np.ndarray, n: int, templates: TemplateSet,
     noise = rng.standard_normal(values.size)
     e_ratio = math.exp(float(np.sum(values * values + 2.0 * values * noise)) / (2.0 * n1))
     return float(values.sum() / n1), float((values * values).sum() / n1), e_ratio
-
-
-def _dev(bk: Backend) -> dict:
-    return {"device": bk.device} if bk.device is not None else {}
 
 
 def background_outlier_limits(maps: FomMaps, nx_s: int, ny_s: int,

@@ -15,13 +15,12 @@ import logging
 import time
 from pathlib import Path
 
-import mrcfile
 import numpy as np
 import pandas as pd
 
 from cryopick.backend import get_backend
 from cryopick.errors import InputError
-from cryopick.io.mrc import read_micrograph
+from cryopick.io.mrc import read_micrograph, read_micrograph_shape
 from cryopick.io.spider import read_spider, write_spider
 from cryopick.io.star import MicrographSet, post_name, write_coordinates
 from cryopick.picking.job import AutopickJob, check_micrograph_files, coordinate_path, \
@@ -32,9 +31,9 @@ from cryopick.picking.references import TemplateSet, prepare_templates
 from cryopick.picking.rotation import prepare_window
 from cryopick.picking.template import FomMaps, TemplatePickParams, compute_fom_maps, \
     peaks_from_maps, prepare_rotations
-from cryopick.picking.working_size import working_size
+from cryopick.picking.working_size import first_xmipp_index, working_size
 
-__all__ = ["TemplateSpec", "fom_map_paths", "from_config", "run_autopick_template"]
+__all__ = ["TemplateSpec", "fom_map_paths", "from_config", "read_fom_maps", "run_autopick_template"]
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +73,9 @@ def _write_maps(maps: FomMaps, paths: dict[str, Path]) -> None:
         write_spider(paths[f"psi{ref}"], psi)
 
 
-def _read_maps(paths: dict[str, Path], n_refs: int, size) -> FomMaps:
+def read_fom_maps(paths: dict[str, Path], n_refs: int, size) -> FomMaps:
+    """The FOM maps of one micrograph, as written by :func:`write_fom_maps` (``paths`` from
+    :func:`fom_map_paths`), checked against the working size ``size``."""
     stddev, _ = read_spider(paths["stddev"])
     avg, _ = read_spider(paths["avg"])
     foms, psis, expected = [], [], []
@@ -114,17 +115,12 @@ def _prepare_before_fork(tasks: list[tuple], templates: TemplateSet,
                                       and importlib.util.find_spec("cupy") is None)
     if spec.read_fom_maps or not tasks or not host:
         return
-    ny, nx = _micrograph_shape(tasks[0][1])
+    ny, nx = read_micrograph_shape(tasks[0][1])
     size = working_size(nx, ny, tasks[0][2], params.lowpass_a, params.shrink,
                         params.optimise_size)
     _rotations(templates, size, params, job.backend)
     prepare_ring_mask(size.n, size.w, templates.box_px, templates.radius2_px)
     prepare_window(size.lowpass_n, size.n, templates.box_px)
-
-
-def _micrograph_shape(name: str) -> tuple[int, int]:
-    with mrcfile.open(name, header_only=True, permissive=True) as mrc:
-        return int(mrc.header.ny), int(mrc.header.nx)
 
 
 def _pick_one(task: tuple) -> tuple[str, int, float, float]:
@@ -135,9 +131,9 @@ def _pick_one(task: tuple) -> tuple[str, int, float, float]:
     paths = fom_map_paths(job.odir, name, job.pickname, len(templates.images))
     image = None
     if spec.read_fom_maps:
-        ny, nx = _micrograph_shape(name)
+        ny, nx = read_micrograph_shape(name)
         size = working_size(nx, ny, pixel, params.lowpass_a, params.shrink, params.optimise_size)
-        maps = _read_maps(paths, len(templates.images), size)
+        maps = read_fom_maps(paths, len(templates.images), size)
     else:
         image = read_micrograph(name)
         ny, nx = image.shape
@@ -163,14 +159,13 @@ def _pick_one(task: tuple) -> tuple[str, int, float, float]:
 def _picture(job: AutopickJob, name: str, pixel: float, templates: TemplateSet, maps: FomMaps,
              picks: pd.DataFrame, image: np.ndarray | None, nx: int, ny: int) -> None:
     """Picks over the low-passed micrograph, coloured by FOM."""
-    from cryopick.picking.log import _first
-    from cryopick.plots import plot_picks
+    from cryopick.picking.plots import plot_picks
 
     size = maps.size
     s32 = np.float32(size.w) / np.float32(size.n)
     nx_s, ny_s = int(np.float32(nx) * s32), int(np.float32(ny) * s32)
     if maps.preview is not None:
-        r0, c0 = size.w // 2 + _first(ny_s), size.w // 2 + _first(nx_s)
+        r0, c0 = size.w // 2 + first_xmipp_index(ny_s), size.w // 2 + first_xmipp_index(nx_s)
         preview = maps.preview[r0:r0 + ny_s, c0:c0 + nx_s]
     else:  # re-picked from maps: a cheap block-averaged view of the micrograph
         image = read_micrograph(name) if image is None else image

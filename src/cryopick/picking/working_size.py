@@ -8,9 +8,15 @@ import logging
 from cryopick.errors import InputError
 from cryopick.fourier import good_fourier_size, relion_round
 
-__all__ = ["WorkingSize", "working_size"]
+__all__ = ["WorkingSize", "first_xmipp_index", "working_size"]
 
 logger = logging.getLogger(__name__)
+
+
+def first_xmipp_index(n: int) -> int:
+    """RELION's FIRST_XMIPP_INDEX: the logical index of the first of ``n`` centred samples,
+    -(long)(n/2)."""
+    return -(n // 2)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from cryopick.classification import estep_dense
-from cryopick.classification.estep import Accumulator, Batch, _prepare, expect_batch, make_setup
+from cryopick.classification.estep import _prepare, expect_batch
+from cryopick.classification.estep_setup import Accumulator, Batch, make_setup
 from cryopick.classification.kernels import coefficient_list
 from cryopick.classification.model import Model
 from cryopick.classification.params import Class2DParams

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from cryopick.classification.plots import plot_class_gallery, plot_convergence
-from cryopick.classification.stage import output_root, run_class2d_stage
+from cryopick.workflow.class2d import output_root, run_class2d_stage
 from cryopick.errors import InputError
 
 CONFIG = {"n_classes": 3, "tau2_fudge": 2, "n_iter": 2, "mask_diameter_a": 80,

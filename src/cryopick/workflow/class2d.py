@@ -10,17 +10,16 @@ import re
 import shlex
 import shutil
 import subprocess
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 
 from cryopick.classification.job import Class2DJob, continued_params, run_class2d
-from cryopick.classification.params import Class2DConfig, Class2DParams
+from cryopick.classification.params import Class2DConfig
 from cryopick.classification.plots import write_pictures
+from cryopick.commands import mpi_command, refine_command
 from cryopick.errors import InputError
 
-__all__ = ["auto_n_classes", "output_root", "refine_command", "resume_point",
-           "run_class2d_stage"]
+__all__ = ["auto_n_classes", "output_root", "resume_point", "run_class2d_stage"]
 
 logger = logging.getLogger(__name__)
 
@@ -36,28 +35,6 @@ def output_root(model_star: str | os.PathLike[str], n_iter: int) -> str:
         raise InputError(f"{model_star}: expected <root>_it{n_iter:03d}_model.star for "
                          f"n_iter {n_iter}")
     return match["root"]
-
-
-def refine_command(particles_star: str, root: str, params: Class2DParams, backend: str,
-                   threads: int) -> list[str]:
-    """The ``cryopick refine`` command line (relion_refine's flags) of a stage run."""
-    cmd = ["cryopick", "refine", "--o", root, "--i", str(particles_star),
-           "--dont_combine_weights_via_disc", "--pool", "30", "--pad", "2",
-           "--iter", str(params.n_iter), "--tau2_fudge", f"{params.tau2_fudge:g}",
-           "--particle_diameter", f"{params.particle_diameter_a:g}", "--K",
-           str(params.n_classes), "--flatten_solvent", "--oversampling", "1",
-           "--psi_step", f"{params.psi_step_deg:g}", "--offset_range",
-           f"{params.offset_range_px:g}", "--offset_step", f"{params.offset_step_px:g}",
-           "--norm", "--scale", "--j", str(threads), "--random_seed", str(params.random_seed),
-           "--backend", backend]
-    switches = [("--ctf", params.ctf), ("--ctf_intact_first_peak", params.ctf_intact_first_peak),
-                ("--zero_mask", params.zero_mask), ("--fast_subsets", params.fast_subsets),
-                ("--preread_images", params.preread_images),
-                ("--center_classes", params.center_classes)]
-    cmd += [flag for flag, on in switches if on]
-    if params.strict_highres_exp_a > 0:
-        cmd += ["--strict_highres_exp", f"{params.strict_highres_exp_a:g}"]
-    return cmd
 
 
 def run_key(particles_star: str, command: list[str]) -> str:
@@ -141,8 +118,7 @@ def run_class2d_stage(particles_star: str, config: Mapping[str, object], backend
         run_command = [*command, "--continue", resume]
     launcher = shlex.split(mpi_launcher)
     if section.mpi_ranks > 1 and launcher and shutil.which(launcher[0]):
-        full = [*launcher, "-n", str(section.mpi_ranks), sys.executable, "-m",
-                "cryopick.cli.main", *run_command[1:]]
+        full = mpi_command(launcher, section.mpi_ranks, run_command)
         logger.info("running %s", shlex.join(full))
         subprocess.run(full, check=True)
     else:

@@ -1,7 +1,7 @@
 """Choosing 2D class averages as picking templates (RELION's Select job, without the clicks).
 
 Classes are taken from a list, or chosen automatically. Junk is dropped by what the class
-itself shows, whatever its size or share of the particles (:mod:`cryopick.class_features`:
+itself shows, whatever its size or share of the particles (:mod:`cryopick.classification.class_features`:
 noise, density at the mask edge, off-centre mass, featureless discs and blobs), and by what
 the classification says about it (too few particles, poor estimated resolution, particles that
 align poorly: a low mean ``rlnMaxValueProbDistribution`` against the best class's). The rest
@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-from cryopick.class_features import ClassGeometry, FeatureLimits, class_features, \
+from cryopick.classification.class_features import ClassGeometry, FeatureLimits, class_features, \
     junk_reason
 from cryopick.errors import InputError
 from cryopick.io.mrc import read_image_stack, read_mrc_header_pixel_size, write_mrc

@@ -14,7 +14,7 @@ from matplotlib.patches import Circle  # noqa: E402
 
 from cryopick.errors import atomic_output  # noqa: E402
 
-__all__ = ["plot_gallery", "plot_pick_summary", "plot_picks"]
+__all__ = ["plot_pick_summary", "plot_picks"]
 
 
 def plot_picks(preview: np.ndarray, x_px: np.ndarray, y_px: np.ndarray, fom: np.ndarray,
@@ -46,34 +46,6 @@ def plot_picks(preview: np.ndarray, x_px: np.ndarray, y_px: np.ndarray, fom: np.
     fig.tight_layout()
     with atomic_output(out_png) as tmp:
         fig.savefig(tmp, format="png", bbox_inches="tight")
-    plt.close(fig)
-
-
-def plot_gallery(images: np.ndarray, captions: list[str], highlight: np.ndarray | None,
-                 title: str, out_png: str | os.PathLike[str], ncols: int = 8) -> None:
-    """A grid of 2D images with a caption under each; highlighted ones framed in red."""
-    n = len(images)
-    ncols = max(1, min(ncols, n))
-    nrows = max(1, -(-n // ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(1.6 * ncols, 1.9 * nrows + 0.5), dpi=100,
-                             squeeze=False)
-    for ax in axes.ravel():
-        ax.set_axis_off()
-    for i, (image, caption) in enumerate(zip(images, captions)):
-        ax = axes.ravel()[i]
-        ax.imshow(image, cmap="gray", origin="upper")
-        ax.set_title(caption, fontsize=6)
-        if highlight is not None and highlight[i]:
-            ax.set_axis_on()
-            ax.set_xticks([])
-            ax.set_yticks([])
-            for spine in ax.spines.values():
-                spine.set_edgecolor("red")
-                spine.set_linewidth(3)
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    with atomic_output(out_png) as tmp:
-        fig.savefig(tmp, format="png")
     plt.close(fig)
 
 

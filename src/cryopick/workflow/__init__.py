@@ -19,7 +19,7 @@ import yaml
 
 from cryopick import __version__
 from cryopick.errors import atomic_output
-from cryopick.incremental import KeptMicrographs, micrograph_keys, settings_key
+from cryopick.workflow.incremental import KeptMicrographs, micrograph_keys, settings_key
 
 __all__ = ["end_attempt", "job_key", "kept_extraction", "log_to_file", "picking_shard",
            "publish_pictures", "resource_advice", "resumable_shard", "rule_micrographs",
@@ -150,7 +150,7 @@ def resumable_shard(odir: str, shard: int, inputs: Iterable[str], settings: obje
 
 def rule_micrographs(smk):
     """The micrographs of a rule: its ``micrographs`` STAR file less ``exclude`` (a param)."""
-    from cryopick.incremental import without_excluded
+    from cryopick.workflow.incremental import without_excluded
     from cryopick.io.star import read_micrographs_star
 
     return without_excluded(read_micrographs_star(smk.input.micrographs),
@@ -165,7 +165,7 @@ def picking_shard(smk, mics) -> Iterator:
     An interrupted attempt is resumed, and a rerun (micrographs appended or removed, one
     excluded) computes only the micrographs whose STAR row, file or settings changed: the
     others keep their coordinate files and pictures, bytes and times
-    (:class:`cryopick.incremental.KeptMicrographs`). The job-level files are left to the
+    (:class:`cryopick.workflow.incremental.KeptMicrographs`). The job-level files are left to the
     job-level step (``cryopick.picking.gather``).
     """
     from cryopick.io.loop import read_star_loops

@@ -1,7 +1,7 @@
 """The workflow's template-selection stage, hands-free: choose, and never end in a dead end.
 
 Classes listed in the config are taken as given. Otherwise the classes of the 2D
-classification are judged (:func:`cryopick.class_selection.choose_classes`); when none looks
+classification are judged (:func:`cryopick.classification.class_selection.choose_classes`); when none looks
 like a particle view the stage does not stop:
 
 1. it classifies again the most confident LoG picks (the top of the LoG figure-of-merit
@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cryopick.class_features import ClassGeometry
-from cryopick.class_selection import ClassChoice, NoTemplateError, SelectionCriteria, \
+from cryopick.classification.class_features import ClassGeometry
+from cryopick.classification.class_selection import ClassChoice, NoTemplateError, SelectionCriteria, \
     choose_classes, class_pmax, read_class_averages, write_templates
 from cryopick.errors import InputError
 from cryopick.io.mrc import write_mrc
@@ -57,7 +57,7 @@ class TemplateStage:
 
 def criteria_from_config(opts: Mapping[str, object]) -> SelectionCriteria:
     """:class:`SelectionCriteria` from the config's ``select_templates`` section."""
-    from cryopick.class_features import FeatureLimits
+    from cryopick.classification.class_features import FeatureLimits
 
     limit_names = {f.name for f in dataclasses.fields(FeatureLimits)}
     limits = FeatureLimits(**{k: float(v) for k, v in opts.items() if k in limit_names})
@@ -107,7 +107,7 @@ def blob_template(diameter_a: float, pixel_a: float, box_px: int) -> np.ndarray:
 
 def _retry(stage: TemplateStage, criteria: SelectionCriteria, decisions: list[str]):
     """Classify the most confident LoG picks again and judge those classes."""
-    from cryopick.classification.stage import run_class2d_stage
+    from cryopick.workflow.class2d import run_class2d_stage
 
     folder = Path(stage.out_star).parent / "retry"
     subset = str(folder / "particles.star")
@@ -189,7 +189,7 @@ def _write_blob(stage: TemplateStage, pixel: float, box_px: int, decisions: list
 
 
 def _gallery(images: np.ndarray, choice: ClassChoice, out_png: str, headline: str) -> None:
-    from cryopick.plots import plot_gallery
+    from cryopick.classification.plots import plot_gallery
 
     t = choice.table
     order = t.sort_values("rlnClassDistribution", ascending=False).index

@@ -4,7 +4,7 @@ arriving during collection), one log line per cycle.
 Snakemake runs as a child process. SIGINT or SIGTERM, between or during cycles, is passed on
 to it and waited for: Snakemake stops its jobs and every output is written under a temporary
 name and renamed, so nothing is left half-written, and the next start resumes (the
-per-micrograph work done is kept, :mod:`cryopick.incremental`).
+per-micrograph work done is kept, :mod:`cryopick.workflow.incremental`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 import yaml
 
 from cryopick.errors import InputError
-from cryopick.incremental import file_stamp
+from cryopick.workflow.incremental import file_stamp
 
 __all__ = ["WatchOptions", "default_snakefile", "watch"]
 
@@ -34,7 +34,7 @@ DEMO_STAR = "CtfFind/job003/micrographs_ctf.star"  # micrographs_star: demo (rul
 
 def default_snakefile() -> Path:
     """The workflow's Snakefile, beside the package in the source tree."""
-    return Path(__file__).resolve().parents[2] / "Snakefile"
+    return Path(__file__).resolve().parents[3] / "Snakefile"
 
 
 @dataclasses.dataclass(frozen=True)

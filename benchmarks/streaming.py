@@ -22,23 +22,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
-
-from cryopick.workflow.incremental import write_first_micrographs
 from cryopick.simulate import simulate_project
+from cryopick.workflow.incremental import collecting_project, write_first_micrographs
 
 REPO = Path(__file__).resolve().parents[1]
 STAR = "CtfFind/job003/micrographs_ctf.star"
 PER_MICROGRAPH = re.compile(r"Movies/\S+: \d+ (?:picks|particles).* in ([0-9.]+) s")
-
-
-def _project(root: Path, simulated: Path, n: int, config: dict) -> Path:
-    (root / "CtfFind/job003").mkdir(parents=True)
-    (root / "MotionCorr").symlink_to(simulated / "MotionCorr")
-    shutil.copy2(simulated / STAR, root / STAR)
-    write_first_micrographs(root / STAR, root / "stream.star", n)
-    (root / "config.yaml").write_text(yaml.safe_dump(config))
-    return root
 
 
 def _snakemake(root: Path, cores: int, *extra: str) -> float:
@@ -78,7 +67,7 @@ def main() -> None:
     # a subset of the first 5 micrographs, fixed however many follow (refresh_templates: never)
     config = {"micrographs_star": "stream.star", "backend": "numpy",
               "select": {"first_n": 5}, "class2d": {"n_iter": args.iter}}
-    stream = _project(work / "stream", work / "simulated", args.first, config)
+    stream = collecting_project(work / "stream", work / "simulated", args.first, config)
     first = _snakemake(stream, args.cores)
     print(f"{args.preset} preset, {total} micrographs: first run on {args.first} in {first:.1f} s")
     print(f"{'batch':>5} {'new':>4} {'all':>4} {'rerun s':>8} {'scratch s':>10} {'ratio':>6} "
@@ -91,8 +80,8 @@ def main() -> None:
         work_s = _work_seconds(stream)
         scratch = float("nan")
         if not args.skip_scratch:
-            scratch = _snakemake(_project(work / f"scratch{batch}", work / "simulated", n, config),
-                                 args.cores)
+            fresh = collecting_project(work / f"scratch{batch}", work / "simulated", n, config)
+            scratch = _snakemake(fresh, args.cores)
         print(f"{batch:>5} {args.batch:>4} {n:>4} {rerun:>8.1f} {scratch:>10.1f} "
               f"{rerun / scratch:>6.2f} {dag:>6.1f} {work_s:>7.1f} {rerun - work_s:>7.1f}",
               flush=True)

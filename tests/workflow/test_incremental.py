@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from compare_runs import compare_trees
-from cryopick.workflow.incremental import write_first_micrographs
 from cryopick.io.loop import read_star_loops
+from cryopick.workflow.incremental import collecting_project, write_first_micrographs
 from test_workflow_project import SNAKEMAKE
 
 pytestmark = pytest.mark.workflow
@@ -51,12 +51,7 @@ def _planned(root: Path) -> set[str]:
 
 def _project(root: Path, simulated: Path, n: int, config: dict = CONFIG) -> Path:
     """A project whose collection has reached micrograph ``n`` of the simulated 12."""
-    (root / "CtfFind/job003").mkdir(parents=True)
-    (root / "MotionCorr").symlink_to(simulated / "MotionCorr")
-    shutil.copy2(simulated / STAR, root / STAR)
-    write_first_micrographs(root / STAR, root / "stream.star", n)
-    (root / "config.yaml").write_text(yaml.safe_dump(config))
-    return root
+    return collecting_project(root, simulated, n, config, STAR)
 
 
 def _stamps(root: Path) -> dict[str, tuple[bytes, int]]:

@@ -25,7 +25,7 @@ from pathlib import Path
 from cryopick.errors import atomic_output
 from cryopick.io.star import MicrographSet, read_micrographs_star
 
-__all__ = ["KeptMicrographs", "file_stamp", "micrograph_keys", "settings_key",
+__all__ = ["KeptMicrographs", "collecting_project", "file_stamp", "micrograph_keys", "settings_key",
            "subset_may_grow", "sync_subset_source", "sync_text", "without_excluded",
            "template_set_line", "write_first_micrographs"]
 
@@ -207,3 +207,22 @@ def template_set_line(references: str | os.PathLike[str], n_micrographs: int) ->
             digest.update(path.read_bytes())
     return (f"templates: {references} (sha256 {digest.hexdigest()[:12]}) picked all "
             f"{n_micrographs} micrograph(s) listed")
+
+
+def collecting_project(root: str | os.PathLike[str], simulated: str | os.PathLike[str], n: int,
+                       config: Mapping, star: str = "CtfFind/job003/micrographs_ctf.star") -> Path:
+    """A project in ``root`` whose collection has reached micrograph ``n`` of the simulated
+    project ``simulated`` (its micrographs linked, its STAR file copied): ``stream.star``
+    lists the first ``n``, and ``config.yaml`` holds ``config`` (which should name
+    ``stream.star`` as ``micrographs_star``). For benchmarks and tests of incremental reruns."""
+    import shutil
+
+    import yaml
+
+    root, simulated = Path(root), Path(simulated)
+    (root / star).parent.mkdir(parents=True, exist_ok=True)
+    (root / "MotionCorr").symlink_to(simulated.resolve() / "MotionCorr")
+    shutil.copy2(simulated / star, root / star)
+    write_first_micrographs(root / star, root / "stream.star", n)
+    (root / "config.yaml").write_text(yaml.safe_dump(dict(config)))
+    return root

@@ -145,6 +145,13 @@ def test_threshold_exclusion_and_removal_rerun_only_template_picking(scratch, tm
     assert {p: p.stat().st_mtime_ns for p in (root / "Class2D/LoG").glob("*")} == upstream
 
 
+def _watch(root: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "cryopick.cli.main", "watch", "--project", str(root),
+         "--configfile", str(root / "config.yaml"), "--every", "1", "--cycles", "60"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+
+
 def test_watch_picks_up_an_appended_micrograph_and_stops_on_sigterm(scratch, tmp_path):
     root = tmp_path / "w"
     shutil.copytree(scratch, root, symlinks=True)
@@ -155,10 +162,7 @@ def test_watch_picks_up_an_appended_micrograph_and_stops_on_sigterm(scratch, tmp
         lines.append(watch.stdout.readline())
         return lines[-1]
 
-    watch = subprocess.Popen(
-        [sys.executable, "-m", "cryopick.cli.main", "watch", "--project", str(root),
-         "--configfile", str(root / "config.yaml"), "--every", "1", "--cycles", "60"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    watch = _watch(root)
     try:
         assert "0 new micrograph(s), 11 in all" in cycle(), lines  # mic012 left the list
         write_first_micrographs(root / STAR, root / "stream.star", 12)
@@ -166,10 +170,26 @@ def test_watch_picks_up_an_appended_micrograph_and_stops_on_sigterm(scratch, tmp
         while "12 in all" not in cycle() and time.time() < deadline:
             pass
         assert "1 new micrograph(s), 12 in all" in lines[-1], lines
-        watch.send_signal(signal.SIGTERM)
+        watch.send_signal(signal.SIGTERM)  # between cycles
         assert watch.wait(timeout=60) == 0
     finally:
         watch.kill()
     assert "mic012.mrc" in _particle_micrographs(root)
     assert not [p for p in root.rglob("*") if p.name.startswith(".") and ".tmp" in p.name]
     assert _planned(root) == set()  # nothing half-done: the next start has nothing to redo
+    # SIGTERM during a cycle (two micrographs removed: picks gathered and extracted again)
+    write_first_micrographs(root / STAR, root / "stream.star", 10)
+    watch = _watch(root)
+    try:
+        locks = root / ".snakemake/locks"
+        while not (locks.is_dir() and any(locks.iterdir())) and watch.poll() is None:
+            time.sleep(0.05)
+        time.sleep(1.0)  # inside the run
+        watch.send_signal(signal.SIGTERM)
+        assert watch.wait(timeout=120) == 0
+        assert watch.stdout.read().rstrip().endswith("; stopped")
+    finally:
+        watch.kill()
+    assert not [p for p in root.rglob("*") if p.name.startswith(".") and ".tmp" in p.name]
+    _snakemake(root)  # the next start resumes, no unlock needed
+    assert _particle_micrographs(root) == {f"mic{i:03d}.mrc" for i in range(1, 11)}

@@ -143,8 +143,8 @@ def watch(options: WatchOptions, emit: Callable[[str], None] = _print) -> int:
                 mics, picks, particles = _tally(project, config)
                 emit(f"cycle {cycle}: {max(mics - listed, 0)} new micrograph(s), {mics} in all; "
                      f"{picks} picks, {particles} particles; {time.perf_counter() - started:.1f} s"
-                     + ("" if status == 0 else f"; snakemake exited with status {status}"
-                        + (" (stopped)" if stop.event.is_set() else "")))
+                     + (f"; snakemake exited with status {status}" if status else "")
+                     + ("; stopped" if stop.event.is_set() else ""))
                 listed = mics
             if options.cycles is None or cycle < options.cycles:
                 stop.event.wait(options.every_s)

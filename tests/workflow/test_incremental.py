@@ -120,13 +120,19 @@ def test_threshold_exclusion_and_removal_rerun_only_template_picking(scratch, tm
     shutil.copytree(scratch, root, symlinks=True)
     upstream = {p: p.stat().st_mtime_ns for p in (root / "Class2D/LoG").glob("*")}
     config = yaml.safe_load((root / "config.yaml").read_text())
-    # a lower final threshold: more picks, from the same templates
+    # the final pass keeps its FOM maps; a lower threshold then re-picks from them: more picks
+    config["autopick_template"] = {"final": {"write_fom_maps": True}}
+    (root / "config.yaml").write_text(yaml.safe_dump(config))
+    _snakemake(root)
+    maps = {p: p.stat().st_mtime_ns for p in (root / "AutoPick/template/Movies").glob("*.spi")}
+    assert {p.name.split("_")[0] for p in maps} == {f"mic{i:03d}" for i in range(1, 13)}
     picks = len(read_star_loops(root / "Extract/template/particles.star")["particles"])
-    config["autopick_template"] = {"final": {"threshold": -0.5}}
+    config["autopick_template"]["final"]["threshold"] = -0.5
     (root / "config.yaml").write_text(yaml.safe_dump(config))
     assert _planned(root) == {"autopick_template", "extract_template"}
     _snakemake(root)
     assert len(read_star_loops(root / "Extract/template/particles.star")["particles"]) > picks
+    assert {p: p.stat().st_mtime_ns for p in maps} == maps  # read, not computed again
     # a micrograph excluded (as a review would), then one removed from the STAR file
     config["exclude_micrographs"] = ["mic003.mrc"]
     (root / "config.yaml").write_text(yaml.safe_dump(config))

@@ -50,6 +50,9 @@ class AutopickJob:
     resume_since_ns: int | None = None
     # micrographs whose coordinate file is up to date (a rerun with micrographs appended)
     keep: frozenset[str] = frozenset()
+    # template picking: micrographs whose FOM maps in odir are current (same references,
+    # micrograph and map settings), re-picked from them (a new threshold, distance, filter)
+    reuse_maps: frozenset[str] = frozenset()
     on_bad_micrograph: str = "fail"  # skip: leave unreadable micrographs out, list them in qc.star
     # with one shard, write the job-level files after picking (the workflow leaves them to its
     # job-level step, cryopick.picking.gather, which runs once after every shard)

@@ -184,17 +184,47 @@ def picking_shard(smk, mics) -> Iterator:
         settings_key(settings, [p for k, p in smk.input.items() if k != "micrographs"]),
         {name: keys[name] for name in mine})
     exists = lambda name: coordinate_path(smk.params.odir, name, "autopick").is_file()  # noqa: E731
+    maps, has_maps = _saved_fom_maps(smk, shard, {name: keys[name] for name in mine})
     with resumable_shard(smk.params.odir, shard, smk.input, dict(smk.params.items()),
                          smk.output.pictures, kept, exists) as (since, pictures, keep):
+        reuse = maps.begin(has_maps) if maps is not None else frozenset()
         job = AutopickJob(odir=smk.params.odir, backend=smk.params.backend, jobs=smk.threads,
                           png_dir=pictures, micrograph_list=smk.input.micrographs, shard=shard,
-                          n_shards=n_shards, resume_since_ns=since, keep=keep,
+                          n_shards=n_shards, resume_since_ns=since, keep=keep, reuse_maps=reuse,
                           on_bad_micrograph=smk.params.on_bad_micrograph, finish=False)
         yield job
+        bad = set(read_star_loops(qc_path(job, shard))["skipped_micrographs"][
+            "rlnMicrographName"])
         if kept is not None:
-            bad = set(read_star_loops(qc_path(job, shard))["skipped_micrographs"][
-                "rlnMicrographName"])
             kept.finish(n for n in mine if n not in bad and exists(n))
+        if maps is not None:
+            maps.finish(n for n in mine if n not in bad and has_maps(n) and (
+                n in reuse or maps.written(coordinate_path(smk.params.odir, n, "autopick"))))
+
+
+def _fom_map(odir: str, name: str) -> Path:
+    """A micrograph's saved noise-std FOM map (written, with the others, before its picks)."""
+    from cryopick.picking.template_job import fom_map_paths
+
+    return fom_map_paths(odir, name, "autopick", 0)["stddev"]
+
+
+# template-picking settings the FOM maps do not depend on (only the peak search does)
+_PEAK_SETTINGS = ("final", "optimise", "max_stddev_noise", "min_avg_noise", "auto_noise_mads",
+                  "delete_fom_maps")
+
+
+def _saved_fom_maps(smk, shard: int, keys: Mapping[str, str]):
+    """The final template pass with ``final.write_fom_maps``: the state of its saved FOM maps
+    (same references, micrograph and map settings: re-picked from them), and whether a
+    micrograph's maps exist; ``(None, None)`` otherwise."""
+    pick = smk.params.pick
+    if smk.params.get("stage") != "final" or not pick["final"].get("write_fom_maps"):
+        return None, None
+    settings = [{k: v for k, v in pick.items() if k not in _PEAK_SETTINGS}, smk.params.backend]
+    state = KeptMicrographs(Path(smk.params.odir) / ".shards" / f"{shard}.maps{STATE_SUFFIX}",
+                            settings_key(settings, [smk.input.references]), keys)
+    return state, lambda name: _fom_map(smk.params.odir, name).is_file()
 
 
 @contextlib.contextmanager

@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-from common import cryopick_cmd, timed
+from common import benchmark_parser, cryopick_cmd, run_in_project, timed
 
 from cryopick.classification.quality import class_quality, purity
 from cryopick.classification.synthetic import write_synthetic_particles
@@ -42,7 +40,7 @@ def flags(args: argparse.Namespace) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--n-particles", type=int, default=1000)
     parser.add_argument("--k", type=int, default=20, help="number of classes")
     parser.add_argument("--iter", type=int, default=10, help="iterations")
@@ -55,15 +53,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--backend", default="numpy", choices=["numpy", "cupy", "auto"])
     parser.add_argument("--skip-relion", action="store_true")
-    parser.add_argument("--out-dir", default=None, help="project directory (default: temporary)")
-    parser.add_argument("--keep", action="store_true", help="keep the project directory")
     args = parser.parse_args()
-    project = Path(args.out_dir or tempfile.mkdtemp(prefix="cryopick-bench-class2d-"))
-    try:
-        run(project, args)
-    finally:
-        if not args.keep and args.out_dir is None:
-            shutil.rmtree(project, ignore_errors=True)
+    run_in_project(run, args, "cryopick-bench-class2d-")
 
 
 def iteration_seconds(project: Path, root: str, n_iter: int) -> np.ndarray:

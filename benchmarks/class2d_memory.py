@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
-from common import cryopick_cmd, timed
+from common import benchmark_parser, cryopick_cmd, run_in_project, timed
 
 from cryopick.classification.synthetic import write_synthetic_particles
 
@@ -28,7 +27,7 @@ STAR = "Extract/job007/particles.star"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--n-particles", type=int, default=100_000)
     parser.add_argument("--k", type=int, default=50, help="number of classes")
     parser.add_argument("--box", type=int, default=64, help="box size (px)")
@@ -38,15 +37,8 @@ def main() -> None:
     parser.add_argument("--memory-budget-mb", type=float, default=256.0,
                         help="cryopick's --memory_budget_mb (E-step arrays per thread)")
     parser.add_argument("--preread", action="store_true", help="add --preread_images")
-    parser.add_argument("--out-dir", default=None, help="project directory (default: temporary)")
-    parser.add_argument("--keep", action="store_true", help="keep the project directory")
     args = parser.parse_args()
-    project = Path(args.out_dir or tempfile.mkdtemp(prefix="cryopick-bench-class2d-mem-"))
-    try:
-        run(project, args)
-    finally:
-        if not args.keep and args.out_dir is None:
-            shutil.rmtree(project, ignore_errors=True)
+    run_in_project(run, args, "cryopick-bench-class2d-mem-")
 
 
 def run(project: Path, args: argparse.Namespace) -> None:

@@ -1,13 +1,17 @@
-"""Shared pieces of the benchmarks: timed runs with peak memory, data sets, F1 scoring."""
+"""Shared pieces of the benchmarks: the project folder, timed runs with peak memory, data
+sets, F1 scoring."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import resource
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +21,27 @@ from cryopick.metrics import PickScore, score_picks
 
 MPI_ENV = {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
            "OMPI_MCA_rmaps_base_oversubscribe": "1"}
+
+
+def benchmark_parser(doc: str) -> argparse.ArgumentParser:
+    """A benchmark's parser (its description: the first paragraph of ``doc``) with the flags
+    of its project folder, ``--out-dir`` and ``--keep``."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--out-dir", default=None, help="project directory (default: temporary)")
+    parser.add_argument("--keep", action="store_true", help="keep the project directory")
+    return parser
+
+
+def run_in_project(run: Callable[[Path, argparse.Namespace], None], args: argparse.Namespace,
+                   prefix: str) -> None:
+    """``run(project, args)`` in ``--out-dir``, or in a temporary folder (named ``prefix``…)
+    that is removed afterwards unless ``--keep``."""
+    project = Path(args.out_dir or tempfile.mkdtemp(prefix=prefix))
+    try:
+        run(project, args)
+    finally:
+        if not args.keep and args.out_dir is None:
+            shutil.rmtree(project, ignore_errors=True)
 
 
 def timed(cmd: list[str], cwd: Path, log: Path) -> tuple[float, float]:

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
 import mrcfile
 import numpy as np
 import pandas as pd
-from common import cryopick_cmd, timed
+from common import benchmark_parser, cryopick_cmd, run_in_project, timed
 
 from cryopick.io.star import read_coordinates, read_star, write_coordinates
 from cryopick.simulate import CTF_STAR, TRUTH_DIR, simulate_project
@@ -32,21 +31,14 @@ COORDS = ["--coord_dir", "AutoPick/job006/", "--coord_suffix", "_autopick.star"]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--n-mics", type=int, default=24)
     parser.add_argument("--j", type=int, default=2, help="MPI ranks / cryopick workers")
     parser.add_argument("--repeats", type=int, default=2,
                         help="time each program this many times and keep the fastest")
-    parser.add_argument("--out-dir", default=None, help="project directory (default: temporary)")
-    parser.add_argument("--keep", action="store_true", help="keep the project directory")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
-    project = Path(args.out_dir or tempfile.mkdtemp(prefix="cryopick-bench-extract-"))
-    try:
-        run(project, args)
-    finally:
-        if not args.keep and args.out_dir is None:
-            shutil.rmtree(project, ignore_errors=True)
+    run_in_project(run, args, "cryopick-bench-extract-")
 
 
 def write_picks(project: Path, n_mics: int, seed: int) -> int:

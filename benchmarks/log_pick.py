@@ -12,12 +12,11 @@ both against the ground truth and peak memory. Usage::
 from __future__ import annotations
 
 import argparse
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
-from common import best_alternating, cryopick_cmd, score_job, timed
+from common import benchmark_parser, best_alternating, cryopick_cmd, run_in_project, \
+    score_job, timed
 
 from cryopick.simulate import simulate_project
 
@@ -27,23 +26,16 @@ STAR = "CtfFind/job003/micrographs_ctf.star"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--n-mics", type=int, default=24)
     parser.add_argument("--j", type=int, default=2, help="MPI ranks / cryopick workers")
-    parser.add_argument("--out-dir", default=None, help="project directory (default: temporary)")
-    parser.add_argument("--keep", action="store_true", help="keep the project directory")
     parser.add_argument("--reuse", action="store_true",
                         help="pick the project already simulated in --out-dir (same --n-mics)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--repeats", type=int, default=1,
                         help="alternate RELION and cryopick this many times, best of each")
     args = parser.parse_args()
-    project = Path(args.out_dir or tempfile.mkdtemp(prefix="cryopick-bench-log-"))
-    try:
-        run(project, args)
-    finally:
-        if not args.keep and args.out_dir is None:
-            shutil.rmtree(project, ignore_errors=True)
+    run_in_project(run, args, "cryopick-bench-log-")
 
 
 def run(project: Path, args: argparse.Namespace) -> None:

@@ -17,14 +17,13 @@ ground truth. Usage::
 from __future__ import annotations
 
 import argparse
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from common import best_alternating, cryopick_cmd, score_job, timed
+from common import benchmark_parser, best_alternating, cryopick_cmd, run_in_project, \
+    score_job, timed
 
 from cryopick.io.mrc import write_mrc
 from cryopick.io.star import write_star
@@ -50,15 +49,13 @@ def write_references(project: Path) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--n-mics", type=int, default=24)
     parser.add_argument("--j", type=int, default=2, help="MPI ranks / cryopick workers")
     parser.add_argument("--threshold", type=float, default=0.5)
     parser.add_argument("--min-distance", type=float, default=100.0, help="Å")
     parser.add_argument("--min-avg-noise", type=float, default=-0.2,
                         help="as tuned on the optimisation pass (-999: off, the tutorial's)")
-    parser.add_argument("--out-dir", default=None, help="project directory (default: temporary)")
-    parser.add_argument("--keep", action="store_true", help="keep the project directory")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--small", action="store_true", help="1920 × 1856 px micrographs")
     parser.add_argument("--repeats", type=int, default=1,
@@ -66,12 +63,7 @@ def main() -> None:
     parser.add_argument("--no-extras", action="store_true",
                         help="skip the LoG, FOM-map writing and re-picking rows")
     args = parser.parse_args()
-    project = Path(args.out_dir or tempfile.mkdtemp(prefix="cryopick-bench-tpl-"))
-    try:
-        run(project, args)
-    finally:
-        if not args.keep and args.out_dir is None:
-            shutil.rmtree(project, ignore_errors=True)
+    run_in_project(run, args, "cryopick-bench-tpl-")
 
 
 def run(project: Path, args: argparse.Namespace) -> None:

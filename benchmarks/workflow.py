@@ -23,13 +23,12 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
 
 import yaml
-from common import timed
+from common import benchmark_parser, run_in_project, timed
 
 from cryopick.simulate import simulate_project
 
@@ -46,23 +45,16 @@ TEMPLATE = ["--ref", TEMPLATES, "--invert", "--ctf", "--ang", "5", "--lowpass", 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--n-mics", type=int, default=12)
     parser.add_argument("--j", type=int, default=2, help="cores for both programs")
     parser.add_argument("--k", type=int, default=20, help="2D classes")
     parser.add_argument("--iter", type=int, default=15, help="2D iterations")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--skip-relion", action="store_true")
-    parser.add_argument("--out-dir", default=None, help="project directory (default: temporary)")
-    parser.add_argument("--keep", action="store_true", help="keep the project directory")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
-    project = Path(args.out_dir or tempfile.mkdtemp(prefix="cryopick-bench-wf-"))
-    try:
-        run(project, args)
-    finally:
-        if not args.keep and args.out_dir is None:
-            shutil.rmtree(project, ignore_errors=True)
+    run_in_project(run, args, "cryopick-bench-wf-")
 
 
 def write_config(project: Path, args: argparse.Namespace) -> Path:

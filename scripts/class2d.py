@@ -1,19 +1,10 @@
-"""Snakemake adapter for rule class2d; the logic is cryopick.workflow.class2d."""
+"""Snakemake adapter for rule class2d (2D classification)."""
 
-from pathlib import Path
-
-from cryopick.workflow.class2d import run_class2d_stage
-from cryopick.workflow import log_to_file, write_note
+from cryopick.workflow.rules import class2d
 
 
 def main(smk) -> None:
-    log_to_file(smk.log[0])
-    command = run_class2d_stage(
-        particles_star=smk.input.particles, config=smk.params.class2d,
-        backend=smk.params.backend, model_star=smk.output.model,
-        gallery_png=smk.output.gallery, convergence_png=smk.output.convergence,
-        threads=smk.threads, mpi_launcher=smk.resources.get("mpi", "mpirun"))
-    write_note(Path(smk.output.model).parent, command, smk.params.class2d)
+    class2d(smk)
 
 
 if __name__ == "__main__":

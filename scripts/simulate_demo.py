@@ -1,13 +1,10 @@
-"""Snakemake adapter for rule simulate_demo; the logic is cryopick.simulate."""
+"""Snakemake adapter for rule simulate_demo (the simulated project)."""
 
-from cryopick.simulate import simulate_project
-from cryopick.workflow import log_to_file
+from cryopick.workflow.rules import simulate_demo
 
 
 def main(smk) -> None:
-    log_to_file(smk.log[0])
-    # config `demo:` holds the preset, the seed and optional overrides (simulate_project's names)
-    simulate_project(project_dir=".", **smk.params.demo)
+    simulate_demo(smk)
 
 
 if __name__ == "__main__":

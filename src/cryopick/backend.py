@@ -14,6 +14,7 @@ user's GPU.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
 import types
 from typing import Any, Literal
@@ -125,6 +126,14 @@ def cupy_available() -> bool:
         return cupy.cuda.runtime.getDeviceCount() > 0
     except Exception:  # ImportError, CUDARuntimeError, missing driver libraries...
         return False
+
+
+def runs_on_host(name: BackendName) -> bool:
+    """True when backend ``name`` computes in this process's memory (NumPy), so that what a
+    job prepares before its worker pool forks is shared by the workers. A CUDA context must
+    not cross a fork: with CuPy (or ``auto`` where CuPy is installed) each worker prepares its
+    own."""
+    return name == "numpy" or (name == "auto" and importlib.util.find_spec("cupy") is None)
 
 
 def get_backend(name: BackendName = "auto") -> Backend:

@@ -11,21 +11,22 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from cryopick.extraction import CoordinateFiles, CoordinateList, ExtractJob, ExtractParams
-from cryopick.picking.job import AutopickJob
-from cryopick.picking.log import LogPickParams
-
-if TYPE_CHECKING:  # template picking's modules (SciPy's sparse graphs, KD-trees) load on use
+if TYPE_CHECKING:  # the records' modules load on use: a short job imports only its own stage
     from cryopick.classification.params import Class2DParams
+    from cryopick.extraction import CoordinateFiles, CoordinateList, ExtractJob, ExtractParams
+    from cryopick.picking.job import AutopickJob
+    from cryopick.picking.log import LogPickParams
     from cryopick.picking.template import TemplatePickParams
     from cryopick.picking.template_job import TemplateSpec
 
 __all__ = ["log_command", "mpi_command", "preprocess_command", "refine_command",
-           "template_command"]
+           "select_command", "select_templates_command", "template_command"]
 
 
 def log_command(micrographs_star: str, params: LogPickParams, job: AutopickJob) -> list[str]:
     """The ``cryopick autopick`` command line (RELION flags) that reproduces a LoG job."""
+    from cryopick.picking.log import LogPickParams
+
     cmd = ["cryopick", "autopick", "--i", str(micrographs_star), "--odir", job.odir,
            "--pickname", job.pickname, "--LoG",
            "--LoG_diam_min", f"{params.diameter_min_a:g}",
@@ -87,6 +88,8 @@ def template_command(micrographs_star: str, params: TemplatePickParams, spec: Te
 def preprocess_command(micrographs_star: str, source: CoordinateFiles | CoordinateList,
                        params: ExtractParams, job: ExtractJob) -> list[str]:
     """The ``cryopick preprocess`` command line (RELION flags) that reproduces a job."""
+    from cryopick.extraction import CoordinateList
+
     cmd = ["cryopick", "preprocess", "--i", str(micrographs_star)]
     if isinstance(source, CoordinateList):
         cmd += ["--coord_list", str(source.path)]
@@ -139,3 +142,15 @@ def mpi_command(launcher: Sequence[str], ranks: int, command: Sequence[str]) -> 
     (``mpirun`` on one machine, ``srun`` inside a SLURM job), with this Python."""
     return [*launcher, "-n", str(ranks), sys.executable, "-m", "cryopick.cli.main",
             *command[1:]]
+
+
+def select_command(micrographs_star: str) -> list[str]:
+    """The line that names a subset-selection job in its ``note.txt`` (no ``cryopick``
+    subcommand runs it: the job's config section says what it did)."""
+    return ["cryopick-select", "--i", str(micrographs_star)]
+
+
+def select_templates_command(model_star: str) -> list[str]:
+    """The line that names a template-selection job in its ``note.txt`` (as
+    :func:`select_command`)."""
+    return ["cryopick-select-templates", "--i", str(model_star)]

@@ -4,16 +4,37 @@ from __future__ import annotations
 
 import math
 
-from cryopick.backend import Array, Backend
+import numpy as np
+
+from cryopick.backend import Array, Backend, backend_of
 from cryopick.io.star import CtfParams
 
-__all__ = ["ctf_2d", "electron_wavelength_a"]
+__all__ = ["astigmatism", "ctf_2d", "electron_wavelength_a", "finish_ctf"]
 
 
-def electron_wavelength_a(voltage_kv: float) -> float:
-    """Relativistic electron wavelength in Å for an acceleration voltage in kV."""
+def electron_wavelength_a(voltage_kv):
+    """Relativistic electron wavelength in Å for an acceleration voltage in kV (a number or
+    a NumPy array of them)."""
     volts = voltage_kv * 1e3
-    return 12.2643247 / math.sqrt(volts * (1.0 + volts * 0.978466e-6))
+    return 12.2643247 / np.sqrt(volts * (1.0 + volts * 0.978466e-6))
+
+
+def astigmatism(c, s, defocus_u_a, defocus_v_a):
+    """``(a11, a12, a22)`` of ``A = -Rᵀ diag(ΔfU, ΔfV) R``, R the rotation by the defocus angle
+    (``c, s`` its cosine and sine): the defocus term of γ is ``uᵀAu``. Numbers or arrays."""
+    du, dv = defocus_u_a, defocus_v_a
+    return -(c * c * du + s * s * dv), -(c * s * (du - dv)), -(s * s * du + c * c * dv)
+
+
+def finish_ctf(ctf: Array, gamma: Array, intact_first_peak: bool) -> Array:
+    """RELION's last steps: 1 before the first peak (``|γ| < π/2``) with
+    ``intact_first_peak``, ``|CTF| < 1e-8`` made ±1e-8; float32."""
+    xp = backend_of(ctf).xp
+    if intact_first_peak:
+        ctf = xp.where(xp.abs(gamma) < math.pi / 2.0, xp.ones_like(ctf), ctf)
+    tiny = 1e-8
+    floor = xp.where(ctf < 0, xp.zeros_like(ctf) - tiny, xp.zeros_like(ctf) + tiny)
+    return xp.astype(xp.where(xp.abs(ctf) < tiny, floor, ctf), xp.float32)
 
 
 def ctf_2d(params: CtfParams, box_px: int, pixel_size_a: float, bk: Backend,
@@ -27,7 +48,7 @@ def ctf_2d(params: CtfParams, box_px: int, pixel_size_a: float, bk: Backend,
     """
     xp = bk.xp
     dev = bk.device_kw
-    lam = electron_wavelength_a(params.voltage_kv)
+    lam = float(electron_wavelength_a(params.voltage_kv))
     cs_a = params.cs_mm * 1e7
     q0 = params.amplitude_contrast
     phase = math.radians(params.phase_shift_deg)
@@ -46,21 +67,11 @@ def ctf_2d(params: CtfParams, box_px: int, pixel_size_a: float, bk: Backend,
     v = ky[:, None] / (n * pixel_size_a)
     angle = math.radians(params.defocus_angle_deg)
     c, s = math.cos(angle), math.sin(angle)
-    du, dv = params.defocus_u_a, params.defocus_v_a
-    # Q(u) = uᵀAu with A = -Rᵀ diag(ΔfU, ΔfV) R, R the rotation by the defocus angle
-    a11 = -(c * c * du + s * s * dv)
-    a12 = -(c * s * (du - dv))
-    a22 = -(s * s * du + c * c * dv)
+    a11, a12, a22 = astigmatism(c, s, params.defocus_u_a, params.defocus_v_a)
     u2 = u * u + v * v
     quad = a11 * u * u + 2.0 * a12 * u * v + a22 * v * v
     gamma = k2 * quad + k1 * u2 * u2 - phase - k3
     ctf = -xp.sin(gamma)
     if damping and k4 != 0.0:
         ctf = ctf * xp.exp(k4 * u2)
-    ctf = ctf * params.scale
-    if intact_first_peak:
-        ctf = xp.where(xp.abs(gamma) < math.pi / 2.0, xp.ones_like(ctf), ctf)
-    tiny = 1e-8
-    floor = xp.where(ctf < 0, xp.zeros_like(ctf) - tiny, xp.zeros_like(ctf) + tiny)
-    ctf = xp.where(xp.abs(ctf) < tiny, floor, ctf)
-    return xp.astype(ctf, xp.float32)
+    return finish_ctf(ctf * params.scale, gamma, intact_first_peak)

@@ -6,8 +6,10 @@ import pytest
 from scipy import ndimage
 
 from cryopick.classification.class_features import ClassGeometry
-from cryopick.classification.class_selection import SelectionCriteria, center_of_mass, choose_classes, \
-    read_class_averages, recenter, rotational_similarity, write_templates
+from cryopick.classification.class_selection import NoTemplateError, SelectionCriteria, \
+    choose_classes, read_class_averages, recenter, resolution_limit_a, rotational_similarity, \
+    write_templates
+from cryopick.classification.kernels import center_of_mass
 from cryopick.errors import InputError
 from cryopick.io.mrc import read_image_stack, write_mrc
 from cryopick.io.star import read_star, write_star
@@ -101,3 +103,24 @@ def test_model_without_classes_block_is_named(tmp_path):
     write_star(tmp_path / "x.star", {"model_general": {"rlnReferenceDimensionality": 2}})
     with pytest.raises(InputError, match="data_model_classes"):
         read_class_averages(tmp_path / "x.star")
+
+
+@pytest.mark.parametrize("diameter_a, kept", [(127.0, False), (318.0, True)])
+def test_the_resolution_limit_follows_the_particle_size(model, diameter_a, kept):
+    """A view at 36 Å is coarse for a 127 Å particle but reads clearly for a 318 Å one: the
+    limit is max(max_resolution_a, 2× Nyquist, diameter / 8)."""
+    table, images, pixel = read_class_averages("Class2D/job008/run_it025_model.star")
+    table["rlnEstimatedResolution"] = 36.0
+    geometry = ClassGeometry(pixel_a=pixel, mask_radius_px=20,
+                             particle_radius_px=diameter_a / (2 * pixel))
+    assert resolution_limit_a(SelectionCriteria(), geometry) == \
+        pytest.approx(max(30.0, 4 * pixel, diameter_a / 8))
+    if kept:
+        choice = choose_classes(table, images, SelectionCriteria(n_templates=4), geometry)
+        assert choice.table["chosen"].any()
+    else:
+        with pytest.raises(NoTemplateError) as raised:
+            choose_classes(table, images, SelectionCriteria(n_templates=4), geometry)
+        choice = raised.value.choice
+    reasons = dict(zip(choice.table["rlnClassNumber"], choice.table["reason"]))
+    assert (reasons[1] != "low resolution") == kept

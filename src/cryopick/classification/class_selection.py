@@ -24,11 +24,12 @@ from scipy import ndimage
 
 from cryopick.classification.class_features import ClassGeometry, FeatureLimits, class_features, \
     junk_reason
+from cryopick.classification.kernels import center_of_mass
 from cryopick.errors import InputError
 from cryopick.io.mrc import read_image_stack, read_mrc_header_pixel_size, write_mrc
 from cryopick.io.star import read_star, write_star
 
-__all__ = ["ClassChoice", "NoTemplateError", "SelectionCriteria", "center_of_mass",
+__all__ = ["ClassChoice", "NoTemplateError", "SelectionCriteria",
            "choose_classes", "class_pmax", "read_class_averages", "recenter",
            "rotational_similarity", "write_templates"]
 
@@ -41,7 +42,7 @@ class SelectionCriteria:
 
     n_templates: int = 4
     min_distribution: float = 0.01  # drop classes holding less than this fraction
-    max_resolution_a: float = 30.0  # drop classes worse than this (or than 2× Nyquist)
+    max_resolution_a: float = 30.0  # drop classes worse than this (see resolution_limit_a)
     max_similarity: float = 0.85  # a new template must correlate less with every kept one
     min_pmax_fraction: float = 0.25  # drop if mean Pmax < this × the best kept class's
     limits: FeatureLimits = FeatureLimits()
@@ -82,19 +83,6 @@ def read_class_averages(model_star: str | os.PathLike[str]) -> tuple[pd.DataFram
         images.append(stack[int(index) - 1 if index else 0])
         pixel = pixel or read_mrc_header_pixel_size(name)
     return table, np.stack(images).astype(np.float32), pixel
-
-
-def center_of_mass(image: np.ndarray) -> tuple[float, float]:
-    """Centre of mass ``(y, x)`` of the positive pixels, in logical coordinates (centre n//2)."""
-    n_y, n_x = image.shape
-    weights = np.where(image > 0, image, 0.0).astype(np.float64)
-    total = weights.sum()
-    if total <= 0:
-        return 0.0, 0.0
-    y = np.arange(n_y) - n_y // 2
-    x = np.arange(n_x) - n_x // 2
-    return float((weights.sum(axis=1) * y).sum() / total), \
-        float((weights.sum(axis=0) * x).sum() / total)
 
 
 def recenter(image: np.ndarray) -> np.ndarray:
@@ -159,9 +147,23 @@ def class_pmax(data_star: str | os.PathLike[str]) -> pd.Series:
     return particles.groupby("rlnClassNumber")["rlnMaxValueProbDistribution"].mean()
 
 
-def _mark_junk(feats: pd.DataFrame, criteria: SelectionCriteria, pixel_a: float) -> None:
+def resolution_limit_a(criteria: SelectionCriteria, geometry: ClassGeometry) -> float:
+    """The worst class resolution kept: ``max_resolution_a``, never finer than 2× Nyquist of
+    the class averages, and never finer than an eighth of the particle diameter.
+
+    A class average shows a view's shape once it resolves a few details across the particle:
+    what matters is resolution against the particle's size. A 300 Å particle's views read
+    clearly at 35–40 Å, where a fixed 30 Å would reject them all; for particles up to 240 Å
+    the fixed value decides, as before.
+    """
+    diameter_a = 2.0 * geometry.particle_radius_px * geometry.pixel_a
+    return max(criteria.max_resolution_a, 4.0 * geometry.pixel_a, diameter_a / 8.0)
+
+
+def _mark_junk(feats: pd.DataFrame, criteria: SelectionCriteria,
+               geometry: ClassGeometry) -> None:
     """Give every junk class its reason, in order of how plain the reason is."""
-    worst = max(criteria.max_resolution_a, 4.0 * pixel_a)  # never beyond 2× Nyquist
+    worst = resolution_limit_a(criteria, geometry)
     rules = {
         "few particles": feats["rlnClassDistribution"] < criteria.min_distribution,
         "low resolution": feats["rlnEstimatedResolution"] > worst,
@@ -188,8 +190,8 @@ def choose_classes(table: pd.DataFrame, images: np.ndarray, criteria: SelectionC
     """
     feats = _features(table, images, geometry, pmax)
     if classes:
-        return _listed(feats, classes, criteria, geometry.pixel_a)
-    _mark_junk(feats, criteria, geometry.pixel_a)
+        return _listed(feats, classes, criteria, geometry)
+    _mark_junk(feats, criteria, geometry)
     kept: list[int] = []
     for index in feats[feats["reason"] == ""].sort_values("score", ascending=False).index:
         if len(kept) == criteria.n_templates:
@@ -208,11 +210,11 @@ def choose_classes(table: pd.DataFrame, images: np.ndarray, criteria: SelectionC
 
 
 def _listed(feats: pd.DataFrame, classes: list[int], criteria: SelectionCriteria,
-            pixel_a: float) -> ClassChoice:
+            geometry: ClassGeometry) -> ClassChoice:
     unknown = sorted(set(classes) - set(feats["rlnClassNumber"]))
     if unknown:
         raise InputError(f"classes {unknown} do not exist (model has {len(feats)} classes)")
-    _mark_junk(feats, criteria, pixel_a)
+    _mark_junk(feats, criteria, geometry)
     listed = feats["rlnClassNumber"].isin(classes)
     empty = feats.loc[listed & (feats["rlnClassDistribution"] <= 0), "rlnClassNumber"].tolist()
     if empty:

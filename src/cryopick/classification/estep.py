@@ -12,6 +12,11 @@ their oversampled children (2 ψ × 4 t) at the fine size, as gathered batched p
 weights of pass 2 (again pruned to ``adaptive_fraction``) drive the M-step sums, which are
 accumulated in the image frame per (class, fine ψ) "bucket" and rotated into the reference
 frame once per iteration (:mod:`cryopick.classification.reconstruct`).
+
+Here: the preparation of a batch and pass 1. The records the passes share are in
+:mod:`.estep_setup`, the significant set in :mod:`.estep_prune`, pass 2 in
+:mod:`.estep_dense` (products over all children, for many significant samples) and
+:mod:`.estep_gathered` (only the significant samples' children).
 """
 
 from __future__ import annotations
@@ -24,22 +29,10 @@ from cryopick.backend import Array
 from cryopick.classification.estep_dense import dense_children, prefer_dense
 from cryopick.classification.estep_gathered import gathered_children
 from cryopick.classification.estep_prune import coarse_threshold, significant_list
-from cryopick.classification.estep_setup import (
-    Accumulator,
-    Batch,
-    BatchOutcome,
-    EStepSetup,
-    Prepared,
-    offset_distance2,
-)
-from cryopick.classification.kernels import (
-    abs2,
-    ctf_list,
-    images_to_list,
-    mask_images,
-    shift_images_integer,
-    to_real_pairs,
-)
+from cryopick.classification.estep_setup import Accumulator, Batch, BatchOutcome, EStepSetup, \
+    Prepared, offset_distance2
+from cryopick.classification.kernels import abs2, ctf_list, images_to_list, mask_images, \
+    shift_images_integer, to_real_pairs
 from cryopick.fourier import relion_round_array
 
 __all__ = ["expect_batch"]

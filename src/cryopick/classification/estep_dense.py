@@ -15,15 +15,8 @@ import numpy as np
 
 from cryopick.backend import Array
 from cryopick.classification.estep_prune import threshold_of_candidates
-from cryopick.classification.estep_setup import (
-    Accumulator,
-    BatchOutcome,
-    EStepSetup,
-    Prepared,
-    Weights,
-    offset_residual2,
-    particle_outcome,
-)
+from cryopick.classification.estep_setup import Accumulator, BatchOutcome, EStepSetup, Prepared, \
+    Weights, offset_residual2, particle_outcome
 from cryopick.classification.kernels import make_complex, to_real_pairs
 
 __all__ = ["dense_children", "prefer_dense"]

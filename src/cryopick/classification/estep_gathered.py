@@ -14,16 +14,8 @@ import numpy as np
 
 from cryopick.backend import Array
 from cryopick.classification.estep_prune import leading_set, sort_rows
-from cryopick.classification.estep_setup import (
-    CHUNK_ELEMENTS,
-    Accumulator,
-    BatchOutcome,
-    EStepSetup,
-    Prepared,
-    Weights,
-    offset_residual2,
-    particle_outcome,
-)
+from cryopick.classification.estep_setup import CHUNK_ELEMENTS, Accumulator, BatchOutcome, \
+    EStepSetup, Prepared, Weights, offset_residual2, particle_outcome
 from cryopick.classification.kernels import scatter_rows, to_real_pairs
 
 __all__ = ["gathered_children"]

@@ -13,17 +13,19 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 
 import numpy as np
 
 from cryopick.backend import Array, Backend, backend_of
+from cryopick.ctf import astigmatism, electron_wavelength_a, finish_ctf
 
 __all__ = [
     "CoefficientList",
     "abs2",
+    "center_of_mass",
     "coefficient_list",
     "ctf_list",
+    "gridding_correction",
     "images_to_list",
     "list_to_half_grid",
     "list_to_images",
@@ -162,12 +164,12 @@ def ctf_list(defocus_u_a: np.ndarray, defocus_v_a: np.ndarray, angle_deg: np.nda
     """RELION's CTF (``ctf_2d``) of ``B`` particles at the first ``m`` list coefficients.
 
     All parameter arrays are ``(B,)`` host arrays in RELION's units (Å, degrees, kV, mm);
-    returns ``(B, m)`` float32 on ``bk``. Same formula as :func:`cryopick.ctf.ctf_2d`.
+    returns ``(B, m)`` float32 on ``bk``. The formula of :func:`cryopick.ctf.ctf_2d`, with its
+    pieces (:mod:`cryopick.ctf`), per particle.
     """
     xp = bk.xp
     col = lambda a: bk.asarray(np.asarray(a, np.float64)[:, None])
-    volts = np.asarray(voltage_kv, np.float64) * 1e3
-    lam = 12.2643247 / np.sqrt(volts * (1.0 + volts * 0.978466e-6))
+    lam = electron_wavelength_a(np.asarray(voltage_kv, np.float64))
     q0 = np.asarray(q0, np.float64)
     k1 = col(np.pi / 2.0 * np.asarray(cs_mm, np.float64) * 1e7 * lam**3)
     k2 = col(np.pi * lam)
@@ -175,19 +177,13 @@ def ctf_list(defocus_u_a: np.ndarray, defocus_v_a: np.ndarray, angle_deg: np.nda
     k4 = col(-np.asarray(bfactor_a2, np.float64) / 4.0)
     angle = np.deg2rad(np.asarray(angle_deg, np.float64))
     c, s = np.cos(angle), np.sin(angle)
-    du, dv = np.asarray(defocus_u_a, np.float64), np.asarray(defocus_v_a, np.float64)
-    a11, a12, a22 = col(-(c * c * du + s * s * dv)), col(-(c * s * (du - dv))), \
-        col(-(s * s * du + c * c * dv))
+    a11, a12, a22 = map(col, astigmatism(c, s, np.asarray(defocus_u_a, np.float64),
+                                         np.asarray(defocus_v_a, np.float64)))
     u = bk.asarray(coeffs.kx[None, :m] / (coeffs.n * pixel_a))
     v = bk.asarray(coeffs.ky[None, :m] / (coeffs.n * pixel_a))
     u2 = u * u + v * v
     gamma = k2 * (a11 * u * u + 2.0 * a12 * u * v + a22 * v * v) + k1 * u2 * u2 - k3
-    ctf = -xp.sin(gamma) * xp.exp(k4 * u2) * col(scale)
-    if intact_first_peak:
-        ctf = xp.where(xp.abs(gamma) < math.pi / 2.0, xp.ones_like(ctf), ctf)
-    tiny = 1e-8
-    floor = xp.where(ctf < 0, xp.zeros_like(ctf) - tiny, xp.zeros_like(ctf) + tiny)
-    return xp.astype(xp.where(xp.abs(ctf) < tiny, floor, ctf), xp.float32)
+    return finish_ctf(-xp.sin(gamma) * xp.exp(k4 * u2) * col(scale), gamma, intact_first_peak)
 
 
 def shift_phases(shifts_px: np.ndarray, coeffs: CoefficientList, m: int, bk: Backend) -> Array:
@@ -238,6 +234,27 @@ def shift_images_integer(images: Array, shifts_px: Array) -> Array:
     return xp.where(valid, xp.reshape(picked, (b, n, n)), zero)
 
 
+def center_of_mass(image: np.ndarray) -> tuple[float, float]:
+    """Centre of mass ``(y, x)`` of the positive pixels, in logical coordinates (centre n//2)."""
+    n_y, n_x = image.shape
+    weights = np.where(image > 0, image, 0.0).astype(np.float64)
+    total = weights.sum()
+    if total <= 0:
+        return 0.0, 0.0
+    y = np.arange(n_y) - n_y // 2
+    x = np.arange(n_x) - n_x // 2
+    return float((weights.sum(axis=1) * y).sum() / total), \
+        float((weights.sum(axis=0) * x).sum() / total)
+
+
+def gridding_correction(n: int) -> np.ndarray:
+    """``(n, n)`` ``sinc²(π r / 2n)``: the attenuation of bilinear interpolation on the 2× grid."""
+    yy, xx = np.mgrid[:n, :n] - n // 2
+    arg = np.pi * np.sqrt(yy**2 + xx**2) / (2 * n)
+    safe = np.where(arg > 0, arg, 1.0)
+    return np.where(arg > 0, np.sin(safe) / safe, 1.0) ** 2
+
+
 def projection_table(refs: Array) -> Array:
     """Full-plane transforms ``(K, 2n, 2n)`` of references on RELION's 2×-padded grid.
 
@@ -248,10 +265,7 @@ def projection_table(refs: Array) -> Array:
     bk = backend_of(refs)
     xp = bk.xp
     k, n = refs.shape[0], refs.shape[-1]
-    yy, xx = np.mgrid[:n, :n] - n // 2
-    arg = np.pi * np.sqrt(yy**2 + xx**2) / (2 * n)
-    sinc = np.where(arg > 0, np.sin(arg) / np.where(arg > 0, arg, 1.0), 1.0)
-    corrected = refs / bk.asarray((sinc**2).astype(np.float32))
+    corrected = refs / bk.asarray(gridding_correction(n).astype(np.float32))
     padded = xp.zeros((k, 2 * n, 2 * n), dtype=xp.float32, **bk.device_kw)
     padded[:, n // 2: n // 2 + n, n // 2: n // 2 + n] = corrected
     padded = xp.roll(padded, shift=(-n, -n), axis=(-2, -1))

@@ -13,12 +13,12 @@ import dataclasses
 import numpy as np
 from scipy import ndimage
 
-from cryopick.classification.kernels import CoefficientList, soft_edge
+from cryopick.classification.kernels import CoefficientList, center_of_mass, gridding_correction, \
+    soft_edge
 from cryopick.classification.model import Model
 from cryopick.classification.params import Class2DParams
 from cryopick.classification.reconstruct import (
     PAD_OVERSAMPLING,
-    gridding_correction,
     gridding_weights,
     map_weight,
     padded_layout,
@@ -88,11 +88,8 @@ def projector_tau2(refs: np.ndarray, coeffs: CoefficientList, size: int) -> np.n
     with it, not with zeros).
     """
     n, k = coeffs.n, len(refs)
-    yy, xx = np.mgrid[:n, :n] - n // 2
-    arg = np.pi * np.sqrt(yy**2 + xx**2) / (2 * n)
-    sinc = np.where(arg > 0, np.sin(arg) / np.where(arg > 0, arg, 1.0), 1.0)
     padded = np.zeros((k, 2 * n, 2 * n))
-    padded[:, n // 2: n // 2 + n, n // 2: n // 2 + n] = refs / sinc**2
+    padded[:, n // 2: n // 2 + n, n // 2: n // 2 + n] = refs / gridding_correction(n)
     f = np.fft.rfft2(np.roll(padded, (-n, -n), axis=(-2, -1))) / float(n * n)
     ky = np.fft.fftfreq(2 * n, 1.0 / (2 * n))
     r2 = ky[:, None] ** 2 + np.arange(n + 1)[None, :] ** 2
@@ -221,15 +218,10 @@ def solvent_mask(n: int, diameter_a: float, pixel_a: float, edge_px: float) -> n
 def center_classes(refs: np.ndarray, max_shift_px: float) -> np.ndarray:
     """Shift each average by minus its centre of mass (positive pixels), clamped, zero fill."""
     out = refs.copy()
-    n = refs.shape[-1]
-    grid = np.arange(n) - n // 2
     for k, image in enumerate(refs):
-        weights = np.where(image > 0, image, 0.0)
-        total = weights.sum()
-        if total <= 0:
+        if not (image > 0).any():
             continue
-        com = np.array([(weights.sum(axis=1) * grid).sum(), (weights.sum(axis=0) * grid).sum()])
-        shift = np.clip(-com / total, -max_shift_px, max_shift_px)
+        shift = np.clip(-np.array(center_of_mass(image)), -max_shift_px, max_shift_px)
         out[k] = ndimage.shift(image, shift, order=1, mode="constant", cval=0.0)
     return out
 

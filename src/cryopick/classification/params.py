@@ -18,6 +18,7 @@ class Class2DParams:
     the mask edge, as RELION does.
     """
 
+    # one line per option, as in Class2DConfig below: a table, alike by design
     n_classes: int
     n_iter: int = 50
     tau2_fudge: float = 1.0
@@ -77,6 +78,7 @@ class Class2DConfig:
     passes twice them to relion_refine, and so does :meth:`to_params`.
     """
 
+    # one line per config key (GUI values): a table, alike by design
     n_classes: int = 50
     tau2_fudge: float = 2.0
     n_iter: int = 25

@@ -11,7 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from cryopick.errors import InputError, atomic_output
+from cryopick.errors import InputError
+from cryopick.figures import save_figure
 from cryopick.io.mrc import read_image_stack
 from cryopick.io.star import read_star
 
@@ -40,10 +41,7 @@ def plot_gallery(images: np.ndarray, captions: list[str], highlight: np.ndarray 
                 spine.set_edgecolor("red")
                 spine.set_linewidth(3)
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    with atomic_output(out_png) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    save_figure(fig, out_png)
 
 
 def plot_class_gallery(images: np.ndarray, distribution: np.ndarray, resolution_a: np.ndarray,
@@ -72,10 +70,7 @@ def plot_convergence(history: dict[str, np.ndarray], out_png: str | os.PathLike[
         ax.grid(alpha=0.3)
     axes[2].invert_yaxis()  # better resolution (smaller Å) upwards
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    with atomic_output(out_png) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    save_figure(fig, out_png)
 
 
 def write_pictures(model_star: str | os.PathLike[str], gallery_png: str | os.PathLike[str],

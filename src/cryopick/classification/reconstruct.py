@@ -24,7 +24,7 @@ from cryopick.classification.kernels import (
     sparse_product,
 )
 
-__all__ = ["PAD_OVERSAMPLING", "buckets_to_reference", "gridding_correction", "gridding_weights",
+__all__ = ["PAD_OVERSAMPLING", "buckets_to_reference", "gridding_weights",
            "map_weight", "padded_layout"]
 
 PAD_OVERSAMPLING = 4.0  # RELION's pad² for 2D: padded-grid weights are ~1/4 of an image's
@@ -124,14 +124,6 @@ def buckets_to_reference(buckets: Array, n_classes: int, psis_deg: np.ndarray, n
     signed = bk.to_numpy(signed).astype(np.float64).T
     num = plain[:n_classes] + 1j * signed
     return num, np.maximum(plain[n_classes:], 0.0)
-
-
-def gridding_correction(n: int) -> np.ndarray:
-    """``(n, n)`` ``sinc²(π r / 2n)``: the attenuation of bilinear interpolation on the 2× grid."""
-    yy, xx = np.mgrid[:n, :n] - n // 2
-    arg = np.pi * np.sqrt(yy**2 + xx**2) / (2 * n)
-    safe = np.where(arg > 0, arg, 1.0)
-    return np.where(arg > 0, np.sin(safe) / safe, 1.0) ** 2
 
 
 def map_weight(den: np.ndarray, tau2: np.ndarray, tau2_fudge: float, shell: np.ndarray,

@@ -6,6 +6,7 @@ import argparse
 import logging
 from typing import TYPE_CHECKING
 
+from cryopick.cli.common import add_running_flags, backend_from_flags, relion_parser
 from cryopick.errors import InputError
 from cryopick.io.star import read_micrographs_star
 from cryopick.picking.job import AutopickJob, run_autopick_log
@@ -15,7 +16,7 @@ if TYPE_CHECKING:  # template picking's modules (SciPy's sparse graphs, KD-trees
     from cryopick.picking.template import TemplatePickParams
     from cryopick.picking.template_job import TemplateSpec
 
-__all__ = ["build_parser", "run"]
+__all__ = ["build_parser", "log_params", "run", "template_params"]
 
 # template-picking flags that LoG picking ignores (as RELION does)
 _TEMPLATE_ONLY = {"ref": None, "angpix_ref": -1.0, "invert": False, "ctf": False,
@@ -26,12 +27,9 @@ _TEMPLATE_ONLY = {"ref": None, "angpix_ref": -1.0, "invert": False, "ctf": False
 
 def build_parser() -> argparse.ArgumentParser:
     """An argparse parser that accepts relion_autopick's flag names."""
-    p = argparse.ArgumentParser(
-        prog="cryopick autopick", allow_abbrev=False,
-        description="Auto-pick particles as relion_autopick does (LoG mode). Flags are "
-                    "RELION's; a RELION command line runs unchanged with `cryopick` in front.")
-    io = p.add_argument_group("I/O (relion_autopick)")
-    io.add_argument("--i", required=True, help="micrograph STAR file")
+    p, io = relion_parser("autopick", "relion_autopick",
+                          "Auto-pick particles (LoG or templates)")
+    # RELION's flags, one add_argument each: a table, alike line after line (as in preprocess)
     io.add_argument("--odir", default="AutoPick/", help="output directory (default AutoPick/)")
     io.add_argument("--pickname", default="autopick", help="coordinate-file suffix")
     io.add_argument("--angpix", type=float, default=-1.0,
@@ -67,12 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--skip_side", type=int, default=0)
     gen.add_argument("--random_seed", type=int, default=1)
     run = p.add_argument_group("running")
-    run.add_argument("--j", type=int, default=1, help="micrographs picked in parallel")
-    run.add_argument("--gpu", nargs="?", const="", default=None,
-                     help="use the GPU (CuPy); device ids are taken from CUDA_VISIBLE_DEVICES")
     ours = p.add_argument_group("cryopick options (not RELION's)")
-    ours.add_argument("--backend", choices=["auto", "numpy", "cupy"], default=None,
-                      help="array backend (default: cupy with --gpu, else numpy)")
+    add_running_flags(run, "micrographs picked in parallel", ours)
     ours.add_argument("--seed_by_name", action="store_true",
                       help="seed each micrograph's padding noise by its name, so picks do not "
                            "depend on run order (RELION seeds by position in the to-do list)")
@@ -114,18 +108,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> None:
     """Run the picking job described by parsed RELION flags."""
-    backend = args.backend or ("cupy" if args.gpu is not None else "numpy")
+    backend = backend_from_flags(args)
     mics = read_micrographs_star(args.i, angpix=args.angpix if args.angpix > 0 else None)
     odir = args.odir if args.odir.endswith("/") else args.odir + "/"
     job = AutopickJob(odir=odir, pickname=args.pickname, backend=backend, jobs=args.j,
                       only_unfinished=args.only_do_unfinished, png_dir=args.png_dir,
                       micrograph_list=args.i)
     if args.LoG:
-        run_autopick_log(mics, _log_params(args), job)
+        run_autopick_log(mics, log_params(args), job)
     elif args.ref:
         from cryopick.picking.template_job import run_autopick_template
 
-        params, spec = _template_params(args)
+        params, spec = template_params(args)
         if spec.write_fom_maps and len(mics.names) > 30 and not args.no_fom_limit:
             raise InputError(f"{args.i}: writing FOM maps for {len(mics.names)} micrographs "
                              "(> 30) needs --no_fom_limit")
@@ -134,7 +128,8 @@ def run(args: argparse.Namespace) -> None:
         raise InputError("give --LoG (template-free) or --ref <references> (template picking)")
 
 
-def _log_params(args: argparse.Namespace) -> LogPickParams:
+def log_params(args: argparse.Namespace) -> LogPickParams:
+    """The LoG-picking record of parsed flags (warning of flags LoG picking ignores)."""
     given = [f"--{f}" for f, default in _TEMPLATE_ONLY.items() if getattr(args, f) != default]
     if given:
         logging.getLogger(__name__).warning(
@@ -155,7 +150,8 @@ def _log_params(args: argparse.Namespace) -> LogPickParams:
         min_avg_noise=args.min_avg_noise if args.LoG_noise_filters else -999.0)
 
 
-def _template_params(args: argparse.Namespace) -> tuple[TemplatePickParams, TemplateSpec]:
+def template_params(args: argparse.Namespace) -> tuple[TemplatePickParams, TemplateSpec]:
+    """The template-picking records of parsed flags (``cryopick repick`` reads them too)."""
     from cryopick.picking.template import TemplatePickParams
     from cryopick.picking.template_job import TemplateSpec
 

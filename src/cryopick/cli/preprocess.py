@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from cryopick.cli.common import add_running_flags, backend_from_flags, relion_parser
 from cryopick.errors import InputError
 from cryopick.extraction import (
     CoordinateFiles,
@@ -21,12 +22,8 @@ __all__ = ["build_parser", "run"]
 
 def build_parser() -> argparse.ArgumentParser:
     """An argparse parser that accepts relion_preprocess's extraction flags."""
-    p = argparse.ArgumentParser(
-        prog="cryopick preprocess", allow_abbrev=False,
-        description="Extract particles as relion_preprocess --extract does. Flags are "
-                    "RELION's; a RELION command line runs unchanged with `cryopick` in front.")
-    io = p.add_argument_group("I/O (relion_preprocess)")
-    io.add_argument("--i", required=True, help="micrograph STAR file")
+    p, io = relion_parser("preprocess", "relion_preprocess --extract", "Extract particles")
+    # RELION's flags, one add_argument each: a table, alike line after line (as in autopick)
     io.add_argument("--coord_dir", default=None,
                     help="directory of the coordinate files (default: next to the micrographs)")
     io.add_argument("--coord_suffix", default="",
@@ -61,15 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="replace pixels this many σ below the background mean (≤0: off)")
     ops.add_argument("--invert_contrast", action="store_true", help="invert the contrast")
     run = p.add_argument_group("running")
-    run.add_argument("--j", type=int, default=1, help="micrographs extracted in parallel")
-    run.add_argument("--gpu", nargs="?", const="", default=None,
-                     help="use the GPU (CuPy); device ids are taken from CUDA_VISIBLE_DEVICES")
     ours = p.add_argument_group("cryopick options (not RELION's)")
+    add_running_flags(run, "micrographs extracted in parallel", ours)
     ours.add_argument("--coord_list", default="",
                       help="RELION 4 coordinate list (autopick.star: rlnMicrographName, "
                            "rlnMicrographCoordinates) instead of --coord_dir/--coord_suffix")
-    ours.add_argument("--backend", choices=["auto", "numpy", "cupy"], default=None,
-                      help="array backend (default: cupy with --gpu, else numpy)")
     ours.add_argument("--random_seed", type=int, default=1,
                       help="seed of the dust-removal noise (per micrograph: seed, index)")
     ours.add_argument("--verbose", action="store_true")
@@ -87,7 +80,7 @@ def run(args: argparse.Namespace) -> None:
         invert_contrast=args.invert_contrast, random_seed=args.random_seed)
     part_dir = args.part_dir if args.part_dir.endswith("/") else args.part_dir + "/"
     job = ExtractJob(part_dir=part_dir, part_star=args.part_star or part_dir + "particles.star",
-                     backend=args.backend or ("cupy" if args.gpu is not None else "numpy"),
+                     backend=backend_from_flags(args),
                      jobs=args.j, only_unfinished=args.only_do_unfinished)
     run_extraction(read_micrographs_star(args.i), _source(args), params, job)
 

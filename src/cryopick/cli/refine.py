@@ -10,6 +10,7 @@ import sys
 from cryopick.backend import cupy_available
 from cryopick.classification.job import Class2DJob, continued_params, run_class2d
 from cryopick.classification.params import Class2DParams
+from cryopick.cli.common import BACKENDS, add_running_flags, backend_from_flags
 from cryopick.errors import InputError
 
 __all__ = ["build_parser", "run"]
@@ -61,14 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
     opt.add_argument("--no_norm", action="store_true", help="switch --norm off")
     opt.add_argument("--no_scale", action="store_true", help="switch --scale off")
     run = p.add_argument_group("running")
-    run.add_argument("--j", type=int, default=1,
-                     help="threads: E-step batches in parallel (same results for any value)")
+    add_running_flags(run, "threads: E-step batches in parallel (same results for any value)",
+                      backends=(*BACKENDS, "strict"))
     run.add_argument("--pool", type=int, default=1, help="pooled particles (batches are sized "
                      "from a memory budget instead)")
-    run.add_argument("--gpu", nargs="?", const="", default=None,
-                     help="use the GPU (CuPy); device ids come from CUDA_VISIBLE_DEVICES")
-    run.add_argument("--backend", choices=["auto", "numpy", "cupy", "strict"], default=None,
-                     help="array backend (default: cupy with --gpu, else numpy)")
     run.add_argument("--memory_budget_mb", type=float, default=None,
                      help="memory for one E-step batch (MiB; default 256)")
     run.add_argument("--pad", type=float, default=2.0,
@@ -116,7 +113,7 @@ def _log_ignored(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> None:
     """Run the classification described by parsed RELION flags."""
     _log_ignored(args)
-    backend = args.backend or ("cupy" if args.gpu is not None else "numpy")
+    backend = backend_from_flags(args)
     if backend == "cupy" and not cupy_available():
         raise InputError("--gpu/--backend cupy: no usable CUDA GPU or CuPy here; leave out --gpu "
                          "or give --backend numpy")

@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> None:
     if args.sweep is None:
         autopick.run(args)
         return
-    params, spec = autopick._template_params(args)
+    params, spec = autopick.template_params(args)
     mics = read_micrographs_star(args.i, angpix=args.angpix if args.angpix > 0 else None)
     odir = args.odir if args.odir.endswith("/") else args.odir + "/"
     table = sweep_thresholds(mics, params, spec, odir, args.pickname, parse_sweep(args.sweep))

@@ -17,7 +17,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import mrcfile  # noqa: E402
 import numpy as np  # noqa: E402
 
-from cryopick.errors import InputError, atomic_output  # noqa: E402
+from cryopick.errors import InputError  # noqa: E402
+from cryopick.figures import save_figure  # noqa: E402
 from cryopick.io.star import read_star  # noqa: E402
 
 __all__ = ["particle_gallery_and_average", "plot_extraction_gallery"]
@@ -76,7 +77,4 @@ def plot_extraction_gallery(particles_star: str | os.PathLike[str],
     for ax in (left, right):
         ax.set_axis_off()
     fig.suptitle(str(particles_star), fontsize=9)
-    fig.tight_layout()
-    with atomic_output(out_png) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    save_figure(fig, out_png)

@@ -171,6 +171,27 @@ def _typed(values: list[str]) -> np.ndarray:
         return np.asarray(values, dtype=object)
 
 
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        raise InputError(f"{path}: STAR file not found") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(f"{path}: not a readable STAR file ({err})") from err
+
+
+def _block_loop(state: str, labels: list[str], rows: list[list[str]], pairs: dict[str, str]
+                ) -> Loop:
+    """One block read: its loop (``state`` header or rows), else its ``_label value`` pairs."""
+    if state in ("header", "rows"):
+        columns = list(zip(*rows)) if rows else [() for _ in labels]
+        return Loop({label: _typed(list(values)) for label, values in zip(labels, columns)},
+                    len(rows))
+    if pairs:
+        return Loop({label: _typed([v]) for label, v in pairs.items()}, 1)
+    return Loop()
+
+
 def read_star_loops(path: str | os.PathLike[str]) -> dict[str, Loop]:
     """Every block of a STAR file as ``{block name: Loop}`` (a ``_label value`` block: one row).
 
@@ -178,37 +199,20 @@ def read_star_loops(path: str | os.PathLike[str]) -> dict[str, Loop]:
     file without data blocks.
     """
     path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise InputError(f"{path}: STAR file not found") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise InputError(f"{path}: not a readable STAR file ({err})") from err
+    text = _read_text(path)
     blocks: dict[str, Loop] = {}
     name: str | None = None
     labels: list[str] = []
     rows: list[list[str]] = []
     pairs: dict[str, str] = {}
     state = "none"  # none | header | rows | pairs
-
-    def finish() -> None:
-        if name is None:
-            return
-        if state in ("header", "rows"):
-            columns = list(zip(*rows)) if rows else [() for _ in labels]
-            blocks[name] = Loop({label: _typed(list(values))
-                                 for label, values in zip(labels, columns)}, len(rows))
-        elif pairs:
-            blocks[name] = Loop({label: _typed([v]) for label, v in pairs.items()}, 1)
-        else:
-            blocks[name] = Loop()
-
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
         if line.startswith("data_"):
-            finish()
+            if name is not None:
+                blocks[name] = _block_loop(state, labels, rows, pairs)
             name, labels, rows, pairs, state = line[5:], [], [], {}, "pairs"
             continue
         if name is None:
@@ -233,7 +237,8 @@ def read_star_loops(path: str | os.PathLike[str]) -> dict[str, Loop]:
                              f"{len(labels)} labels")
         rows.append(values)
         state = "rows"
-    finish()
+    if name is not None:
+        blocks[name] = _block_loop(state, labels, rows, pairs)
     if not blocks:
         raise InputError(f"{path}: STAR file holds no data blocks")
     return blocks

@@ -175,10 +175,9 @@ def read_threshold(path: str | os.PathLike[str]) -> ThresholdChoice:
 def plot_fom_histogram(foms: np.ndarray, choice: ThresholdChoice, title: str,
                        out_png: str | os.PathLike[str]) -> None:
     """Histogram of the peak FOMs with the noise null and the chosen cut."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from cryopick.figures import save_figure  # (it selects the Agg backend first)
 
     fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
     ax.hist(foms, bins=80, color="0.6")
@@ -191,10 +190,7 @@ def plot_fom_histogram(foms: np.ndarray, choice: ThresholdChoice, title: str,
     ax.set_ylabel("peaks")
     ax.set_title(f"{title}: {kept} of {len(foms)} peaks kept", fontsize=9)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    with atomic_output(out_png) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    save_figure(fig, out_png)
 
 
 def threshold_pick_files(paths: list[Path], choice: ThresholdChoice) -> tuple[int, int]:

@@ -18,7 +18,7 @@ import mrcfile
 import numpy as np
 import pandas as pd
 
-from cryopick.backend import get_backend
+from cryopick.backend import get_backend, runs_on_host
 from cryopick.errors import InputError, atomic_output
 from cryopick.io.mrc import read_micrograph
 from cryopick.io.star import MicrographSet, post_name, read_coordinates, write_coordinates, \
@@ -153,6 +153,9 @@ def run_autopick_log(mics: MicrographSet, params: LogPickParams, job: AutopickJo
     logger.info("LoG picking %d micrograph(s) at %.3f Å/px, diameters %g–%g Å, backend %s, --j %d",
                 len(tasks), mics.pixel_size_a, params.diameter_min_a, params.diameter_max_a,
                 job.backend, job.jobs)
+    if tasks and runs_on_host(job.backend):
+        # imported once here, before the pool forks, not in each worker's first micrograph
+        import scipy.fft  # noqa: F401
     run_shard(tasks, job, bad)
     return finish_job(mics, job) if job.n_shards == 1 and job.finish else pd.DataFrame()
 

@@ -19,14 +19,8 @@ import pandas as pd
 
 from cryopick.backend import Array, Backend
 from cryopick.errors import InputError
-from cryopick.fourier import (
-    forward,
-    forward_cropped,
-    fourier_window,
-    inverse,
-    relion_round,
-    shell_radius2,
-)
+from cryopick.fourier import forward, forward_cropped, fourier_window, inverse, relion_round, \
+    shell_radius2
 from cryopick.picking.working_size import WorkingSize, first_xmipp_index, working_size
 
 __all__ = [
@@ -288,15 +282,7 @@ def pick_log(image: np.ndarray, pixel_size_a: float, params: LogPickParams, bk: 
     best = xp.where(ok, best, zero)
 
     # 4. threshold from the statistics of in-range pixels
-    n_ok = float(xp.sum(xp.astype(ok, xp.float64)))
-    if n_ok == 0:
-        raise InputError("no pixel has its best LoG response within the diameter range")
-    best64 = xp.astype(best, xp.float64)
-    mean = float(xp.sum(xp.where(ok, best64, 0.0))) / n_ok
-    var = float(xp.sum(xp.where(ok, best64 * best64, 0.0))) / n_ok - mean * mean
-    sd = max(var, 0.0) ** 0.5
-    threshold = mean + params.threshold_adjust * sd
-    upper = mean + params.threshold_upper * sd
+    threshold, upper = _thresholds(bk, best, ok, params)
     best = xp.where(best < threshold, zero, best)
     if noise_ok is not None:
         best = xp.where(noise_ok, best, zero)
@@ -305,16 +291,7 @@ def pick_log(image: np.ndarray, pixel_size_a: float, params: LogPickParams, bk: 
     best_h, size_h = bk.to_numpy(best), bk.to_numpy(best_size)
     peaks = _greedy_peaks(best_h, size_h, upper, scale, dmin,
                           params.neighbour_percent / 100.0, pixel_size_a)
-    rows = np.array([p[0] for p in peaks], dtype=np.int64)
-    cols = np.array([p[1] for p in peaks], dtype=np.int64)
-    picks = pd.DataFrame({
-        "rlnCoordinateX": (cols - w // 2 + nx_s // 2) / scale,  # RELION divides by a float32 scale
-        "rlnCoordinateY": (rows - w // 2 + ny_s // 2) / scale,  # RELION divides by a float32 scale
-        "rlnAutopickFigureOfMerit": best_h[rows, cols].astype(np.float64) if len(rows)
-        else np.zeros(0),
-        "rlnClassNumber": np.zeros(len(rows), dtype=np.int64),
-        "rlnAnglePsi": np.zeros(len(rows), dtype=np.float64),
-    })
+    picks = _picks_table(best_h, peaks, w, nx_s, ny_s, scale)
 
     # 6. the low-passed micrograph at working scale, for pictures (contrast as stored)
     preview = inverse(f_crop, (w, w))
@@ -323,3 +300,33 @@ def pick_log(image: np.ndarray, pixel_size_a: float, params: LogPickParams, bk: 
     if not params.particles_white:
         preview = -preview
     return LogPickResult(picks=picks, preview=preview, scale=scale, size=size)
+
+
+def _thresholds(bk: Backend, best: Array, ok: Array, params: LogPickParams
+                ) -> tuple[float, float]:
+    """RELION's lower and upper thresholds: the mean of the in-range pixels' best responses
+    plus ``threshold_adjust`` and ``threshold_upper`` standard deviations."""
+    xp = bk.xp
+    n_ok = float(xp.sum(xp.astype(ok, xp.float64)))
+    if n_ok == 0:
+        raise InputError("no pixel has its best LoG response within the diameter range")
+    best64 = xp.astype(best, xp.float64)
+    mean = float(xp.sum(xp.where(ok, best64, 0.0))) / n_ok
+    var = float(xp.sum(xp.where(ok, best64 * best64, 0.0))) / n_ok - mean * mean
+    sd = max(var, 0.0) ** 0.5
+    return mean + params.threshold_adjust * sd, mean + params.threshold_upper * sd
+
+
+def _picks_table(best: np.ndarray, peaks: list, w: int, nx_s: int, ny_s: int, scale: float
+                 ) -> pd.DataFrame:
+    """The picks of the working-size peaks ``(row, col)``, in micrograph pixels."""
+    rows = np.array([p[0] for p in peaks], dtype=np.int64)
+    cols = np.array([p[1] for p in peaks], dtype=np.int64)
+    return pd.DataFrame({
+        "rlnCoordinateX": (cols - w // 2 + nx_s // 2) / scale,  # RELION divides by a float32 scale
+        "rlnCoordinateY": (rows - w // 2 + ny_s // 2) / scale,  # RELION divides by a float32 scale
+        "rlnAutopickFigureOfMerit": best[rows, cols].astype(np.float64) if len(rows)
+        else np.zeros(0),
+        "rlnClassNumber": np.zeros(len(rows), dtype=np.int64),
+        "rlnAnglePsi": np.zeros(len(rows), dtype=np.float64),
+    })

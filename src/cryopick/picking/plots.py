@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 from matplotlib.collections import PatchCollection  # noqa: E402
 from matplotlib.patches import Circle  # noqa: E402
 
-from cryopick.errors import atomic_output  # noqa: E402
+from cryopick.figures import save_figure  # noqa: E402
 
 __all__ = ["plot_pick_summary", "plot_picks"]
 
@@ -43,10 +43,7 @@ def plot_picks(preview: np.ndarray, x_px: np.ndarray, y_px: np.ndarray, fom: np.
         fig.colorbar(coll, ax=ax, fraction=0.04, pad=0.02, label=fom_label)
     ax.set_title(f"{title}: {len(x_px)} picks", fontsize=9)
     ax.set_axis_off()
-    fig.tight_layout()
-    with atomic_output(out_png) as tmp:
-        fig.savefig(tmp, format="png", bbox_inches="tight")
-    plt.close(fig)
+    save_figure(fig, out_png, trim_margin=True)
 
 
 def plot_pick_summary(counts: dict[str, int], foms: dict[str, np.ndarray], title: str,
@@ -69,7 +66,4 @@ def plot_pick_summary(counts: dict[str, int], foms: dict[str, np.ndarray], title
     right.set_ylabel("picks")
     right.set_title("FOM histogram, one line per micrograph", fontsize=9)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    with atomic_output(out_png) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    save_figure(fig, out_png)

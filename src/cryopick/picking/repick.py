@@ -15,7 +15,7 @@ from collections.abc import Collection
 import numpy as np
 import pandas as pd
 
-from cryopick.errors import InputError, atomic_output
+from cryopick.errors import InputError
 from cryopick.io.mrc import read_micrograph_shape
 from cryopick.io.star import MicrographSet, post_name
 from cryopick.picking.job import check_micrograph_files
@@ -97,10 +97,9 @@ def sweep_thresholds(mics: MicrographSet, params: TemplatePickParams, spec: Temp
 
 def plot_sweep(table: pd.DataFrame, out_png: str | os.PathLike[str]) -> None:
     """Picks against threshold: one line per micrograph, the total on a second axis."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from cryopick.figures import save_figure  # (it selects the Agg backend first)
 
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
     for column in table.columns.drop("total"):
@@ -111,7 +110,4 @@ def plot_sweep(table: pd.DataFrame, out_png: str | os.PathLike[str]) -> None:
     total.plot(table.index, table["total"], color="tab:red", linewidth=2)
     total.set_ylabel("all picks (red)", color="tab:red")
     ax.set_title(f"Picks against threshold on {len(table.columns) - 1} micrograph(s)")
-    fig.tight_layout()
-    with atomic_output(out_png) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    save_figure(fig, out_png)

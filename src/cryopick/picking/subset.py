@@ -74,12 +74,9 @@ def select_by_picks(mics: MicrographSet, params: LogPickParams, target_picks: in
 
 def plot_subset(counts: list[int], target_picks: int, out_png: str | os.PathLike[str]) -> None:
     """LoG picks per micrograph and their running total against the target."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from cryopick.errors import atomic_output
+    from cryopick.figures import save_figure  # (it selects the Agg backend first)
 
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
     index = range(1, len(counts) + 1)
@@ -90,10 +87,7 @@ def plot_subset(counts: list[int], target_picks: int, out_png: str | os.PathLike
     ax.set_ylabel("LoG picks")
     ax.set_title(f"Subset: {len(counts)} micrographs, {sum(counts)} LoG picks", fontsize=9)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    with atomic_output(out_png) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    save_figure(fig, out_png)
 
 
 def write_selection(selection: MicrographSet, out_star: str | os.PathLike[str]) -> None:

@@ -19,14 +19,8 @@ import pandas as pd
 from cryopick.backend import Array, Backend, backend_of
 from cryopick.ctf import ctf_2d
 from cryopick.errors import InputError
-from cryopick.fourier import (
-    forward,
-    forward_cropped,
-    fourier_window,
-    inverse,
-    relion_round,
-    shell_radius2,
-)
+from cryopick.fourier import forward, forward_cropped, fourier_window, inverse, relion_round, \
+    shell_radius2
 from cryopick.io.star import CtfParams
 from cryopick.picking.log import embed_square, normalise_micrograph
 from cryopick.picking.noise import local_background_stats

@@ -10,7 +10,6 @@ threshold, minimum distance or noise filter costs only the peak search:
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import logging
 import time
 from pathlib import Path
@@ -18,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cryopick.backend import get_backend
+from cryopick.backend import get_backend, runs_on_host
 from cryopick.errors import InputError
 from cryopick.io.mrc import read_micrograph, read_micrograph_shape
 from cryopick.io.spider import read_spider, write_spider
@@ -108,12 +107,9 @@ def _prepare_before_fork(tasks: list[tuple], templates: TemplateSet,
     CTF-modulated references, made once for the whole job.
 
     Made here, before the pool forks, the workers share them, and a worker's first
-    micrograph costs what the others do. Only on the host: a CUDA context must not cross a
-    fork, so with CuPy (or ``auto`` where CuPy is installed) each worker makes its own.
+    micrograph costs what the others do (only on the host: see ``runs_on_host``).
     """
-    host = job.backend == "numpy" or (job.backend == "auto"
-                                      and importlib.util.find_spec("cupy") is None)
-    if spec.read_fom_maps or not tasks or not host:
+    if spec.read_fom_maps or not tasks or not runs_on_host(job.backend):
         return
     ny, nx = read_micrograph_shape(tasks[0][1])
     size = working_size(nx, ny, tasks[0][2], params.lowpass_a, params.shrink,

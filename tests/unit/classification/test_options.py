@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from cryopick.classification.class_selection import center_of_mass
+from cryopick.classification.kernels import center_of_mass
 from cryopick.classification import Class2DJob, Class2DParams, run_class2d
 from cryopick.classification.accuracy import particle_order
 from cryopick.classification.synthetic import write_synthetic_particles

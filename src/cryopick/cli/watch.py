@@ -1,12 +1,12 @@
 """``cryopick watch``: rerun the workflow as micrographs arrive (cryopick's own command);
-the loop is cryopick.workflow.watch."""
+the loop is cryopick.watch."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from cryopick.workflow.watch import WatchOptions, default_snakefile, watch
+from cryopick.watch import WatchOptions, default_snakefile, watch
 
 __all__ = ["build_parser", "run"]
 

@@ -4,7 +4,9 @@ arriving during collection), one log line per cycle.
 Snakemake runs as a child process. SIGINT or SIGTERM, between or during cycles, is passed on
 to it and waited for: Snakemake stops its jobs and every output is written under a temporary
 name and renamed, so nothing is left half-written, and the next start resumes (the
-per-micrograph work done is kept, :mod:`cryopick.workflow.incremental`).
+per-micrograph work done is kept, :mod:`cryopick.workflow.incremental`). A floor below both
+doors: ``cryopick watch`` (cli) and the workflow may call it; it starts Snakemake, never a
+stage.
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ from pathlib import Path
 import yaml
 
 from cryopick.errors import InputError
-from cryopick.workflow.incremental import file_stamp
 
 __all__ = ["WatchOptions", "default_snakefile", "watch"]
 
@@ -34,7 +35,7 @@ DEMO_STAR = "CtfFind/job003/micrographs_ctf.star"  # micrographs_star: demo (rul
 
 def default_snakefile() -> Path:
     """The workflow's Snakefile, beside the package in the source tree."""
-    return Path(__file__).resolve().parents[3] / "Snakefile"
+    return Path(__file__).resolve().parents[2] / "Snakefile"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,6 +91,14 @@ def _tally(project: Path, config: dict) -> tuple[int, int, int]:
     return mics, picks, particles
 
 
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """Size and modification time of the micrograph STAR file (None while it is missing)."""
+    try:
+        return path.stat().st_size, path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return None
+
+
 def _snakemake_command(options: WatchOptions) -> list[str]:
     command = [sys.executable, "-m", "snakemake", "-s", str(options.snakefile), "--directory",
                str(options.project), "--configfile", str(options.configfile),
@@ -132,7 +141,7 @@ def watch(options: WatchOptions, emit: Callable[[str], None] = _print) -> int:
         while not stop.event.is_set() and (options.cycles is None or cycle < options.cycles):
             cycle += 1
             started = time.perf_counter()
-            now = file_stamp(star_path)
+            now = _stamp(star_path)
             if now == stamp and status == 0:
                 emit(f"cycle {cycle}: no new micrographs ({listed} listed)")
             else:

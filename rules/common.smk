@@ -24,9 +24,9 @@ def micrographs_star():
     return DEMO_STAR if star == "demo" else star
 
 
-# The subset stages' copy of the micrograph STAR file, rewritten only when the subset depends on
-# what changed (cryopick.workflow.incremental.sync_subset_source), so that micrographs appended during
-# collection re-run only the per-micrograph stages.
+# The subset stages' copy of the micrograph STAR file, rewritten only when the subset depends
+# on what changed (cryopick.workflow.incremental.sync_subset_source), so that micrographs
+# appended during collection re-run only the per-micrograph stages.
 SUBSET_SOURCE = ".cryopick/subset_micrographs.star"
 SYNCED = []  # synced once per parse
 

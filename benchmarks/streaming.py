@@ -43,7 +43,8 @@ def _snakemake(root: Path, cores: int, *extra: str) -> float:
 
 def _work_seconds(root: Path) -> float:
     """Per-micrograph picking and extraction seconds in the final stages' last logs."""
-    logs = [root / "logs/extract_template.log", *sorted((root / "logs/autopick_template").glob("*"))]
+    logs = [root / "logs/extract_template.log",
+            *sorted((root / "logs/autopick_template").glob("*"))]
     return sum(float(m[1]) for log in logs if log.is_file()
                for m in PER_MICROGRAPH.finditer(log.read_text()))
 

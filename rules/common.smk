@@ -103,10 +103,11 @@ def shard_flags(alias_key):
 
 def shard_pictures(alias_key, category, shard="{shard}"):
     """The picture folder of one shard of a picking stage (a report output)."""
+    caption = "autopick_log" if alias_key == "autopick_log" else "autopick_template"
     return report(
         directory(job(alias_key, f"pictures/shard{shard}")),
         patterns=["{name}.png"],
-        caption=f"../report/{'autopick_log' if alias_key == 'autopick_log' else 'autopick_template'}.rst",
+        caption=f"../report/{caption}.rst",
         category=category,
     )
 

@@ -177,17 +177,20 @@ def unfinished(tasks: list[tuple], job: AutopickJob) -> list[tuple]:
     if job.resume_since_ns is None and not job.keep:
         return tasks
     since = job.resume_since_ns
-    todo = []
+    todo, unchanged, resumed = [], 0, 0
     for task in tasks:
         out = coordinate_path(job.odir, task[1], job.pickname)
-        done = out.is_file() and (task[1] in job.keep
-                                  or (since is not None and out.stat().st_mtime_ns >= since))
-        if not done:
+        if out.is_file() and task[1] in job.keep:
+            unchanged += 1
+        elif out.is_file() and since is not None and out.stat().st_mtime_ns >= since:
+            resumed += 1
+        else:
             todo.append(task)
-    if len(todo) < len(tasks):
-        logger.info("%d micrograph(s) finished before (unchanged, or by an interrupted attempt) "
-                    "are kept",
-                    len(tasks) - len(todo))
+    if unchanged:
+        logger.info("%d micrograph(s) unchanged since the last run are kept", unchanged)
+    if resumed:
+        logger.info("resuming: %d micrograph(s) finished by the interrupted attempt are kept",
+                    resumed)
     return todo
 
 

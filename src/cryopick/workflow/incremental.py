@@ -70,8 +70,9 @@ def micrograph_keys(mics: MicrographSet, with_index: bool = False,
     and the stamps of the files ``extra(name)`` names (e.g. its coordinate file)."""
     keys = {}
     for index, name in enumerate(mics.names):
-        parts = [repr(sorted(mics.row(index).items())), repr(sorted(mics.optics_row(index).items())),
-                 file_stamp(name), str(index) if with_index else ""]
+        parts = [repr(sorted(mics.row(index).items())),
+                 repr(sorted(mics.optics_row(index).items())), file_stamp(name),
+                 str(index) if with_index else ""]
         parts += [f"{p} {file_stamp(p)}" for p in (extra(name) if extra else ())]
         keys[name] = hashlib.sha256("\n".join(parts).encode()).hexdigest()
     return keys

@@ -22,8 +22,11 @@ demo: venv
 	$(BIN)/snakemake -s $(CURDIR)/Snakefile --directory $(DEMO_DIR) --cores $(CORES) \
 		--configfile $(CURDIR)/config/config.yaml --report $(CURDIR)/$(DEMO_DIR)/report.html
 
+# The suite runs on TEST_WORKERS processes, each taking whole test files: the SLURM and
+# install tests spend most of their time waiting, and run beside the others.
+TEST_WORKERS ?= 3
 test: venv
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests
 
 clean:
 	rm -rf $(DEMO_DIR) .pytest_cache

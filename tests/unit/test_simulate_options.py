@@ -150,7 +150,9 @@ def test_the_corpus_holds_varied_held_out_sets_apart_from_the_tune_sets():
     tune, held = datasets_in_split("tune"), datasets_in_split("heldout")
     assert "demo" in tune and len(held) >= 6 and not set(tune) & set(held)
     configs = [DATASETS[name].config for name in held]
-    assert {c.shape for c in configs} >= {"elongated", "ring", "shell"}
+    shapes = {c.shape for c in configs} | {c.second_species.shape for c in configs
+                                           if c.second_species is not None}
+    assert shapes >= {"elongated", "ring", "shell", "dumbbell", "asymmetric"}
     assert any(c.ctf_mode == "none" for c in configs)
     assert any(c.nx != c.ny for c in configs)
     assert any(c.second_species is not None and c.empty_fraction >= 0.4 for c in configs)

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from cryopick.io.star import read_star
-from test_workflow_project import REPO, SNAKEMAKE, make_project
+from test_workflow_project import REPO, SNAKEMAKE
 
 pytestmark = pytest.mark.workflow
 
@@ -172,21 +172,3 @@ def test_a_job_out_of_time_names_its_rule_and_the_resource_to_raise(slurm_demo, 
         output[-3000:]
     assert "cryopick: rule class2d ran out of time (SLURM state TIMEOUT): raise its `runtime` " \
         "(minutes) under set-resources: class2d: in the profile" in output, output[-3000:]
-
-
-@needs_slurm
-def test_class2d_runs_as_a_two_rank_mpi_job_through_slurm(tmp_path):
-    root = make_project(tmp_path)
-    config = yaml.safe_load((root / "config.yaml").read_text())
-    config["class2d"] = {"n_classes": 2, "n_iter": 2, "mpi_ranks": 2}
-    (root / "config.yaml").write_text(yaml.safe_dump(config))
-    model = "Class2D/LoG/run_it002_model.star"
-    run = subprocess.run([*SNAKEMAKE, "--directory", str(root), "--configfile",
-                          str(root / "config.yaml"), "--profile", str(REPO / "profiles/slurm"),
-                          *FAST_STATUS, model], capture_output=True, text=True, timeout=900)
-    assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
-    assert (root / model).is_file()
-    logs = "".join(p.read_text() for p in
-                   (root / ".snakemake/slurm_logs/rule_class2d").rglob("*.log"))
-    assert "srun -n 2" in logs and "MPI: 2 ranks" in logs
-    assert "tasks=2" in _slurm_log_header(root, "class2d")

@@ -1,5 +1,8 @@
 # 2. Template-free LoG picking (AutoPick/LoG) on the selected micrographs, in `shards` jobs
-# (each picks every n-th micrograph) gathered into RELION's job-level files.
+# (each picks every n-th micrograph) gathered into RELION's job-level files. The template
+# passes (templates.smk) reuse these two rules.
+
+LOG_OUTPUTS = ["coords", "coord_list", "summary", "picture", "qc", "threshold", "fom_histogram"]
 
 
 rule autopick_log_shard:
@@ -7,12 +10,7 @@ rule autopick_log_shard:
         micrographs=job("select", "micrographs_selected.star"),
     output:
         done=touch(job("autopick_log", ".shards/{shard}.done")),
-        pictures=report(
-            directory(job("autopick_log", "pictures/shard{shard}")),
-            patterns=["{name}.png"],
-            caption="../report/autopick_log.rst",
-            category="2. AutoPick/LoG",
-        ),
+        pictures=shard_pictures("autopick_log", "2. AutoPick/LoG"),
     log:
         "logs/autopick_log/shard{shard}.log",
     params:
@@ -38,25 +36,7 @@ if config["shards"] > 1:
             micrographs=job("select", "micrographs_selected.star"),
             shards=shard_flags("autopick_log"),
         output:
-            coords=job("autopick_log", "coords_suffix_autopick.star"),
-            coord_list=job("autopick_log", "autopick.star"),
-            summary=job("autopick_log", "summary.star"),
-            picture=report(
-                job("autopick_log", "summary.png"),
-                caption="../report/pick_summary.rst",
-                category="2. AutoPick/LoG",
-            ),
-            qc=report(
-                job("autopick_log", "qc.star"),
-                caption="../report/qc.rst",
-                category="2. AutoPick/LoG",
-            ),
-            threshold=job("autopick_log", "auto_threshold.yaml"),
-            fom_histogram=report(
-                job("autopick_log", "fom_histogram.png"),
-                caption="../report/log_fom_histogram.rst",
-                category="2. AutoPick/LoG",
-            ),
+            **picking_outputs("autopick_log", "2. AutoPick/LoG", LOG_OUTPUTS, "log_fom_histogram"),
         log:
             "logs/autopick_log/finish.log",
         params:
@@ -73,30 +53,7 @@ else:  # one shard: the picking job also writes the job-level files, no gather j
 
     use rule autopick_log_shard as autopick_log with:
         output:
-            pictures=report(
-                directory(job("autopick_log", "pictures/shard0")),
-                patterns=["{name}.png"],
-                caption="../report/autopick_log.rst",
-                category="2. AutoPick/LoG",
-            ),
-            coords=job("autopick_log", "coords_suffix_autopick.star"),
-            coord_list=job("autopick_log", "autopick.star"),
-            summary=job("autopick_log", "summary.star"),
-            picture=report(
-                job("autopick_log", "summary.png"),
-                caption="../report/pick_summary.rst",
-                category="2. AutoPick/LoG",
-            ),
-            qc=report(
-                job("autopick_log", "qc.star"),
-                caption="../report/qc.rst",
-                category="2. AutoPick/LoG",
-            ),
-            threshold=job("autopick_log", "auto_threshold.yaml"),
-            fom_histogram=report(
-                job("autopick_log", "fom_histogram.png"),
-                caption="../report/log_fom_histogram.rst",
-                category="2. AutoPick/LoG",
-            ),
+            pictures=shard_pictures("autopick_log", "2. AutoPick/LoG", 0),
+            **picking_outputs("autopick_log", "2. AutoPick/LoG", LOG_OUTPUTS, "log_fom_histogram"),
         log:
             "logs/autopick_log/shard0.log",

@@ -24,6 +24,36 @@ def micrographs_star():
     return DEMO_STAR if star == "demo" else star
 
 
+# The subset stages' copy of the micrograph STAR file, rewritten only when the subset depends
+# on what changed (cryopick.workflow.incremental.sync_subset_source), so that micrographs
+# appended during collection re-run only the per-micrograph stages.
+SUBSET_SOURCE = ".cryopick/subset_micrographs.star"
+SYNCED = []  # synced once per parse
+
+
+def subset_source():
+    """The micrograph STAR file the subset stages read, synced when the workflow is parsed (in
+    Snakemake's main process only: a cluster job parses the workflow again)."""
+    star = micrographs_star()
+    if workflow.is_main_process and Path(star).is_file() and not SYNCED:
+        SYNCED.append(star)
+        from cryopick.workflow.incremental import sync_subset_source
+
+        sync_subset_source(star, SUBSET_SOURCE, job("select", "micrographs_selected.star"),
+                           config["select"], config["refresh_templates"])
+    return SUBSET_SOURCE
+
+
+rule copy_subset_source:
+    input:
+        ancient(micrographs_star()),  # a first copy only; then synced by subset_source()
+    output:
+        SUBSET_SOURCE,
+    localrule: True
+    shell:
+        "cp {input:q} {output:q}.tmp && mv {output:q}.tmp {output:q}"
+
+
 def job(alias_key, name=""):
     """A path inside the RELION job folder of a stage, e.g. job('autopick_log', 'x.star')."""
     return f"{ALIAS[alias_key]}/{name}"
@@ -71,10 +101,47 @@ def shard_flags(alias_key):
     return [job(alias_key, f".shards/{i}.done") for i in range(config["shards"])]
 
 
+def shard_pictures(alias_key, category, shard="{shard}"):
+    """The picture folder of one shard of a picking stage (a report output)."""
+    caption = "autopick_log" if alias_key == "autopick_log" else "autopick_template"
+    return report(
+        directory(job(alias_key, f"pictures/shard{shard}")),
+        patterns=["{name}.png"],
+        caption=f"../report/{caption}.rst",
+        category=category,
+    )
+
+
+def picking_outputs(alias_key, category, names, fom_caption="fom_histogram"):
+    """The job-level outputs `names` of a picking stage (RELION's files and the pictures),
+    declared by its gather rule, or with one shard by its picking rule."""
+    shown = lambda name, caption: report(job(alias_key, name), caption=f"../report/{caption}.rst",
+                                         category=category)
+    files = {
+        "coords": job(alias_key, "coords_suffix_autopick.star"),
+        "coord_list": job(alias_key, "autopick.star"),
+        "summary": job(alias_key, "summary.star"),
+        "picture": shown("summary.png", "pick_summary"),
+        "sweep": shown("threshold_sweep.png", "threshold_sweep"),
+        "qc": shown("qc.star", "qc"),
+        "threshold": job(alias_key, "auto_threshold.yaml"),
+        "fom_histogram": shown("fom_histogram.png", fom_caption),
+    }
+    return {name: files[name] for name in names}
+
+
 def subset_log_params():
     """The LoG settings the subset is sized with (`select.first_n: auto`); none otherwise, so
     that a LoG setting does not re-run a fixed selection."""
     return config["autopick_log"] if config["select"]["first_n"] == "auto" else {}
+
+
+def optimise_settings():
+    """The `autopick_template` settings of the optimisation pass (and of the threshold it
+    chooses): all but the final threshold, so that changing it re-runs only the final pass."""
+    cfg = {**config["autopick_template"]}
+    cfg["final"] = {k: v for k, v in cfg["final"].items() if k != "threshold"}
+    return {key: cfg[key] for key in sorted(cfg)}  # an order that config overrides do not move
 
 
 def final_threshold():

@@ -1,10 +1,11 @@
 # 1. Subset selection of micrographs (Select/5mics): the first N, named ones, or (first_n: auto)
-# as many as it takes to reach a number of LoG picks.
+# as many as it takes to reach a number of LoG picks; from the subset's copy of the micrograph
+# STAR file (subset_source), which micrographs appended later leave unchanged.
 
 
 rule select_micrographs:
     input:
-        micrographs=micrographs_star(),
+        micrographs=subset_source(),
     output:
         selected=job("select", "micrographs_selected.star"),
         picture=report(
@@ -18,6 +19,7 @@ rule select_micrographs:
         select=config["select"],
         log=subset_log_params(),
         backend=config["backend"],
+        micrographs_star=micrographs_star(),  # named in note.txt
     conda:
         CONDA_ENV
     script:

@@ -37,23 +37,22 @@ rule select_templates:
         "../scripts/select_templates.py"
 
 
+OPTIMISE_OUTPUTS = ["coords", "summary", "picture", "sweep", "qc", "threshold", "fom_histogram"]
+TEMPLATE_OUTPUTS = ["coords", "summary", "picture", "qc"]
+
+
 rule autopick_optimise_shard:
     input:
         micrographs=job("select", "micrographs_selected.star"),
         references=job("select_templates", "class_averages.star"),
     output:
         done=touch(job("autopick_optimise", ".shards/{shard}.done")),
-        pictures=report(
-            directory(job("autopick_optimise", "pictures/shard{shard}")),
-            patterns=["{name}.png"],
-            caption="../report/autopick_template.rst",
-            category="6. AutoPick/optimise_params",
-        ),
+        pictures=shard_pictures("autopick_optimise", "6. AutoPick/optimise_params"),
     log:
         "logs/autopick_optimise/shard{shard}.log",
     params:
         odir=job("autopick_optimise"),
-        pick=config["autopick_template"],
+        pick=optimise_settings(),
         stage="optimise",
         backend=config["backend"],
         n_shards=config["shards"],
@@ -68,97 +67,14 @@ rule autopick_optimise_shard:
         "../scripts/autopick_template.py"
 
 
-if config["shards"] > 1:
-
-    rule autopick_optimise:
-        input:
-            micrographs=job("select", "micrographs_selected.star"),
-            references=job("select_templates", "class_averages.star"),
-            shards=shard_flags("autopick_optimise"),
-        output:
-            coords=job("autopick_optimise", "coords_suffix_autopick.star"),
-            summary=job("autopick_optimise", "summary.star"),
-            picture=report(
-                job("autopick_optimise", "summary.png"),
-                caption="../report/pick_summary.rst",
-                category="6. AutoPick/optimise_params",
-            ),
-            sweep=report(
-                job("autopick_optimise", "threshold_sweep.png"),
-                caption="../report/threshold_sweep.rst",
-                category="6. AutoPick/optimise_params",
-            ),
-            qc=report(
-                job("autopick_optimise", "qc.star"),
-                caption="../report/qc.rst",
-                category="6. AutoPick/optimise_params",
-            ),
-            threshold=job("autopick_optimise", "auto_threshold.yaml"),
-            fom_histogram=report(
-                job("autopick_optimise", "fom_histogram.png"),
-                caption="../report/fom_histogram.rst",
-                category="6. AutoPick/optimise_params",
-            ),
-        log:
-            "logs/autopick_optimise/finish.log",
-        params:
-            odir=job("autopick_optimise"),
-            n_shards=config["shards"],
-            pick=config["autopick_template"],
-        conda:
-            CONDA_ENV
-        script:
-            "../scripts/finish_picking.py"
-
-else:  # one shard: the picking job also writes the job-level files, no gather job to start
-
-    use rule autopick_optimise_shard as autopick_optimise with:
-        output:
-            pictures=report(
-                directory(job("autopick_optimise", "pictures/shard0")),
-                patterns=["{name}.png"],
-                caption="../report/autopick_template.rst",
-                category="6. AutoPick/optimise_params",
-            ),
-            coords=job("autopick_optimise", "coords_suffix_autopick.star"),
-            summary=job("autopick_optimise", "summary.star"),
-            picture=report(
-                job("autopick_optimise", "summary.png"),
-                caption="../report/pick_summary.rst",
-                category="6. AutoPick/optimise_params",
-            ),
-            sweep=report(
-                job("autopick_optimise", "threshold_sweep.png"),
-                caption="../report/threshold_sweep.rst",
-                category="6. AutoPick/optimise_params",
-            ),
-            qc=report(
-                job("autopick_optimise", "qc.star"),
-                caption="../report/qc.rst",
-                category="6. AutoPick/optimise_params",
-            ),
-            threshold=job("autopick_optimise", "auto_threshold.yaml"),
-            fom_histogram=report(
-                job("autopick_optimise", "fom_histogram.png"),
-                caption="../report/fom_histogram.rst",
-                category="6. AutoPick/optimise_params",
-            ),
-        log:
-            "logs/autopick_optimise/shard0.log",
-
-rule autopick_template_shard:
+use rule autopick_optimise_shard as autopick_template_shard with:
     input:
         micrographs=micrographs_star(),
         references=job("select_templates", "class_averages.star"),
         threshold=final_threshold(),
     output:
         done=touch(job("autopick_template", ".shards/{shard}.done")),
-        pictures=report(
-            directory(job("autopick_template", "pictures/shard{shard}")),
-            patterns=["{name}.png"],
-            caption="../report/autopick_template.rst",
-            category="6. AutoPick/template",
-        ),
+        pictures=shard_pictures("autopick_template", "6. AutoPick/template"),
     log:
         "logs/autopick_template/shard{shard}.log",
     params:
@@ -168,67 +84,52 @@ rule autopick_template_shard:
         backend=config["backend"],
         n_shards=config["shards"],
         on_bad_micrograph=config["on_bad_micrograph"],
+        exclude=config["exclude_micrographs"],
     threads: 2
-    resources:
-        mem_mb=6000,
-        gres=gres(),
-    conda:
-        CONDA_ENV
-    script:
-        "../scripts/autopick_template.py"
 
 
 if config["shards"] > 1:
 
-    rule autopick_template:
+    use rule autopick_log as autopick_optimise with:
+        input:
+            micrographs=job("select", "micrographs_selected.star"),
+            references=job("select_templates", "class_averages.star"),
+            shards=shard_flags("autopick_optimise"),
+        output:
+            **picking_outputs("autopick_optimise", "6. AutoPick/optimise_params", OPTIMISE_OUTPUTS),
+        log:
+            "logs/autopick_optimise/finish.log",
+        params:
+            odir=job("autopick_optimise"),
+            n_shards=config["shards"],
+            pick=optimise_settings(),
+        localrule: False  # the threshold sweep reads every FOM map
+
+    use rule autopick_log as autopick_template with:
         input:
             micrographs=micrographs_star(),
             shards=shard_flags("autopick_template"),
         output:
-            coords=job("autopick_template", "coords_suffix_autopick.star"),
-            summary=job("autopick_template", "summary.star"),
-            picture=report(
-                job("autopick_template", "summary.png"),
-                caption="../report/pick_summary.rst",
-                category="6. AutoPick/template",
-            ),
-            qc=report(
-                job("autopick_template", "qc.star"),
-                caption="../report/qc.rst",
-                category="6. AutoPick/template",
-            ),
+            **picking_outputs("autopick_template", "6. AutoPick/template", TEMPLATE_OUTPUTS),
         log:
             "logs/autopick_template/finish.log",
         params:
             odir=job("autopick_template"),
             n_shards=config["shards"],
-        localrule: True
-        conda:
-            CONDA_ENV
-        script:
-            "../scripts/finish_picking.py"
+            exclude=config["exclude_micrographs"],
 
 else:  # one shard: the picking job also writes the job-level files, no gather job to start
 
+    use rule autopick_optimise_shard as autopick_optimise with:
+        output:
+            pictures=shard_pictures("autopick_optimise", "6. AutoPick/optimise_params", 0),
+            **picking_outputs("autopick_optimise", "6. AutoPick/optimise_params", OPTIMISE_OUTPUTS),
+        log:
+            "logs/autopick_optimise/shard0.log",
+
     use rule autopick_template_shard as autopick_template with:
         output:
-            pictures=report(
-                directory(job("autopick_template", "pictures/shard0")),
-                patterns=["{name}.png"],
-                caption="../report/autopick_template.rst",
-                category="6. AutoPick/template",
-            ),
-            coords=job("autopick_template", "coords_suffix_autopick.star"),
-            summary=job("autopick_template", "summary.star"),
-            picture=report(
-                job("autopick_template", "summary.png"),
-                caption="../report/pick_summary.rst",
-                category="6. AutoPick/template",
-            ),
-            qc=report(
-                job("autopick_template", "qc.star"),
-                caption="../report/qc.rst",
-                category="6. AutoPick/template",
-            ),
+            pictures=shard_pictures("autopick_template", "6. AutoPick/template", 0),
+            **picking_outputs("autopick_template", "6. AutoPick/template", TEMPLATE_OUTPUTS),
         log:
             "logs/autopick_template/shard0.log",

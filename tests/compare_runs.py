@@ -6,9 +6,11 @@ byte-identical to a reference run:
     python tests/compare_runs.py RUN_A RUN_B
 
 Files that legitimately differ between two runs of the same commit are
-compared by content, not bytes: ``note.txt`` (its first line is a time stamp),
-``.cryopick-resume`` keys and the per-iteration ``*_cryopick.npz`` histories
-(wall-clock seconds and NaN entries), and Snakemake's logs are skipped.
+compared by content, not bytes: ``note.txt`` (its first line is a time stamp)
+and the per-iteration ``*_cryopick.npz`` histories (wall-clock seconds and NaN
+entries). Skipped: Snakemake's files and logs, the ``.cryopick-resume`` keys and
+``*.cryopick-resume`` states of resumable jobs (file stamps), and the
+``.cryopick/`` copy of the micrograph STAR file the subset is chosen from.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-SKIPPED_PARTS = {".snakemake", "logs"}
-SKIPPED_NAMES = {".cryopick-resume"}
+SKIPPED_PARTS = {".snakemake", "logs", ".cryopick"}
+SKIPPED_SUFFIX = ".cryopick-resume"  # resume keys and per-micrograph states: file stamps
 TIMING_KEYS = {"h_seconds"}
 
 
@@ -29,7 +31,7 @@ def _files(root: Path) -> set[str]:
         str(p.relative_to(root))
         for p in root.rglob("*")
         if p.is_file() and not SKIPPED_PARTS & set(p.relative_to(root).parts)
-        and p.name not in SKIPPED_NAMES
+        and not p.name.endswith(SKIPPED_SUFFIX)
     }
 
 

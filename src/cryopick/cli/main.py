@@ -12,7 +12,7 @@ __all__ = ["main"]
 
 
 # program name -> module under cryopick.cli; imported only when asked for (start-up time)
-PROGRAMS = ("autopick", "repick", "preprocess", "refine", "review")
+PROGRAMS = ("autopick", "repick", "preprocess", "refine", "review", "watch")
 
 
 def _program(name: str):
@@ -29,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
               "  preprocess relion_preprocess --extract (particle extraction)\n"
               "  refine     relion_refine 2D classification (--K classes)\n"
               "  review     the browser review page of a finished run (Review/index.html)\n"
+              "  watch      rerun the workflow as micrographs arrive (--project --configfile)\n"
               "Run `cryopick <program> --help` for its flags.", file=sys.stderr)
         return 0 if argv and argv[0] in {"-h", "--help"} else 2
     module = _program(argv[0])

@@ -67,6 +67,9 @@ class ExtractJob:
     only_unfinished: bool = False  # --only_do_unfinished
     on_bad_micrograph: str = "fail"  # skip: leave unreadable micrographs out, list them in qc_star
     qc_star: str | None = None  # the micrographs left out, and why (written when set)
+    # micrographs whose stack and table are up to date (a rerun with micrographs appended):
+    # joined as they are, like --only_do_unfinished's finished ones
+    keep: frozenset[str] = frozenset()
 
 
 def stack_path(part_dir: str, micrograph: str) -> Path:
@@ -206,8 +209,8 @@ def run_extraction(mics: MicrographSet, source: CoordinateSource, params: Extrac
         raise InputError(f"{mics.path}: no particles to extract: no micrograph has coordinates "
                          f"({_where_coordinates(source, mics.names[0])})")
     if done:
-        logger.info("%d micrograph(s) already extracted; skipping them (--only_do_unfinished)",
-                    len(done))
+        logger.info("%d micrograph(s) already extracted; skipping them (%s)", len(done),
+                    "unchanged since the last run" if job.keep else "--only_do_unfinished")
     logger.info("extracting %d micrograph(s): box %d px%s, backend %s, --j %d", len(tasks),
                 params.box_size_px, f" → {params.final_size_px} px" if params.rescale else "",
                 backend, jobs)
@@ -259,7 +262,8 @@ def _plan(mics: MicrographSet, source: CoordinateSource, params: ExtractParams,
     an unreadable micrograph is left out and added to ``skipped`` with the reason."""
     tasks, done = [], []
     for index, name in enumerate(mics.names):
-        if job.only_unfinished and extract_star_path(job.part_dir, name).is_file():
+        if (job.only_unfinished or name in job.keep) \
+                and extract_star_path(job.part_dir, name).is_file():
             done.append(index)
             continue
         pixel_a = float(mics.optics_row(index)["rlnMicrographPixelSize"])

@@ -48,6 +48,11 @@ class AutopickJob:
     # resuming an interrupted attempt of this same job: micrographs whose coordinate file was
     # written at or after this time (ns since the epoch) are finished and not redone
     resume_since_ns: int | None = None
+    # micrographs whose coordinate file is up to date (a rerun with micrographs appended)
+    keep: frozenset[str] = frozenset()
+    # template picking: micrographs whose FOM maps in odir are current (same references,
+    # micrograph and map settings), re-picked from them (a new threshold, distance, filter)
+    reuse_maps: frozenset[str] = frozenset()
     on_bad_micrograph: str = "fail"  # skip: leave unreadable micrographs out, list them in qc.star
     # with one shard, write the job-level files after picking (the workflow leaves them to its
     # job-level step, cryopick.picking.gather, which runs once after every shard)
@@ -169,18 +174,26 @@ def unfinished(tasks: list[tuple], job: AutopickJob) -> list[tuple]:
     """The tasks (task[1] is the micrograph) an interrupted attempt of this job left undone.
 
     Coordinate files are written atomically and last, so one written since the attempt began
-    holds that micrograph's complete result. Tasks keep their to-do index (shard, seed).
+    holds that micrograph's complete result; so does one of a micrograph in ``job.keep``.
+    Tasks keep their to-do index (shard, seed).
     """
-    if job.resume_since_ns is None:
+    if job.resume_since_ns is None and not job.keep:
         return tasks
-    todo = []
+    since = job.resume_since_ns
+    todo, unchanged, resumed = [], 0, 0
     for task in tasks:
         out = coordinate_path(job.odir, task[1], job.pickname)
-        if not (out.is_file() and out.stat().st_mtime_ns >= job.resume_since_ns):
+        if out.is_file() and task[1] in job.keep:
+            unchanged += 1
+        elif out.is_file() and since is not None and out.stat().st_mtime_ns >= since:
+            resumed += 1
+        else:
             todo.append(task)
-    if len(todo) < len(tasks):
+    if unchanged:
+        logger.info("%d micrograph(s) unchanged since the last run are kept", unchanged)
+    if resumed:
         logger.info("resuming: %d micrograph(s) finished by the interrupted attempt are kept",
-                    len(tasks) - len(todo))
+                    resumed)
     return todo
 
 

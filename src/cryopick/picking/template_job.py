@@ -127,7 +127,7 @@ def _pick_one(task: tuple) -> tuple[str, int, float, float]:
     out = coordinate_path(job.odir, name, job.pickname)
     paths = fom_map_paths(job.odir, name, job.pickname, len(templates.images))
     image = None
-    if spec.read_fom_maps:
+    if spec.read_fom_maps or name in job.reuse_maps:
         ny, nx = read_micrograph_shape(name)
         size = working_size(nx, ny, pixel, params.lowpass_a, params.shrink, params.optimise_size)
         maps = read_fom_maps(paths, len(templates.images), size)
@@ -213,7 +213,8 @@ def run_autopick_template(mics: MicrographSet, params: TemplatePickParams, spec:
 
     # one BLAS thread per worker (set before the fork, inherited), so --j N uses N cores
     with threadpool_limits(limits=1, user_api="blas"):
-        readable = [task for task in my_shard(tasks, job) if task[1] not in bad]
+        readable = [task for task in my_shard(tasks, job) if task[1] not in bad
+                    and task[1] not in job.keep and task[1] not in job.reuse_maps]
         _prepare_before_fork(readable, templates, params, spec, job)
         run_shard(tasks, job, bad, worker=_pick_one, desc="template picking")
     return finish_job(mics, job) if job.n_shards == 1 and job.finish else pd.DataFrame()

@@ -19,11 +19,16 @@ import yaml
 
 from cryopick import __version__
 from cryopick.errors import atomic_output
+from cryopick.workflow.incremental import KeptMicrographs, micrograph_keys, settings_key
 
-__all__ = ["end_attempt", "job_key", "log_to_file", "picking_shard", "publish_pictures",
-           "resource_advice", "resumable_shard", "start_attempt", "write_note"]
+__all__ = ["end_attempt", "job_key", "kept_extraction", "log_to_file", "picking_shard",
+           "publish_pictures", "resource_advice", "resumable_shard", "rule_micrographs",
+           "start_attempt", "write_note"]
 
 logger = logging.getLogger(__name__)
+
+# the per-micrograph state a job keeps for its next run (skipped by run comparisons)
+STATE_SUFFIX = ".cryopick-resume"
 
 
 def log_to_file(path: str | os.PathLike[str]) -> None:
@@ -112,39 +117,136 @@ def publish_pictures(staging: str | os.PathLike[str], dest: str | os.PathLike[st
     dest.mkdir(parents=True, exist_ok=True)
 
 
+def _clear_staging(staging: Path, keep: Iterable[str]) -> None:
+    """Remove the staged pictures but those of the micrographs in ``keep`` (file stems)."""
+    keep = set(keep)
+    for path in sorted(staging.rglob("*")) if staging.is_dir() else []:
+        if path.is_file() and path.stem.rsplit("_", 1)[0] not in keep:
+            path.unlink()
+
+
 @contextlib.contextmanager
 def resumable_shard(odir: str, shard: int, inputs: Iterable[str], settings: object,
-                    pictures: str) -> Iterator[tuple[int | None, str]]:
-    """One attempt of a picking shard: yields ``(resume_since_ns, staging picture folder)``.
+                    pictures: str, kept: KeptMicrographs | None = None,
+                    exists=None) -> Iterator[tuple[int | None, str, frozenset[str]]]:
+    """One attempt of a picking shard: yields ``(resume_since_ns, staging picture folder,
+    kept micrographs)``.
 
     A re-run of an interrupted attempt (same inputs and settings) keeps the micrographs it
-    finished; on success the pictures are published into ``pictures`` (the rule's output).
+    finished; a rerun of a finished job keeps those ``kept`` vouches for (unchanged since, and
+    ``exists(name)`` true), whose pictures stay staged. On success the pictures are published
+    into ``pictures`` (the rule's output).
     """
     marker = Path(odir) / ".shards" / f"{shard}.attempt"
     staging = Path(odir) / ".pictures" / f"shard{shard}"
     since = start_attempt(marker, job_key(inputs, settings))
+    keep = kept.begin(exists) if kept is not None else frozenset()
     if since is None:
-        shutil.rmtree(staging, ignore_errors=True)
-    yield since, str(staging)
+        _clear_staging(staging, {Path(name).stem for name in keep})
+    yield since, str(staging), keep
     publish_pictures(staging, pictures)
     end_attempt(marker)
 
 
-@contextlib.contextmanager
-def picking_shard(smk) -> Iterator:
-    """One attempt of a picking rule (a shard, or with one shard the whole job): yields its
-    ``AutopickJob``, resuming an interrupted attempt (:func:`resumable_shard`). The job-level
-    files are left to the job-level step (``cryopick.picking.gather``)."""
-    from cryopick.picking.job import AutopickJob
+def rule_micrographs(smk):
+    """The micrographs of a rule: its ``micrographs`` STAR file less ``exclude`` (a param)."""
+    from cryopick.workflow.incremental import without_excluded
+    from cryopick.io.star import read_micrographs_star
 
-    shard = int(smk.wildcards.get("shard", 0))
+    return without_excluded(read_micrographs_star(smk.input.micrographs),
+                            getattr(smk.params, "exclude", None) or [])
+
+
+@contextlib.contextmanager
+def picking_shard(smk, mics) -> Iterator:
+    """One attempt of a picking rule (a shard, or with one shard the whole job) over ``mics``
+    (the rule's micrographs, less any excluded): yields its ``AutopickJob``.
+
+    An interrupted attempt is resumed, and a rerun (micrographs appended or removed, one
+    excluded) computes only the micrographs whose STAR row, file or settings changed: the
+    others keep their coordinate files and pictures, bytes and times
+    (:class:`cryopick.workflow.incremental.KeptMicrographs`). The job-level files are left to the
+    job-level step (``cryopick.picking.gather``).
+    """
+    from cryopick.io.loop import read_star_loops
+    from cryopick.picking.job import AutopickJob, coordinate_path, qc_path
+
+    shard, n_shards = int(smk.wildcards.get("shard", 0)), smk.params.n_shards
+    settings = {k: v for k, v in smk.params.items() if k != "exclude"}
+    pick = smk.params.pick
+    mine = [n for i, n in enumerate(mics.names) if i % n_shards == shard]
+    keys = micrograph_keys(mics, with_index=not pick.get("seed_by_name", True))
+    # none kept: LoG picks thresholded in place after picking, FOM maps deleted after the sweep
+    redo = pick.get("auto_threshold") or (smk.params.get("stage") == "optimise"
+                                          and pick.get("delete_fom_maps"))
+    kept = None if redo else KeptMicrographs(
+        Path(smk.params.odir) / ".shards" / f"{shard}{STATE_SUFFIX}",
+        settings_key(settings, [p for k, p in smk.input.items() if k != "micrographs"]),
+        {name: keys[name] for name in mine})
+    exists = lambda name: coordinate_path(smk.params.odir, name, "autopick").is_file()  # noqa: E731
+    maps, has_maps = _saved_fom_maps(smk, shard, {name: keys[name] for name in mine})
     with resumable_shard(smk.params.odir, shard, smk.input, dict(smk.params.items()),
-                         smk.output.pictures) as (since, pictures):
-        yield AutopickJob(odir=smk.params.odir, backend=smk.params.backend, jobs=smk.threads,
+                         smk.output.pictures, kept, exists) as (since, pictures, keep):
+        reuse = maps.begin(has_maps) if maps is not None else frozenset()
+        job = AutopickJob(odir=smk.params.odir, backend=smk.params.backend, jobs=smk.threads,
                           png_dir=pictures, micrograph_list=smk.input.micrographs, shard=shard,
-                          n_shards=smk.params.n_shards, resume_since_ns=since,
+                          n_shards=n_shards, resume_since_ns=since, keep=keep, reuse_maps=reuse,
                           on_bad_micrograph=smk.params.on_bad_micrograph, finish=False,
                           record_qc=smk.params.get("stage") == "final")
+        yield job
+        bad = set(read_star_loops(qc_path(job, shard))["skipped_micrographs"][
+            "rlnMicrographName"])
+        if kept is not None:
+            kept.finish(n for n in mine if n not in bad and exists(n))
+        if maps is not None:
+            maps.finish(n for n in mine if n not in bad and has_maps(n) and (
+                n in reuse or maps.written(coordinate_path(smk.params.odir, n, "autopick"))))
+
+
+def _fom_map(odir: str, name: str) -> Path:
+    """A micrograph's saved noise-std FOM map (written, with the others, before its picks)."""
+    from cryopick.picking.template_job import fom_map_paths
+
+    return fom_map_paths(odir, name, "autopick", 0)["stddev"]
+
+
+# template-picking settings the FOM maps do not depend on (only the peak search does)
+_PEAK_SETTINGS = ("final", "optimise", "max_stddev_noise", "min_avg_noise", "auto_noise_mads",
+                  "delete_fom_maps")
+
+
+def _saved_fom_maps(smk, shard: int, keys: Mapping[str, str]):
+    """The final template pass with ``final.write_fom_maps``: the state of its saved FOM maps
+    (same references, micrograph and map settings: re-picked from them), and whether a
+    micrograph's maps exist; ``(None, None)`` otherwise."""
+    pick = smk.params.pick
+    if smk.params.get("stage") != "final" or not pick["final"].get("write_fom_maps"):
+        return None, None
+    settings = [{k: v for k, v in pick.items() if k not in _PEAK_SETTINGS}, smk.params.backend]
+    state = KeptMicrographs(Path(smk.params.odir) / ".shards" / f"{shard}.maps{STATE_SUFFIX}",
+                            settings_key(settings, [smk.input.references]), keys)
+    return state, lambda name: _fom_map(smk.params.odir, name).is_file()
+
+
+@contextlib.contextmanager
+def kept_extraction(part_dir: str, settings: object, mics, source,
+                    by_position: bool = False) -> Iterator[frozenset[str]]:
+    """One attempt of an extraction job over ``mics`` from coordinate ``source``: yields the
+    micrographs whose particle stack and table are kept (same settings, STAR row, micrograph
+    and coordinate file, and position when ``by_position``: dust noise is seeded by it, as
+    when they were made); records every extracted one on success."""
+    from cryopick.extraction.job import extract_star_path
+
+    def coordinate_file(name: str) -> list[str]:
+        path = source.table(name)[0] if hasattr(source, "files") else source.path(name)
+        return [str(path)] if path is not None else []
+
+    kept = KeptMicrographs(Path(part_dir) / STATE_SUFFIX, settings_key(settings),
+                           micrograph_keys(mics, by_position, coordinate_file))
+    table = lambda name: extract_star_path(part_dir, name)  # noqa: E731
+    keep = kept.begin(lambda name: table(name).is_file())
+    yield keep
+    kept.finish(name for name in mics.names if name in keep or kept.written(table(name)))
 
 
 # SLURM job states that mean a job asked for too little of a resource, and what to raise

@@ -14,7 +14,9 @@ from pathlib import Path
 from cryopick.commands import log_command, preprocess_command, select_command, \
     select_templates_command, template_command
 from cryopick.io.star import read_micrographs_star
-from cryopick.workflow import log_to_file, picking_shard, write_note
+from cryopick.workflow import kept_extraction, log_to_file, picking_shard, rule_micrographs, \
+    write_note
+from cryopick.workflow.incremental import template_set_line
 
 __all__ = ["autopick_log", "autopick_template", "class2d", "extract", "finish_picking", "review",
            "review_screenshot", "select_micrographs", "select_templates", "simulate_demo"]
@@ -55,7 +57,8 @@ def select_micrographs(rule) -> None:
     write_selection(selection, rule.output.selected)
     plot_subset(counts, int(opts["target_picks"]), rule.output.picture)
     write_note(str(rule.output.selected).rsplit("/", 1)[0],
-               select_command(rule.input.micrographs), opts, decisions)
+               select_command(getattr(rule.params, "micrographs_star", None)
+                              or rule.input.micrographs), opts, decisions)
 
 
 def autopick_log(rule) -> None:
@@ -67,8 +70,8 @@ def autopick_log(rule) -> None:
 
     log_to_file(rule.log[0])
     params = log_params_from_config(rule.params.pick)
-    mics = read_micrographs_star(rule.input.micrographs)
-    with picking_shard(rule) as job:
+    mics = rule_micrographs(rule)
+    with picking_shard(rule, mics) as job:
         write_note(job.odir, log_command(rule.input.micrographs, params, job), rule.params.pick)
         run_autopick_log(mics, params, job)
     if "summary" in rule.output.keys():  # shards: 1, so this job is also the gather job
@@ -89,11 +92,13 @@ def autopick_template(rule) -> None:
     auto = read_threshold(files[0]) if files else None
     params, spec = from_config(rule.params.pick, rule.params.stage, rule.input.references,
                                auto.threshold if auto else None)
-    mics = read_micrographs_star(rule.input.micrographs)
-    with picking_shard(rule) as job:
+    mics = rule_micrographs(rule)
+    with picking_shard(rule, mics) as job:
+        decisions = [f"{auto.describe()} from {files[0]}"] if auto else []
+        if rule.params.stage == "final":  # which templates picked which micrographs
+            decisions.append(template_set_line(rule.input.references, len(mics.names)))
         write_note(job.odir, template_command(rule.input.micrographs, params, spec, job),
-                   {**rule.params.pick, "pass": rule.params.stage},
-                   [f"{auto.describe()} from {files[0]}"] if auto else None)
+                   {**rule.params.pick, "pass": rule.params.stage}, decisions or None)
         run_autopick_template(mics, params, spec, job)
     if "summary" in rule.output.keys():  # shards: 1, so this job is also the gather job
         gather_picking_job(mics, job.odir, rule.input.micrographs,
@@ -107,7 +112,7 @@ def finish_picking(rule) -> None:
 
     log_to_file(rule.log[0])
     pick = rule.params.get("pick")
-    gather_picking_job(read_micrographs_star(rule.input.micrographs), rule.params.odir,
+    gather_picking_job(rule_micrographs(rule), rule.params.odir,
                        rule.input.micrographs, n_shards=rule.params.n_shards,
                        outputs=JobOutputs.from_rule(rule.output), pick_config=pick,
                        references=rule.input.get("references"),
@@ -115,7 +120,8 @@ def finish_picking(rule) -> None:
 
 
 def extract(rule) -> None:
-    """The extraction rules: particles of picked coordinates, and their picture."""
+    """The extraction rules: particles of picked coordinates, and their picture; the
+    micrographs unchanged since the last run are kept (:func:`kept_extraction`)."""
     from cryopick.extraction import ExtractJob, coordinate_source, params_from_config, \
         run_extraction
     from cryopick.extraction.plots import plot_extraction_gallery
@@ -123,13 +129,16 @@ def extract(rule) -> None:
     log_to_file(rule.log[0])
     params = params_from_config(rule.params.extract)
     part_dir = Path(rule.output.particles).parent.as_posix() + "/"
-    job = ExtractJob(part_dir=part_dir, part_star=rule.output.particles,
-                     backend=rule.params.backend, jobs=rule.threads,
-                     on_bad_micrograph=rule.params.on_bad_micrograph, qc_star=rule.output.qc)
-    source = coordinate_source(rule.input.coords)
-    write_note(part_dir, preprocess_command(rule.input.micrographs, source, params, job),
-               rule.params.extract)
-    run_extraction(read_micrographs_star(rule.input.micrographs), source, params, job)
+    mics, source = rule_micrographs(rule), coordinate_source(rule.input.coords)
+    with kept_extraction(part_dir, [rule.params.extract, rule.params.backend], mics, source,
+                         params.remove_dust) as keep:
+        job = ExtractJob(part_dir=part_dir, part_star=rule.output.particles,
+                         backend=rule.params.backend, jobs=rule.threads, keep=keep,
+                         on_bad_micrograph=rule.params.on_bad_micrograph, qc_star=rule.output.qc)
+        write_note(part_dir, preprocess_command(getattr(rule.params, "micrographs_star", None)
+                                                or rule.input.micrographs, source, params, job),
+                   rule.params.extract)
+        run_extraction(mics, source, params, job)
     plot_extraction_gallery(rule.output.particles, rule.output.gallery)
 
 

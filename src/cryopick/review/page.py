@@ -99,7 +99,7 @@ def review_data(inputs: ReviewInputs, out_dir: str | os.PathLike[str],
     if threshold is None:
         threshold = min(foms, default=0.0)
     return {
-        "title": str(Path.cwd().name), "pixel_a": mics.pixel_size_a,
+        "title": inputs.micrographs_star, "pixel_a": mics.pixel_size_a,
         "diameter_px": inputs.particle_diameter_a / mics.pixel_size_a,
         # the slider's top: the 99th percentile of the FOMs (a few very strong picks would
         # squeeze the useful range into the slider's first steps)

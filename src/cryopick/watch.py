@@ -76,19 +76,21 @@ def _count_rows(path: Path, block: str, label: str) -> int:
     return 0 if table is None else len(table[label])
 
 
-def _tally(project: Path, config: dict) -> tuple[int, int, int]:
-    """Micrographs listed, template picks and final particles, from the files written."""
+def _tally(project: Path, config: dict) -> tuple[int, int, int, int]:
+    """Micrographs listed, micrographs template-picked, their picks and the final particles,
+    from the files written."""
     from cryopick.io.star import read_star
 
     star = config["micrographs_star"]
     mics = _count_rows(project / (DEMO_STAR if star == "demo" else star), "micrographs",
                        "rlnMicrographName")
     summary = project / config["aliases"]["autopick_template"] / "summary.star"
-    picks = int(read_star(summary)[""]["rlnGroupNrParticles"].sum()) if summary.is_file() \
-        and summary.stat().st_size else 0
+    table = read_star(summary)[""] if summary.is_file() and summary.stat().st_size else None
+    picked = 0 if table is None else len(table)
+    picks = 0 if table is None else int(table["rlnGroupNrParticles"].sum())
     particles = _count_rows(project / config["aliases"]["extract_template"] / "particles.star",
                             "particles", "rlnImageName")
-    return mics, picks, particles
+    return mics, picked, picks, particles
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:
@@ -136,7 +138,8 @@ def watch(options: WatchOptions, emit: Callable[[str], None] = _print) -> int:
     star_path = project / (DEMO_STAR if star == "demo" else star)
     stop = _Stop()
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    stamp, listed, status, cycle = None, _tally(project, config)[0], 0, 0
+    listed, picked = _tally(project, config)[:2]
+    stamp, status, cycle = None, 0, 0
     try:
         while not stop.event.is_set() and (options.cycles is None or cycle < options.cycles):
             cycle += 1
@@ -149,12 +152,13 @@ def watch(options: WatchOptions, emit: Callable[[str], None] = _print) -> int:
                                               start_new_session=True)  # stdout: cycle lines
                 status = stop.child.wait()
                 stop.child, stamp = None, now
-                mics, picks, particles = _tally(project, config)
-                emit(f"cycle {cycle}: {max(mics - listed, 0)} new micrograph(s), {mics} in all; "
+                mics, now_picked, picks, particles = _tally(project, config)
+                emit(f"cycle {cycle}: {max(now_picked - picked, 0)} new micrograph(s) picked, "
+                     f"{mics} in all; "
                      f"{picks} picks, {particles} particles; {time.perf_counter() - started:.1f} s"
                      + (f"; snakemake exited with status {status}" if status else "")
                      + ("; stopped" if stop.event.is_set() else ""))
-                listed = mics
+                listed, picked = mics, now_picked
             if options.cycles is None or cycle < options.cycles:
                 stop.event.wait(options.every_s)
     finally:

@@ -171,12 +171,12 @@ def test_watch_picks_up_an_appended_micrograph_and_stops_on_sigterm(scratch, tmp
 
     watch = _watch(root)
     try:
-        assert "0 new micrograph(s), 11 in all" in cycle(), lines  # mic012 left the list
+        assert "0 new micrograph(s) picked, 11 in all" in cycle(), lines  # mic012 left the list
         write_first_micrographs(root / STAR, root / "stream.star", 12)
         deadline = time.time() + 120
         while "12 in all" not in cycle() and time.time() < deadline:
             pass
-        assert "1 new micrograph(s), 12 in all" in lines[-1], lines
+        assert "1 new micrograph(s) picked, 12 in all" in lines[-1], lines
         watch.send_signal(signal.SIGTERM)  # between cycles
         assert watch.wait(timeout=60) == 0
     finally:

@@ -205,8 +205,11 @@ def test_export_then_rerun_repicks_and_reextracts_only(demo, browser):
     particles = read_star(demo / "Extract/template/particles.star")["particles"]
     assert names[1] not in set(particles["rlnMicrographName"])
     assert set(particles["rlnMicrographName"]) == {names[0], names[2]}
-    assert "exclude_micrographs: 1 micrograph(s)" in (demo / "Review/decisions_applied.txt"
-                                                       ).read_text()
+    applied = (demo / "Review/decisions_applied.txt").read_text()
+    assert "exclude_micrographs: 1 micrograph(s)" in applied
+    # and which templates picked the micrographs: all of those left, by one template set
+    assert re.search(r"^templates: Select/templates4autopick/class_averages\.star \(sha256 "
+                     r"[0-9a-f]{12}\) picked all 2 micrograph", applied, re.M), applied
 
 
 def _synthetic_data(n_mics: int, n_picks: int, thumb: str) -> dict:

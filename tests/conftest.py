@@ -24,7 +24,8 @@ def blob_micrograph() -> tuple[np.ndarray, np.ndarray]:
 # Files whose tests mostly wait (on SLURM's queue and time limits, on pip): first in the
 # order, so that a parallel run (`make test`: pytest-xdist, whole files per worker) starts
 # them at once and fills the waits with the end-to-end runs and then the unit tests.
-WAITING_FIRST = ("test_slurm.py", "test_install.py", "test_slurm_mpi.py")
+WAITING_FIRST = ("test_slurm.py", "test_slurm_timeout.py", "test_install.py",
+                 "test_slurm_mpi.py")
 
 
 def _start_rank(item: pytest.Item) -> tuple[int, int]:

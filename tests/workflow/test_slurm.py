@@ -155,20 +155,3 @@ def test_classification_cancelled_mid_way_resumes_to_the_same_classes(slurm_demo
     stem = DEMO_MODEL.replace("_model.star", "")
     for suffix in ("_model.star", "_data.star", "_classes.mrcs"):
         _same_bytes(root, slurm_demo, stem + suffix)
-
-
-@needs_slurm
-def test_a_job_out_of_time_names_its_rule_and_the_resource_to_raise(slurm_demo, tmp_path):
-    root = _copy_without(slurm_demo, tmp_path / "p", "Class2D/LoG")
-    config = yaml.safe_load((root / "config.yaml").read_text())
-    config["class2d"]["n_iter"] = 999  # far longer than the one minute it is given
-    (root / "config.yaml").write_text(yaml.safe_dump(config))
-    run = subprocess.run([*_slurm_run(root, "Class2D/LoG/run_it999_model.star"),
-                          "--set-resources", "class2d:runtime=1"],
-                         capture_output=True, text=True, timeout=400)
-    output = run.stdout + run.stderr
-    assert run.returncode != 0
-    assert "Error in rule class2d" in output and "SLURM status is: 'TIMEOUT'" in output, \
-        output[-3000:]
-    assert "cryopick: rule class2d ran out of time (SLURM state TIMEOUT): raise its `runtime` " \
-        "(minutes) under set-resources: class2d: in the profile" in output, output[-3000:]

@@ -8,8 +8,8 @@ import subprocess
 import pytest
 import yaml
 
-from test_slurm import FAST_STATUS, _slurm_log_header, needs_slurm
-from test_workflow_project import REPO, SNAKEMAKE, make_project
+from test_slurm import FAST_STATUS, SLURM_SNAKEMAKE, _slurm_log_header, needs_slurm
+from test_workflow_project import REPO, make_project
 
 pytestmark = pytest.mark.workflow
 
@@ -21,7 +21,7 @@ def test_class2d_runs_as_a_two_rank_mpi_job_through_slurm(tmp_path):
     config["class2d"] = {"n_classes": 2, "n_iter": 2, "mpi_ranks": 2}
     (root / "config.yaml").write_text(yaml.safe_dump(config))
     model = "Class2D/LoG/run_it002_model.star"
-    run = subprocess.run([*SNAKEMAKE, "--directory", str(root), "--configfile",
+    run = subprocess.run([*SLURM_SNAKEMAKE, "--directory", str(root), "--configfile",
                           str(root / "config.yaml"), "--profile", str(REPO / "profiles/slurm"),
                           *FAST_STATUS, model], capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]

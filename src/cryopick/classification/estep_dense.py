@@ -120,7 +120,7 @@ def _pruning_threshold(setup: EStepSetup, u: Array, total: Array) -> Array:
 
 def _dense_sums(setup: EStepSetup, prep: Prepared, weight: Array, acc: Accumulator) -> Array:
     """Bucket sums, class sums (host) and the per-particle (G, Σw|P|²) rows ``(b, 3m)``."""
-    _bk, xp = setup.bk, setup.bk.xp
+    xp = setup.bk.xp
     b, tf, kp = weight.shape
     m, k = setup.m_cur, setup.n_classes
     flat = xp.reshape(weight, (b * tf, kp))

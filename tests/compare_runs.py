@@ -9,8 +9,8 @@ Files that legitimately differ between two runs of the same commit are
 compared by content, not bytes: ``note.txt`` (its first line is a time stamp)
 and the per-iteration ``*_cryopick.npz`` histories (wall-clock seconds and NaN
 entries). The review page's ``screenshot.png`` is a headless Chromium rendering,
-which is not byte-reproducible when the machine is busy (the layout can settle
-a frame later), so it is compared by its size in pixels; the page it shows,
+which is not byte-reproducible (rounded corners antialias a grey level or two
+differently from run to run), so it is compared by its size in pixels; the page it shows,
 ``Review/index.html``, is compared by bytes. Skipped: Snakemake's files and logs, the ``.cryopick-resume`` keys and
 ``*.cryopick-resume`` states of resumable jobs (file stamps), and the
 ``.cryopick/`` copy of the micrograph STAR file the subset is chosen from.

@@ -7,7 +7,7 @@ threshold is the first real valley of the FOM density above the noise (see
 :func:`_valley`). Without a valley, particles that show as a shoulder are the upper component
 of a two-Gaussian mixture, cut where it overtakes the noise. Failing both (particles few or
 weak), the noise peaks are taken as maxima of many noise values, a Gumbel distribution whose
-width is measured on the noise mode's lower side, and the cut is where one noise peak of the
+width is measured on the noise mode's lower side (its median distance below the mode), and the cut is where one noise peak of the
 lot is expected above it (mode + width × ln(number of peaks)).
 The same rule works on any figure of merit with a noise mode (template and LoG picking).
 """
@@ -31,6 +31,7 @@ __all__ = ["ThresholdChoice", "choose_threshold", "plot_fom_histogram", "read_th
 logger = logging.getLogger(__name__)
 
 GUMBEL_LOWER_RMS = 0.7293  # RMS distance below the mode of a unit Gumbel distribution
+GUMBEL_LOWER_MEDIAN = 0.5266  # its median distance below the mode: -ln(-ln(1/(2e)))
 MIN_MODE_HEIGHT = 0.02  # a mode counts when its density reaches this × the highest mode's
 
 
@@ -116,6 +117,20 @@ def _mixture_cut(foms: np.ndarray, noise_mode: float, noise_sd: float,
     return cut if np.sum(foms >= cut) >= max(10.0, 2.0 * expected) else None
 
 
+def _lower_side_sd(foms: np.ndarray, noise_mode: float) -> float:
+    """The noise's spread, measured on the noise mode's lower side (which holds no particles),
+    as the RMS distance below the mode of a Gumbel distribution of that width.
+
+    The width comes from the median distance below the mode, not the RMS: a few peaks far
+    below the noise (on carbon edges or contamination, whose FOM is strongly negative) would
+    widen an RMS, and with it the null cut, by as much as a third.
+    """
+    below = noise_mode - foms[foms <= noise_mode]
+    if len(below) < 2:
+        return float(foms.std())
+    return float(GUMBEL_LOWER_RMS * np.median(below) / GUMBEL_LOWER_MEDIAN)
+
+
 def choose_threshold(foms: np.ndarray) -> ThresholdChoice:
     """The automatic threshold of a set of peak figures of merit (see the module docstring)."""
     foms = np.asarray(foms, dtype=np.float64)
@@ -136,9 +151,7 @@ def choose_threshold(foms: np.ndarray) -> ThresholdChoice:
     # the noise mode: the highest mode below the valley (or of all, without one)
     noise_modes = modes[modes < valley] if valley is not None else modes
     noise_mode = float(grid[noise_modes[int(np.argmax(density[noise_modes]))]])
-    below = foms[foms <= noise_mode]
-    noise_sd = float(np.sqrt(np.mean((below - noise_mode) ** 2))) if len(below) > 1 else \
-        float(foms.std())
+    noise_sd = _lower_side_sd(foms, noise_mode)
     mixture = None if valley is not None else _mixture_cut(foms, noise_mode, noise_sd)
     if valley is not None:
         choice = ThresholdChoice(float(grid[valley]), "valley", noise_mode, noise_sd, len(foms))

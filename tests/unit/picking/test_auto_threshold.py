@@ -100,3 +100,16 @@ def test_log_picks_below_the_cut_are_dropped_from_their_files(tmp_path):
     assert params.diameter_max_a == 120
     with pytest.raises(TypeError):
         log_params_from_config({"diameter_min_a": 100, "diameter_max_a": 120, "typo": 1})
+
+
+def test_peaks_far_below_the_noise_do_not_raise_the_null_cut():
+    rng = np.random.default_rng(5)
+    noise = rng.gumbel(0.3, 0.25, 3000)
+    clean = choose_threshold(noise)
+    # 5 % of the peaks on carbon edges and contamination, FOMs far below the noise
+    with_outliers = choose_threshold(np.concatenate([noise, rng.normal(-1.5, 0.4, 150)]))
+    assert with_outliers.method == clean.method == "null"
+    # the lower side's RMS would nearly triple the noise width (0.30 to 0.86) and put the cut
+    # three times as far above the noise; its median moves by an eighth
+    rise = with_outliers.threshold - clean.threshold
+    assert rise < 0.25 * (clean.threshold - clean.noise_mode), (clean, with_outliers)

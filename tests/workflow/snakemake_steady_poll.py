@@ -9,21 +9,29 @@ cluster, where an ``squeue`` every 2 s costs nothing. Everything else is the doc
 
 from __future__ import annotations
 
-import snakemake_executor_plugin_slurm as slurm
-
 POLL_S = 2
-_check_active_jobs = slurm.Executor.check_active_jobs
 
 
-async def _check_steadily(self, active_jobs):
-    async for job in _check_active_jobs(self, active_jobs):
-        yield job
-    self.next_seconds_between_status_checks = POLL_S
+def _patch_status_checks() -> None:
+    """Reset the plugin's wait to POLL_S after each status check (a plugin without the
+    method this wraps is left as it is: the runs are then only slower)."""
+    try:
+        import snakemake_executor_plugin_slurm as slurm
 
+        check_active_jobs = slurm.Executor.check_active_jobs
+    except (ImportError, AttributeError):
+        return
 
-slurm.Executor.check_active_jobs = _check_steadily
+    async def check_steadily(self, active_jobs):
+        async for job in check_active_jobs(self, active_jobs):
+            yield job
+        self.next_seconds_between_status_checks = POLL_S
+
+    slurm.Executor.check_active_jobs = check_steadily
+
 
 if __name__ == "__main__":
     from snakemake.cli import main
 
+    _patch_status_checks()
     main()

@@ -14,8 +14,8 @@ import yaml
 from cryopick.io.mrc import write_mrc
 from cryopick.io.star import read_star, write_star
 from support import make_blob_micrograph
-from test_slurm import FAST_STATUS, SLURM_SNAKEMAKE, needs_slurm
-from test_workflow_project import REPO, SNAKEMAKE
+from test_slurm import _slurm_run, needs_slurm
+from test_workflow_project import SNAKEMAKE
 
 pytestmark = pytest.mark.workflow
 STAGES = ["select_micrographs", "autopick_log", "Extract/LoG/particles.star"]
@@ -56,10 +56,9 @@ def _project(root, policy: str | None):
 @pytest.mark.parametrize("where", ["local", pytest.param("slurm", marks=needs_slurm)])
 def test_bad_micrographs_are_skipped_listed_and_left_out_of_what_follows(tmp_path, where):
     base = _project(tmp_path, None)  # the default: skip
-    command = [*base, "--cores", "2"] if where == "local" else \
-        [*SLURM_SNAKEMAKE, *base[len(SNAKEMAKE):], "--profile", str(REPO / "profiles/slurm"),
-         *FAST_STATUS]
-    run = subprocess.run([*command, *STAGES], capture_output=True, text=True, timeout=600)
+    command = [*base, "--cores", "2", *STAGES] if where == "local" else \
+        _slurm_run(tmp_path, *STAGES)
+    run = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     qc = read_star(tmp_path / "AutoPick/LoG/qc.star")["skipped_micrographs"]
     reasons = dict(zip(qc["rlnMicrographName"], qc["cryopickSkipReason"]))

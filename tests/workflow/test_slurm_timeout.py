@@ -11,8 +11,8 @@ import subprocess
 import pytest
 import yaml
 
-from test_slurm import FAST_STATUS, SLURM_SNAKEMAKE, needs_slurm
-from test_workflow_project import REPO, SNAKEMAKE
+from test_slurm import _slurm_run, needs_slurm
+from test_workflow_project import SNAKEMAKE
 
 pytestmark = pytest.mark.workflow
 
@@ -30,11 +30,9 @@ def test_a_job_out_of_time_names_its_rule_and_the_resource_to_raise(tmp_path):
                            capture_output=True, text=True, timeout=300)
     assert local.returncode == 0, local.stderr[-3000:]
     # one core and little memory, so that the other SLURM tests' jobs run beside it
-    run = subprocess.run([*SLURM_SNAKEMAKE, *base[len(SNAKEMAKE):], "--profile",
-                          str(REPO / "profiles/slurm"), *FAST_STATUS,
-                          "--set-resources", "class2d:runtime=1", "class2d:mem_mb=2000",
-                          "--set-threads", "class2d=1", "--",
-                          "Class2D/LoG/run_it999_model.star"],
+    run = subprocess.run(_slurm_run(root, "--set-resources", "class2d:runtime=1",
+                                    "class2d:mem_mb=2000", "--set-threads", "class2d=1", "--",
+                                    "Class2D/LoG/run_it999_model.star"),
                          capture_output=True, text=True, timeout=400)
     output = run.stdout + run.stderr
     assert run.returncode != 0

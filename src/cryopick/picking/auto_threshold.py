@@ -1,15 +1,15 @@
 """An automatic picking threshold from the distribution of figures of merit (``threshold: auto``).
 
 Every peak of the FOM maps, found with no threshold, is either noise or a particle (or junk
-the noise filters let through). Noise peaks are the many, low-FOM ones; their distribution's
-lower side holds no particles, so it is a null distribution the data give for free. The
-threshold is the first real valley of the FOM density above the noise (see
-:func:`_valley`). Without a valley, particles that show as a shoulder are the upper component
-of a two-Gaussian mixture, cut where it overtakes the noise. Failing both (particles few or
-weak), the noise peaks are taken as maxima of many noise values, a Gumbel distribution whose
-width is measured on the noise mode's lower side (its median distance below the mode), and
-the cut is where one noise peak of the lot is expected above it (mode + width × ln(number of
-peaks)).
+the noise filters let through). Noise peaks are the many, low-FOM ones and make the
+density's highest mode. The threshold is the first real valley of the FOM density above the
+noise (see :func:`_valley`). Without a valley, particles that show as a shoulder are the
+upper component of a two-Gaussian mixture, cut where it overtakes the noise. Failing both
+(particles few or weak), the cut is where one noise peak of the lot is expected above it
+under a null fitted to the noise mode's own shape (:func:`_null_cut`): its width is the
+mode's upper half width at half maximum (the side the cut lies on), its tail a Gumbel's (the
+maximum of many noise values) when the mode is skewed upwards as a Gumbel is, a Gaussian's
+when it is symmetric, in between for skews in between.
 The same rule works on any figure of merit with a noise mode (template and LoG picking).
 """
 
@@ -33,6 +33,10 @@ logger = logging.getLogger(__name__)
 
 GUMBEL_LOWER_RMS = 0.7293  # RMS distance below the mode of a unit Gumbel distribution
 GUMBEL_LOWER_MEDIAN = 0.5266  # its median distance below the mode: -ln(-ln(1/(2e)))
+# half widths at half maximum of a unit Gumbel's density above and below its mode (the roots
+# of x + exp(-x) = 1 + ln 2), and of a unit Gaussian's
+GUMBEL_HWHM_UP, GUMBEL_HWHM_LOW = 1.4627, 0.9851
+GAUSS_HWHM = 1.1774
 MIN_MODE_HEIGHT = 0.02  # a mode counts when its density reaches this × the highest mode's
 
 
@@ -50,15 +54,20 @@ class ThresholdChoice:
         """One line for logs, notes and the report."""
         how = {"valley": "the valley above the noise mode",
                "mixture": "where a two-Gaussian mixture's upper component overtakes the noise",
-               }.get(self.method, "one noise peak expected above it (Gumbel null)")
+               }.get(self.method, "one noise peak expected above it (noise null)")
         return (f"threshold auto: {self.threshold:.3f} ({how}; {self.n_peaks} peaks, noise mode "
                 f"{self.noise_mode:.3f}, null SD {self.noise_sd:.3f})")
 
 
+def _bandwidth(values: np.ndarray) -> float:
+    """Silverman's rule-of-thumb kernel bandwidth of ``values``."""
+    spread = min(values.std(), np.subtract(*np.percentile(values, [75, 25])) / 1.34)
+    return float(0.9 * max(spread, 1e-6) * len(values) ** -0.2)
+
+
 def _density(values: np.ndarray, grid: np.ndarray) -> np.ndarray:
     """Gaussian kernel density (Silverman's bandwidth) of ``values`` on ``grid``."""
-    spread = min(values.std(), np.subtract(*np.percentile(values, [75, 25])) / 1.34)
-    bandwidth = 0.9 * max(spread, 1e-6) * len(values) ** -0.2
+    bandwidth = _bandwidth(values)
     z = (grid[:, None] - values[None, :]) / bandwidth
     return np.exp(-0.5 * z * z).sum(axis=1) / (len(values) * bandwidth * np.sqrt(2 * np.pi))
 
@@ -119,18 +128,51 @@ def _mixture_cut(foms: np.ndarray, noise_mode: float, noise_sd: float,
 
 
 def _lower_side_sd(foms: np.ndarray, noise_mode: float) -> float:
-    """The noise's spread, measured on the noise mode's lower side (which holds no particles),
-    as the RMS distance below the mode of a Gumbel distribution of that width.
+    """The noise's spread for the mixture's check, measured on the noise mode's lower side
+    (which holds no particles), as the RMS distance below the mode of a Gumbel distribution of
+    that width.
 
     The width comes from the median distance below the mode, not the RMS: a few peaks far
     below the noise (on carbon edges or contamination, whose FOM is strongly negative) would
-    widen an RMS, and with it the null cut: by a third on one simulated set, nearly threefold
-    with 5 % such peaks (tests/unit/picking/test_auto_threshold.py).
+    widen an RMS.
     """
     below = noise_mode - foms[foms <= noise_mode]
     if len(below) < 2:
         return float(foms.std())
     return float(GUMBEL_LOWER_RMS * np.median(below) / GUMBEL_LOWER_MEDIAN)
+
+
+def _half_widths(grid: np.ndarray, density: np.ndarray, mode: int,
+                 bandwidth: float) -> tuple[float, float]:
+    """The density's half widths at half maximum below and above grid index ``mode``, less
+    the kernel's share (widths add in quadrature), each at least a quarter of its raw value."""
+    half = 0.5 * density[mode]
+    below = np.flatnonzero(density[:mode] <= half)
+    above = np.flatnonzero(density[mode:] <= half)
+    low = grid[mode] - (grid[below[-1]] if len(below) else grid[0])
+    high = (grid[mode + above[0]] if len(above) else grid[-1]) - grid[mode]
+    kernel = GAUSS_HWHM * bandwidth
+    low, high = (float(np.sqrt(max(w * w - kernel * kernel, (0.25 * w) ** 2)))
+                 for w in (low, high))
+    return low, high
+
+
+def _null_cut(noise_mode: float, low: float, high: float, n_peaks: int) -> tuple[float, float]:
+    """``(cut, null SD)``: where one of ``n_peaks`` noise peaks is expected above the cut.
+
+    The null's width comes from the upper half width ``high``; its tail is a Gaussian's when
+    the noise mode is symmetric (``high / low`` ≤ 1), a Gumbel's when it is skewed upwards as
+    a Gumbel is (ratio ≥ 1.485), the cut interpolated linearly in between. The null SD
+    returned is the Gaussian's.
+    """
+    from scipy.stats import norm
+
+    sd = high / GAUSS_HWHM
+    gauss = noise_mode + sd * float(norm.isf(1.0 / n_peaks))
+    gumbel = noise_mode + high / GUMBEL_HWHM_UP * math.log(n_peaks)
+    skew = high / max(low, 1e-12)
+    weight = min(1.0, max(0.0, (skew - 1.0) / (GUMBEL_HWHM_UP / GUMBEL_HWHM_LOW - 1.0)))
+    return float((1.0 - weight) * gauss + weight * gumbel), float(sd)
 
 
 def choose_threshold(foms: np.ndarray) -> ThresholdChoice:
@@ -143,7 +185,8 @@ def choose_threshold(foms: np.ndarray) -> ThresholdChoice:
     # would otherwise stretch the grid past the noise and particle modes
     low, high = np.percentile(foms, [0.5, 99.5])
     grid = np.linspace(low, high, 512)
-    density = _density(foms[(foms >= low) & (foms <= high)], grid)
+    bulk = foms[(foms >= low) & (foms <= high)]
+    density = _density(bulk, grid)
     inner = (density[1:-1] > density[:-2]) & (density[1:-1] >= density[2:])
     modes = np.flatnonzero(inner) + 1
     modes = modes[density[modes] >= MIN_MODE_HEIGHT * density.max()]
@@ -152,17 +195,18 @@ def choose_threshold(foms: np.ndarray) -> ThresholdChoice:
     valley = _valley(foms, grid, density, modes)
     # the noise mode: the highest mode below the valley (or of all, without one)
     noise_modes = modes[modes < valley] if valley is not None else modes
-    noise_mode = float(grid[noise_modes[int(np.argmax(density[noise_modes]))]])
-    noise_sd = _lower_side_sd(foms, noise_mode)
-    mixture = None if valley is not None else _mixture_cut(foms, noise_mode, noise_sd)
+    mode_index = int(noise_modes[int(np.argmax(density[noise_modes]))])
+    noise_mode = float(grid[mode_index])
+    null_cut, noise_sd = _null_cut(noise_mode, *_half_widths(
+        grid, density, mode_index, _bandwidth(bulk)), len(foms))
+    mixture = None if valley is not None else \
+        _mixture_cut(foms, noise_mode, _lower_side_sd(foms, noise_mode))
     if valley is not None:
         choice = ThresholdChoice(float(grid[valley]), "valley", noise_mode, noise_sd, len(foms))
     elif mixture is not None:
         choice = ThresholdChoice(mixture, "mixture", noise_mode, noise_sd, len(foms))
     else:
-        width = noise_sd / GUMBEL_LOWER_RMS
-        cut = float(noise_mode + width * np.log(len(foms)))
-        choice = ThresholdChoice(cut, "null", noise_mode, noise_sd, len(foms))
+        choice = ThresholdChoice(null_cut, "null", noise_mode, noise_sd, len(foms))
     logger.info("%s", choice.describe())
     return choice
 

@@ -97,3 +97,35 @@ def _rows(path: Path) -> list[list[str]]:
     """X, Y, class, FOM, ψ of every pick (text, as written)."""
     return [line.split() for line in path.read_text().splitlines()
             if len(line.split()) == 5 and not line.startswith("_")]
+
+
+def test_relions_empty_pick_file_is_a_micrograph_without_picks(demo, monkeypatch):
+    """relion_autopick writes a 0-byte coordinate file where it finds nothing; extraction
+    reads it as no particles, as relion_preprocess does, and extracts the other micrograph."""
+    monkeypatch.chdir(demo)
+    shutil.copytree("R", "E")
+    # re-pick from RELION's maps above mic001's best FOM (RELION aborts when no micrograph
+    # has a pick, after writing the files)
+    best = [max(float(row[3]) for row in _rows(Path(f"R/Movies/{stem}_autopick.star")))
+            for stem in STEMS]
+    assert best[0] < best[1]
+    threshold = f"{(best[0] + best[1]) / 2:.3f}"
+    subprocess.run(["relion_autopick", "--i", STAR, "--odir", "E/", "--pickname", "autopick",
+                    *[f if f != "0.5" else threshold for f in FLAGS[:-1]], "--read_fom_maps"],
+                   check=True, capture_output=True, timeout=600)
+    empty = Path(f"E/Movies/{STEMS[0]}_autopick.star")
+    assert empty.stat().st_size == 0  # RELION's way of writing "no picks"
+    from cryopick.io.star import read_coordinates, read_star
+    assert len(read_coordinates(empty)) == 0
+    flags = ["--i", STAR, "--coord_dir", "E/", "--coord_suffix", "_autopick.star", "--extract",
+             "--extract_size", "256", "--scale", "64", "--norm", "--bg_radius", "25",
+             "--invert_contrast"]
+    subprocess.run(["relion_preprocess", *flags, "--part_star", "XR/particles.star",
+                    "--part_dir", "XR/"], check=True, capture_output=True, timeout=300)
+    assert main(["preprocess", *flags, "--part_star", "XC/particles.star", "--part_dir",
+                 "XC/"]) == 0
+    ours, theirs = read_star("XC/particles.star")["particles"], \
+        read_star("XR/particles.star")["particles"]
+    picks = len(_rows(Path(f"E/Movies/{STEMS[1]}_autopick.star")))
+    assert len(ours) == len(theirs) == picks > 0
+    assert set(ours["rlnMicrographName"]) == {f"MotionCorr/job002/Movies/{STEMS[1]}.mrc"}

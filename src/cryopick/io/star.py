@@ -256,8 +256,14 @@ def write_micrographs_star(mset: MicrographSet, path: str | os.PathLike[str]) ->
 
 
 def read_coordinate_loop(path: str | os.PathLike[str]) -> Loop:
-    """Read a per-micrograph coordinate STAR (rlnCoordinateX/Y in pixels), without pandas."""
+    """Read a per-micrograph coordinate STAR (rlnCoordinateX/Y in pixels), without pandas.
+
+    An empty file is a micrograph without picks: RELION's autopick writes one (0 bytes) where
+    it found none.
+    """
     path = Path(path)
+    if path.is_file() and path.stat().st_size == 0:
+        return Loop({"rlnCoordinateX": np.zeros(0), "rlnCoordinateY": np.zeros(0)})
     table = next(iter(read_star_loops(path).values()))
     missing = {"rlnCoordinateX", "rlnCoordinateY"} - set(table.columns)
     if missing and len(table):

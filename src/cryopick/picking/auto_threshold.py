@@ -9,7 +9,10 @@ upper component of a two-Gaussian mixture, cut where it overtakes the noise. Fai
 under a null fitted to the noise mode's own shape (:func:`_null_cut`): its width is the
 mode's upper half width at half maximum (the side the cut lies on), its tail a Gumbel's (the
 maximum of many noise values) when the mode is skewed upwards as a Gumbel is, a Gaussian's
-when it is symmetric, in between for skews in between.
+when it is symmetric, in between for skews in between. When fewer than ten peaks lie above
+that cut, nothing stands out of the noise: the caller's fallback threshold is used instead,
+if it gave one (the workflow gives the optimisation pass's), so that a hands-free run does
+not end without picks.
 The same rule works on any figure of merit with a noise mode (template and LoG picking).
 """
 
@@ -38,6 +41,7 @@ GUMBEL_LOWER_MEDIAN = 0.5266  # its median distance below the mode: -ln(-ln(1/(2
 GUMBEL_HWHM_UP, GUMBEL_HWHM_LOW = 1.4627, 0.9851
 GAUSS_HWHM = 1.1774
 MIN_MODE_HEIGHT = 0.02  # a mode counts when its density reaches this × the highest mode's
+MIN_ABOVE_NULL = 10  # fewer peaks above the null cut: nothing stands out of the noise
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,7 +49,7 @@ class ThresholdChoice:
     """The chosen threshold, how it was found, and the noise it was measured against."""
 
     threshold: float
-    method: str  # "valley", "mixture" or "null"
+    method: str  # "valley", "mixture", "null" or "fallback"
     noise_mode: float
     noise_sd: float
     n_peaks: int
@@ -54,6 +58,8 @@ class ThresholdChoice:
         """One line for logs, notes and the report."""
         how = {"valley": "the valley above the noise mode",
                "mixture": "where a two-Gaussian mixture's upper component overtakes the noise",
+               "fallback": f"the fallback: fewer than {MIN_ABOVE_NULL} peaks stand out of the "
+                           "noise null",
                }.get(self.method, "one noise peak expected above it (noise null)")
         return (f"threshold auto: {self.threshold:.3f} ({how}; {self.n_peaks} peaks, noise mode "
                 f"{self.noise_mode:.3f}, null SD {self.noise_sd:.3f})")
@@ -175,8 +181,9 @@ def _null_cut(noise_mode: float, low: float, high: float, n_peaks: int) -> tuple
     return float((1.0 - weight) * gauss + weight * gumbel), float(sd)
 
 
-def choose_threshold(foms: np.ndarray) -> ThresholdChoice:
-    """The automatic threshold of a set of peak figures of merit (see the module docstring)."""
+def choose_threshold(foms: np.ndarray, fallback: float | None = None) -> ThresholdChoice:
+    """The automatic threshold of a set of peak figures of merit (see the module docstring);
+    ``fallback`` is used when nothing stands out of the noise null (None: the null cut)."""
     foms = np.asarray(foms, dtype=np.float64)
     foms = foms[np.isfinite(foms)]
     if len(foms) < 10:
@@ -205,6 +212,11 @@ def choose_threshold(foms: np.ndarray) -> ThresholdChoice:
         choice = ThresholdChoice(float(grid[valley]), "valley", noise_mode, noise_sd, len(foms))
     elif mixture is not None:
         choice = ThresholdChoice(mixture, "mixture", noise_mode, noise_sd, len(foms))
+    elif fallback is not None and np.sum(foms >= null_cut) < MIN_ABOVE_NULL:
+        logger.warning("the noise null's cut %.3f keeps %d of %d peaks: using the fallback "
+                       "threshold %g", null_cut, int(np.sum(foms >= null_cut)), len(foms),
+                       fallback)
+        choice = ThresholdChoice(float(fallback), "fallback", noise_mode, noise_sd, len(foms))
     else:
         choice = ThresholdChoice(null_cut, "null", noise_mode, noise_sd, len(foms))
     logger.info("%s", choice.describe())

@@ -46,7 +46,8 @@ def gather_picking_job(mics: MicrographSet, odir: str, micrograph_list: str, n_s
     LoG (no sweep, a threshold file declared): the automatic threshold of the picks' FOMs,
     applied to the pick files when ``apply_log_threshold``. The optimisation pass (a sweep
     declared; ``pick_config``: the workflow's ``autopick_template`` section): the sweep on the
-    saved FOM maps, the final pass's automatic threshold, and, if the config asks for it, the
+    saved FOM maps, the final pass's automatic threshold (the optimisation pass's own
+    threshold where no peak stands out of the noise), and, if the config asks for it, the
     tutorial's "gentle clean" of the maps. Micrographs the job skipped as unreadable (its
     qc.star) are left out.
     """
@@ -65,7 +66,7 @@ def gather_picking_job(mics: MicrographSet, odir: str, micrograph_list: str, n_s
         # the final pass's candidates: its minimum distance, every peak whatever its FOM
         final = dataclasses.replace(params, min_distance_a=pick_config["final"]["min_distance_a"])
         foms = peak_foms(mics, final, spec, odir, job.pickname, skipped)
-        choice = choose_threshold(foms)
+        choice = choose_threshold(foms, fallback=params.threshold)
         write_threshold(outputs.threshold_yaml, choice)
         plot_fom_histogram(foms, choice, "Final-pass threshold from the subset's FOM maps",
                            outputs.fom_histogram_png)

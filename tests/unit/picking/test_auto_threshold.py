@@ -38,6 +38,20 @@ def test_without_particles_about_one_noise_peak_passes():
         assert np.sum(skewed >= choice.threshold) <= 30, (scale, choice)
 
 
+def test_when_nothing_stands_out_of_the_noise_the_fallback_is_used_and_named():
+    rng = np.random.default_rng(7)
+    noise = rng.normal(0.3, 1.3, 974)  # as a real micrograph's FOMs with no clear particles
+    assert choose_threshold(noise).method == "null"
+    choice = choose_threshold(noise, fallback=0.8)
+    assert (choice.method, choice.threshold) == ("fallback", 0.8)
+    assert "fallback" in choice.describe()
+    # particles that stand out keep the null's cut, fallback or not
+    particles = rng.normal(8.0, 1.0, 40)
+    with_particles = choose_threshold(np.concatenate([noise, particles]), fallback=0.8)
+    assert with_particles.method != "fallback"
+    assert np.sum(particles >= with_particles.threshold) >= 38
+
+
 def test_a_symmetric_noise_mode_does_not_push_the_cut_into_the_particles():
     # as the template FOMs of a sparse two-species set: 7000 noise peaks in a narrow,
     # near-symmetric mode (a little longer below), 200 particles spread thinly above it

@@ -22,6 +22,7 @@ import dataclasses
 import logging
 import math
 import os
+import statistics
 from pathlib import Path
 
 import numpy as np
@@ -171,10 +172,8 @@ def _null_cut(noise_mode: float, low: float, high: float, n_peaks: int) -> tuple
     a Gumbel is (ratio ≥ 1.485), the cut interpolated linearly in between. The null SD
     returned is the Gaussian's.
     """
-    from scipy.stats import norm
-
     sd = high / GAUSS_HWHM
-    gauss = noise_mode + sd * float(norm.isf(1.0 / n_peaks))
+    gauss = noise_mode + sd * statistics.NormalDist().inv_cdf(1.0 - 1.0 / n_peaks)
     gumbel = noise_mode + high / GUMBEL_HWHM_UP * math.log(n_peaks)
     skew = high / max(low, 1e-12)
     weight = min(1.0, max(0.0, (skew - 1.0) / (GUMBEL_HWHM_UP / GUMBEL_HWHM_LOW - 1.0)))

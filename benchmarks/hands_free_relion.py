@@ -2,7 +2,8 @@
 
 On the workflow's LoG subset: ``relion_autopick --LoG``, ``relion_preprocess --extract``,
 ``relion_refine`` 2D with the K and iterations the workflow used; then the classes nearest the
-true projections as references (what a user with perfect knowledge would pick), re-centred as
+true projections as references, leaving out classes that match no true view (what a user
+with perfect knowledge would pick, see :func:`oracle_classes`), re-centred as
 RELION's Select job does, and ``relion_autopick`` with them on every micrograph, FOM maps
 written once and re-read at each threshold of a sweep; the best F1 is reported.
 """
@@ -108,13 +109,19 @@ def _classify(result: RelionResult, project: Path, config: dict, j: int) -> Path
     return Path(CLASS2D_DIR) / f"run_it{n_iter:03d}_model.star"
 
 
+ORACLE_MIN_NCC = 0.75  # below: the class matches no true view (junk, a featureless disc)
+
+
 def oracle_classes(ncc: dict[int, tuple[float, int, float]], n: int) -> list[int]:
-    """The ``n`` classes nearest the true projections, the best of every species included."""
+    """Up to ``n`` classes nearest the true projections: the best of every species, then the
+    next best that match a true view (truth NCC ≥ ``ORACLE_MIN_NCC``), as a person who knows
+    the particle would choose; a junk class is not taken to make up the number."""
     order = sorted(ncc, key=lambda c: ncc[c][0], reverse=True)
     chosen = []
     for species in sorted({v[1] for v in ncc.values()}):
         chosen.append(next(c for c in order if ncc[c][1] == species))
-    chosen += [c for c in order if c not in chosen][:max(0, n - len(chosen))]
+    chosen += [c for c in order if c not in chosen and ncc[c][0] >= ORACLE_MIN_NCC
+               ][:max(0, n - len(chosen))]
     return sorted(chosen)
 
 

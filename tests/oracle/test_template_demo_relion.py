@@ -14,7 +14,7 @@ from support import assert_fom_maps_equal, needs_relion, probability_ratio, scor
 from cryopick.cli.main import main
 from cryopick.io.mrc import write_mrc
 from cryopick.io.spider import write_spider
-from cryopick.io.star import write_star
+from cryopick.io.star import read_coordinates, read_star, write_star
 from cryopick.metrics import PickScore
 from cryopick.picking.references import prepare_templates
 from cryopick.simulate import make_blobs, project_blobs, simulate_project
@@ -115,7 +115,6 @@ def test_relions_empty_pick_file_is_a_micrograph_without_picks(demo, monkeypatch
                    check=True, capture_output=True, timeout=600)
     empty = Path(f"E/Movies/{STEMS[0]}_autopick.star")
     assert empty.stat().st_size == 0  # RELION's way of writing "no picks"
-    from cryopick.io.star import read_coordinates, read_star
     assert len(read_coordinates(empty)) == 0
     flags = ["--i", STAR, "--coord_dir", "E/", "--coord_suffix", "_autopick.star", "--extract",
              "--extract_size", "256", "--scale", "64", "--norm", "--bg_radius", "25",

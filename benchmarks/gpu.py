@@ -32,7 +32,7 @@ import numpy as np
 from common import benchmark_parser, cryopick_cmd, run_in_project, score_job, timed
 from template_pick import write_references
 
-from cryopick.io.star import read_coordinates, read_micrographs_star, read_star, post_name
+from cryopick.io.star import post_name, read_coordinates, read_micrographs_star, read_star
 
 STAR = "CtfFind/job003/micrographs_ctf.star"
 MANY = "CtfFind/job003/micrographs_copies.star"
@@ -201,8 +201,12 @@ def steady_state(project: Path, refs: str, backend: str) -> tuple[float, int]:
         from cryopick.backend import get_backend
         from cryopick.io.mrc import read_micrograph
         from cryopick.picking.references import prepare_templates
-        from cryopick.picking.template import TemplatePickParams, compute_fom_maps, \
-            peaks_from_maps, prepare_rotations
+        from cryopick.picking.template import (
+            TemplatePickParams,
+            compute_fom_maps,
+            peaks_from_maps,
+            prepare_rotations,
+        )
         from cryopick.picking.working_size import working_size
 
         bk = get_backend(backend)

@@ -17,10 +17,10 @@ import time
 
 import numpy as np
 
-import cryopick.picking.template as template
 from cryopick.backend import get_backend
 from cryopick.io.mrc import read_micrograph
 from cryopick.io.star import read_micrographs_star
+from cryopick.picking import template
 from cryopick.picking.references import prepare_templates
 from cryopick.picking.working_size import working_size
 

@@ -22,6 +22,7 @@ without a GPU. Usage::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import subprocess
 import sys
@@ -193,44 +194,64 @@ def many_micrographs(project: Path, args, refs: str) -> list[tuple[str, float, f
     return out
 
 
+@dataclasses.dataclass
+class TemplateRun:
+    """What the final template pass needs in one process, micrographs already in memory."""
+
+    bk: object
+    mics: object
+    params: object
+    templates: object
+    size: object  # the working size of the (equal-sized) micrographs
+    rotations: list
+    images: list[np.ndarray]
+
+
+def template_run(refs: str, backend: str) -> TemplateRun:
+    """The final pass's setup (4 references, 5°, CTF, threshold 0, 100 Å) in the project
+    folder that is the current directory."""
+    from cryopick.backend import get_backend
+    from cryopick.io.mrc import read_micrograph
+    from cryopick.picking.references import prepare_templates
+    from cryopick.picking.template import TemplatePickParams, prepare_rotations
+    from cryopick.picking.working_size import working_size
+
+    bk = get_backend(backend)
+    mics = read_micrographs_star(STAR)
+    params = TemplatePickParams(lowpass_a=20, angular_sampling_deg=5, shrink=0, threshold=0.0,
+                                min_distance_a=100, ctf=True)
+    templates = prepare_templates(refs, mics.pixel_size_a, invert=True)
+    images = [np.array(read_micrograph(name)) for name in mics.names]
+    ny, nx = images[0].shape
+    size = working_size(nx, ny, mics.pixel_size_a, params.lowpass_a, params.shrink,
+                        params.optimise_size)
+    return TemplateRun(bk, mics, params, templates, size,
+                       prepare_rotations(templates, size, params, bk), images)
+
+
 def steady_state(project: Path, refs: str, backend: str) -> tuple[float, int]:
     """Seconds for FOM maps + peaks of every micrograph but the first, in this process."""
+    from cryopick.picking.template import compute_fom_maps, peaks_from_maps
+
     cwd = os.getcwd()
     os.chdir(project)
     try:
-        from cryopick.backend import get_backend
-        from cryopick.io.mrc import read_micrograph
-        from cryopick.picking.references import prepare_templates
-        from cryopick.picking.template import (
-            TemplatePickParams,
-            compute_fom_maps,
-            peaks_from_maps,
-            prepare_rotations,
-        )
-        from cryopick.picking.working_size import working_size
-
-        bk = get_backend(backend)
-        mics = read_micrographs_star(STAR)
-        pixel = mics.pixel_size_a
-        params = TemplatePickParams(lowpass_a=20, angular_sampling_deg=5, shrink=0,
-                                    threshold=0.0, min_distance_a=100, ctf=True)
-        templates = prepare_templates(refs, pixel, invert=True)
-        images = [np.array(read_micrograph(name)) for name in mics.names]
-        ny, nx = images[0].shape
-        rotations = prepare_rotations(
-            templates, working_size(nx, ny, pixel, 20, 0, params.optimise_size), params, bk)
-        sync = _synchronise(backend)
+        run = template_run(refs, backend)
+        pixel = run.mics.pixel_size_a
+        sync = synchroniser(backend)
         elapsed = fom_time = 0.0
-        for i, image in enumerate(images):
+        for i, image in enumerate(run.images):
+            ny, nx = image.shape
             started = time.perf_counter()
-            maps = compute_fom_maps(image, pixel, mics.ctf(i), templates, rotations, params, bk, i)
+            maps = compute_fom_maps(image, pixel, run.mics.ctf(i), run.templates, run.rotations,
+                                    run.params, run.bk, i)
             sync()
             fom_done = time.perf_counter()
-            peaks_from_maps(maps, nx, ny, pixel, templates, params)
+            peaks_from_maps(maps, nx, ny, pixel, run.templates, run.params)
             if i:
                 elapsed += time.perf_counter() - started
                 fom_time += fom_done - started
-        n = len(images) - 1
+        n = len(run.images) - 1
         print(f"  {backend}: FOM maps {fom_time / n * 1000:.1f} ms, peaks (host) "
               f"{(elapsed - fom_time) / n * 1000:.1f} ms per micrograph", flush=True)
         return elapsed, n
@@ -238,7 +259,8 @@ def steady_state(project: Path, refs: str, backend: str) -> tuple[float, int]:
         os.chdir(cwd)
 
 
-def _synchronise(backend: str):
+def synchroniser(backend: str):
+    """A call that waits for the device's queued work (nothing to wait for on the host)."""
     if backend == "cupy":
         import cupy
 

@@ -15,14 +15,10 @@ import functools
 import os
 import time
 
-import numpy as np
+from gpu import synchroniser, template_run
 
 from cryopick.backend import get_backend
-from cryopick.io.mrc import read_micrograph
-from cryopick.io.star import read_micrographs_star
 from cryopick.picking import template
-from cryopick.picking.references import prepare_templates
-from cryopick.picking.working_size import working_size
 
 STEPS = ["normalise_micrograph", "embed_square", "forward", "forward_cropped", "fourier_window",
          "local_background_stats", "ctf_2d", "_fom_one_reference", "_template_sums", "inverse",
@@ -36,8 +32,7 @@ def main() -> None:
     args = parser.parse_args()
     os.chdir(args.project)
     bk = get_backend(args.backend)
-    sync = (lambda: __import__("cupy").cuda.Device().synchronize()) if bk.name == "cupy" \
-        else (lambda: None)
+    sync = synchroniser(bk.name)
     spent: dict[str, float] = collections.defaultdict(float)
 
     def timed(name, fn):
@@ -53,15 +48,11 @@ def main() -> None:
 
     for name in STEPS:
         setattr(template, name, timed(name, getattr(template, name)))
-    mics = read_micrographs_star("CtfFind/job003/micrographs_ctf.star")
+    run = template_run("Select/refs/class_averages.star", bk.name)
+    mics, params, templates, images = run.mics, run.params, run.templates, run.images
     pixel = mics.pixel_size_a
-    params = template.TemplatePickParams(lowpass_a=20, angular_sampling_deg=5, shrink=0,
-                                         threshold=0.0, min_distance_a=100, ctf=True)
-    templates = prepare_templates("Select/refs/class_averages.star", pixel, invert=True)
-    images = [np.array(read_micrograph(name)) for name in mics.names]
     ny, nx = images[0].shape
-    size = working_size(nx, ny, pixel, 20, 0)
-    rotations = template.prepare_rotations(templates, size, params, bk)
+    size = run.size
     print(f"n {size.n}, lowpass size {size.lowpass_n}, working size {size.w}")
     total = 0.0
     for i, image in enumerate(images):
@@ -69,7 +60,7 @@ def main() -> None:
             spent.clear()
             total = 0.0
         started = time.perf_counter()
-        maps = template.compute_fom_maps(image, pixel, mics.ctf(i), templates, rotations,
+        maps = template.compute_fom_maps(image, pixel, mics.ctf(i), templates, run.rotations,
                                          params, bk, i)
         template.peaks_from_maps(maps, nx, ny, pixel, templates, params)
         sync()

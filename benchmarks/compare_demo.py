@@ -12,9 +12,10 @@ import re
 import sys
 from pathlib import Path
 
+from common import truth_positions
 from scipy.spatial import cKDTree
 
-from cryopick.io.star import read_coordinates, read_star
+from cryopick.io.star import read_star
 from cryopick.metrics import PickScore, score_picks
 
 XY = ["rlnCoordinateX", "rlnCoordinateY"]
@@ -43,10 +44,10 @@ def main() -> None:
         if len(pb):
             dist, _ = cKDTree(pb[XY].to_numpy(float)).query(pa[XY].to_numpy(float))
             matched += int((dist <= 1.0).sum())
-        truth = read_coordinates(a / "Demo/truth" / f"{Path(mic).stem}_truth.star")
+        truth = truth_positions(a, mic)
         for run, table in ((a, pa), (b, pb)):
             f1[run] = f1[run] + score_picks(table[XY].to_numpy(float),
-                                            truth[XY].to_numpy(float), radius)
+                                            truth, radius)
     print(f"{matched} of {len(sa['particles'])} particles of {a} lie within 1 px of one of "
           f"{b}'s {len(sb['particles'])}")
     for run, s in f1.items():

@@ -135,13 +135,12 @@ def describe_picks_count(project: Path, config: dict, alias: str) -> str:
 
 
 def _template_source(project: Path, aliases: dict) -> str:
-    """The 2D classification the templates were chosen from: the Class2D job, or the retry on
-    the most confident LoG picks when no class of the first was particle-like (its classes
-    are numbered anew)."""
+    """The folder of the 2D classification the templates were chosen from: the Class2D job,
+    or a retry classification (its classes are numbered anew), as decisions.txt names it."""
     decisions = project / aliases["select_templates"] / "decisions.txt"
     text = decisions.read_text() if decisions.is_file() else ""
-    retried = "retry: 2D classification" in text and "retry: no particle-like" not in text
-    return f"{aliases['select_templates']}/retry" if retried else aliases["class2d"]
+    match = re.search(r"^templates: classes .* of (\S+)_it\d{3}_model\.star$", text, re.M)
+    return str(Path(match.group(1)).parent) if match else aliases["class2d"]
 
 
 def describe_templates(project: Path, config: dict) -> tuple[str, list[str]]:

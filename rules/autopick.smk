@@ -15,7 +15,7 @@ rule autopick_log_shard:
         "logs/autopick_log/shard{shard}.log",
     params:
         odir=job("autopick_log"),
-        pick=config["autopick_log"],
+        pick=log_settings(),
         backend=config["backend"],
         n_shards=config["shards"],
         on_bad_micrograph=config["on_bad_micrograph"],
@@ -42,7 +42,7 @@ if config["shards"] > 1:
         params:
             odir=job("autopick_log"),
             n_shards=config["shards"],
-            pick=config["autopick_log"],
+            pick=log_settings(),
         localrule: True
         conda:
             CONDA_ENV

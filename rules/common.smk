@@ -130,10 +130,19 @@ def picking_outputs(alias_key, category, names, fom_caption="fom_histogram"):
     return {name: files[name] for name in names}
 
 
+def log_settings():
+    """`autopick_log` with `skip_side: auto` made a number: half the extraction box (px), so
+    that every LoG particle lies wholly inside its micrograph."""
+    cfg = {**config["autopick_log"]}
+    if cfg["skip_side"] == "auto":
+        cfg["skip_side"] = int(config["extract"]["box_size_px"]) // 2
+    return cfg
+
+
 def subset_log_params():
     """The LoG settings the subset is sized with (`select.first_n: auto`); none otherwise, so
     that a LoG setting does not re-run a fixed selection."""
-    return config["autopick_log"] if config["select"]["first_n"] == "auto" else {}
+    return log_settings() if config["select"]["first_n"] == "auto" else {}
 
 
 def optimise_settings():

@@ -20,6 +20,7 @@ rule select_templates:
             caption="../report/template_decisions.rst",
             category="5. Select/templates4autopick",
         ),
+        picking=job("select_templates", "picking.yaml"),  # settings the choice implies
     log:
         "logs/select_templates.log",
     params:
@@ -45,6 +46,7 @@ rule autopick_optimise_shard:
     input:
         micrographs=job("select", "micrographs_selected.star"),
         references=job("select_templates", "class_averages.star"),
+        picking=job("select_templates", "picking.yaml"),
     output:
         done=touch(job("autopick_optimise", ".shards/{shard}.done")),
         pictures=shard_pictures("autopick_optimise", "6. AutoPick/optimise_params"),
@@ -57,7 +59,7 @@ rule autopick_optimise_shard:
         backend=config["backend"],
         n_shards=config["shards"],
         on_bad_micrograph=config["on_bad_micrograph"],
-    threads: 1  # RELION writes FOM maps with one process: the maps are large
+    threads: 2  # RELION writes FOM maps with one process only; cryopick's workers write theirs
     resources:
         mem_mb=6000,
         gres=gres(),
@@ -71,6 +73,7 @@ use rule autopick_optimise_shard as autopick_template_shard with:
     input:
         micrographs=micrographs_star(),
         references=job("select_templates", "class_averages.star"),
+        picking=job("select_templates", "picking.yaml"),
         threshold=final_threshold(),
     output:
         done=touch(job("autopick_template", ".shards/{shard}.done")),
@@ -94,6 +97,7 @@ if config["shards"] > 1:
         input:
             micrographs=job("select", "micrographs_selected.star"),
             references=job("select_templates", "class_averages.star"),
+            picking=job("select_templates", "picking.yaml"),
             shards=shard_flags("autopick_optimise"),
         output:
             **picking_outputs("autopick_optimise", "6. AutoPick/optimise_params", OPTIMISE_OUTPUTS),

@@ -47,9 +47,13 @@ def log_command(micrographs_star: str, params: LogPickParams, job: AutopickJob) 
         cmd.append("--skip_optimise_scale")
     if params.seed_by_name:
         cmd.append("--seed_by_name")
-    if params.max_stddev_noise > 0 or params.min_avg_noise > -900:
+    if params.drop_border_picks:
+        cmd.append("--LoG_drop_border_picks")
+    if params.max_stddev_noise > 0 or params.min_avg_noise > -900 or params.auto_noise_mads > 0:
         cmd += ["--LoG_noise_filters", "--max_stddev_noise", f"{params.max_stddev_noise:g}",
                 "--min_avg_noise", f"{params.min_avg_noise:g}"]
+        if params.auto_noise_mads > 0:
+            cmd += ["--auto_noise_mads", f"{params.auto_noise_mads:g}"]
     cmd += ["--j", str(job.jobs), "--backend", job.backend]
     if job.png_dir:
         cmd += ["--png_dir", job.png_dir]
@@ -71,11 +75,14 @@ def template_command(micrographs_star: str, params: TemplatePickParams, spec: Te
             for item in (flag, f"{value:g}")]
     if params.min_avg_noise > -900:
         cmd += ["--min_avg_noise", f"{params.min_avg_noise:g}"]
+    if params.auto_noise_mads > 0:
+        cmd += ["--auto_noise_mads", f"{params.auto_noise_mads:g}"]
     flags = [("--invert", spec.invert), ("--ctf", params.ctf),
              ("--ctf_intact_first_peak", params.ctf_intact_first_peak),
              ("--write_fom_maps", spec.write_fom_maps), ("--read_fom_maps", spec.read_fom_maps),
              ("--skip_optimise_scale", not params.optimise_size),
-             ("--seed_by_name", spec.seed_by_name)]
+             ("--seed_by_name", spec.seed_by_name),
+             ("--deterministic_fom_scale", params.deterministic_fom_scale)]
     cmd += [flag for flag, on in flags if on]
     if params.random_seed != 1:
         cmd += ["--random_seed", str(params.random_seed)]

@@ -6,7 +6,7 @@ import pytest
 from scipy import ndimage
 
 from cryopick.classification.class_features import ClassGeometry
-from cryopick.classification.class_selection import NoTemplateError, SelectionCriteria, \
+from cryopick.classification.class_selection import COLLAPSED, NoTemplateError, SelectionCriteria, \
     choose_classes, read_class_averages, recenter, resolution_limit_a, rotational_similarity, \
     write_templates
 from cryopick.classification.kernels import center_of_mass
@@ -124,3 +124,33 @@ def test_the_resolution_limit_follows_the_particle_size(model, diameter_a, kept)
         choice = raised.value.choice
     reasons = dict(zip(choice.table["rlnClassNumber"], choice.table["reason"]))
     assert (reasons[1] != "low resolution") == kept
+
+
+def test_one_class_holding_nearly_every_particle_is_a_collapse_not_a_view(model):
+    """A classification that put 90 % of the particles into one class averaged every kind of
+    pick together: however particle-like that average looks, it is not a view."""
+    table, images, _ = read_class_averages("Class2D/job008/run_it025_model.star")
+    table["rlnClassDistribution"] = [0.9] + [0.1 / 7] * 7
+    choice = choose_classes(table, images, SelectionCriteria(n_templates=4), GEOMETRY)
+    verdicts = choice.table.set_index("rlnClassNumber")
+    assert verdicts.loc[1, "reason"] == COLLAPSED and not verdicts.loc[1, "chosen"]
+    # two classes may split 90/10 for real (a dominant view): the rule needs three or more
+    two = choose_classes(table.iloc[:2].assign(rlnClassDistribution=[0.9, 0.1]), images[:2],
+                         SelectionCriteria(n_templates=4), GEOMETRY)
+    assert two.table.set_index("rlnClassNumber").loc[1, "chosen"]
+
+
+def test_a_view_much_fainter_than_the_others_is_not_a_template(model):
+    """Class averages share one intensity scale: a view at a third of the others' contrast
+    averages few particles with many empty-ice picks, and its FOMs (divided by its small
+    expected excess) would dwarf the other templates'."""
+    table, images, _ = read_class_averages("Class2D/job008/run_it025_model.star")
+    images = images.copy()
+    images[2] *= 0.3
+    choice = choose_classes(table, images, SelectionCriteria(n_templates=4), GEOMETRY)
+    verdicts = choice.table.set_index("rlnClassNumber")
+    assert sorted(verdicts.index[verdicts["chosen"]]) == [1, 2]
+    assert verdicts.loc[3, "reason"].startswith("faint")
+    images[2] /= 0.3 / 0.7  # at 0.7 of the others it stays
+    choice = choose_classes(table, images, SelectionCriteria(n_templates=4), GEOMETRY)
+    assert choice.table.set_index("rlnClassNumber").loc[3, "chosen"]

@@ -20,7 +20,8 @@ def test_log_command_parses_back_to_the_same_job():
     params = LogPickParams(150.0, 180.0, particles_white=True, lowpass_a=20.0, shrink=0.0,
                            threshold_adjust=0.3, threshold_upper=5.0, neighbour_percent=90.0,
                            skip_side=4, optimise_size=False, seed_by_name=True,
-                           max_stddev_noise=1.5, min_avg_noise=-0.5)
+                           max_stddev_noise=1.5, min_avg_noise=-0.5, auto_noise_mads=2.5,
+                           drop_border_picks=True)
     cmd = log_command("Select/5mics/micrographs_selected.star", params, JOB)
     assert cmd[:2] == ["cryopick", "autopick"]
     args = autopick.build_parser().parse_args(cmd[2:])
@@ -33,7 +34,8 @@ def test_template_command_parses_back_to_the_same_job():
     params = TemplatePickParams(lowpass_a=20.0, highpass_a=500.0, angular_sampling_deg=5.0,
                                 ctf=True, ctf_intact_first_peak=True, shrink=0.0,
                                 threshold=0.4, min_distance_a=100.0, max_stddev_noise=2.0,
-                                min_avg_noise=-0.3, random_seed=3, optimise_size=False)
+                                min_avg_noise=-0.3, random_seed=3, optimise_size=False,
+                                auto_noise_mads=2.5, deterministic_fom_scale=True)
     spec = TemplateSpec(references="Select/t/class_averages.star", angpix_ref=3.54,
                         particle_diameter_a=200.0, invert=True, write_fom_maps=True,
                         seed_by_name=True)

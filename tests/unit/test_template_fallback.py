@@ -11,6 +11,9 @@ from cryopick.workflow.class2d import auto_n_classes
 from cryopick.errors import InputError
 from cryopick.io.mrc import read_image_stack, write_mrc
 from cryopick.io.star import read_star, write_star
+import cryopick.workflow.templates as templates_stage
+from cryopick.classification.class_selection import COLLAPSED
+from cryopick.workflow import with_picking_settings, write_picking_settings
 from cryopick.workflow.templates import TemplateStage, blob_template, confident_subset, \
     select_templates_stage
 
@@ -67,10 +70,76 @@ def test_junk_only_classes_end_with_a_blob_template_and_say_so(tmp_path, monkeyp
     stage = TemplateStage("Class2D/LoG/run_it025_model.star", "Extract/LoG/particles.star",
                           "Select/t/class_averages.star", "Select/t/templates.png", 150.0,
                           MASK_A, {"n_iter": 25})
-    decisions = select_templates_stage(stage, OPTS)
+    decisions, picking = select_templates_stage(stage, OPTS)
+    assert picking == {}
     assert decisions[0].startswith("no particle-like class")
     assert "retry skipped" in decisions[1] and decisions[-1].startswith("fallback: one blob")
     rows = read_star("Select/t/class_averages.star")[""]
     assert rows["rlnReferenceImage"].tolist() == ["000001@Select/t/class_averages.mrcs"]
     assert read_image_stack("Select/t/class_averages.mrcs").shape == (1, 64, 64)
     assert (tmp_path / "Select/t/templates.png").stat().st_size > 0
+
+
+def _collapsed_model(path: str, view: np.ndarray) -> None:
+    """Six classes, one holding 95 % of the particles (an average of everything)."""
+    images = np.stack([view] + [junk("noise", JUNK_SIZES[0])] * 5)
+    stack = path.replace("_model.star", "_classes.mrcs")
+    write_mrc(stack, images.astype(np.float32), PIXEL_A, stack=True)
+    write_star(path, {"model_general": {"rlnReferenceDimensionality": 2},
+                      "model_classes": pd.DataFrame({
+                          "rlnReferenceImage": [f"{i:06d}@{stack}" for i in range(1, 7)],
+                          "rlnClassDistribution": [0.95, 0.01, 0.01, 0.01, 0.01, 0.01],
+                          "rlnEstimatedResolution": [14.0] * 6})})
+
+
+def _two_lobes() -> np.ndarray:
+    yy, xx = np.mgrid[:64, :64] - 32
+    lobe = lambda y, x, s: np.exp(-((yy - y) ** 2 + (xx - x) ** 2) / (2 * s * s))  # noqa: E731
+    return (lobe(0, -7, 5) + lobe(0, 7, 5) + 0.8 * lobe(-9, 0, 3)).astype(np.float32)
+
+
+@pytest.mark.parametrize("ctf, first_peak, first_retry", [
+    (True, False, "retry_first_peak"), (False, False, "retry"), (True, True, "retry")])
+def test_a_collapsed_classification_is_retried_ignoring_the_ctfs_until_the_first_peak(
+        tmp_path, monkeypatch, ctf, first_peak, first_retry):
+    """The tutorial's remedy for "all particles get classified together in very few, fuzzy
+    classes": classify again ignoring the CTFs until their first peak; template picking then
+    does the same (picking.yaml). Without CTF correction, or with it already ignored, the
+    retry is the most confident picks'."""
+    monkeypatch.chdir(tmp_path)
+    _collapsed_model("Class2D/LoG/run_it025_model.star", _two_lobes())
+    _particles("Extract/LoG/particles.star", [float(v) for v in range(300)])
+    ran = []
+
+    def classify(stage, particles_star, cfg, folder, decisions):
+        ran.append((folder.name, particles_star, cfg.get("ctf_intact_first_peak")))
+        model = f"{folder}/run_it025_model.star"
+        table = pd.DataFrame({"rlnReferenceImage": [f"{i:06d}@{folder}/c.mrcs"
+                                                    for i in range(1, 4)],
+                              "rlnClassDistribution": [0.5, 0.3, 0.2],
+                              "rlnEstimatedResolution": [14.0] * 3})
+        write_mrc(f"{folder}/c.mrcs", np.stack([_two_lobes(), _two_lobes().T,
+                                                 junk("noise", JUNK_SIZES[0])]), PIXEL_A,
+                  stack=True)
+        write_star(model, {"model_general": {"rlnReferenceDimensionality": 2},
+                           "model_classes": table})
+        return model
+
+    monkeypatch.setattr(templates_stage, "_classify", classify)
+    stage = TemplateStage("Class2D/LoG/run_it025_model.star", "Extract/LoG/particles.star",
+                          "Select/t/class_averages.star", "Select/t/templates.png", 150.0,
+                          MASK_A, {"n_iter": 25, "ctf": ctf, "ctf_intact_first_peak": first_peak})
+    decisions, picking = select_templates_stage(stage, OPTS)
+    assert COLLAPSED in decisions[0]
+    assert ran[0][0] == first_retry and len(ran) == 1
+    if first_retry == "retry_first_peak":
+        assert ran[0][1:] == ("Extract/LoG/particles.star", True)  # the same particles
+        assert picking == {"ctf_intact_first_peak": True}
+        assert "first peak" in decisions[1]
+    else:
+        assert picking == {}
+    assert decisions[-1].startswith("templates: classes 1")
+    write_picking_settings("Select/t/picking.yaml", picking)
+    pick = with_picking_settings({"ctf": True, "ctf_intact_first_peak": False},
+                                 "Select/t/picking.yaml")
+    assert pick["ctf_intact_first_peak"] == (first_retry == "retry_first_peak")

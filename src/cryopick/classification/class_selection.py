@@ -29,11 +29,14 @@ from cryopick.errors import InputError
 from cryopick.io.mrc import read_image_stack, read_mrc_header_pixel_size, write_mrc
 from cryopick.io.star import read_star, write_star
 
-__all__ = ["ClassChoice", "NoTemplateError", "SelectionCriteria",
+__all__ = ["COLLAPSED", "ClassChoice", "NoTemplateError", "SelectionCriteria",
            "choose_classes", "class_pmax", "read_class_averages", "recenter",
            "rotational_similarity", "write_templates"]
 
 logger = logging.getLogger(__name__)
+
+# a class that took (nearly) every particle: all kinds averaged together, not a view
+COLLAPSED = "collapsed classification (one class holds most particles)"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +48,11 @@ class SelectionCriteria:
     max_resolution_a: float = 30.0  # drop classes worse than this (see resolution_limit_a)
     max_similarity: float = 0.85  # a new template must correlate less with every kept one
     min_pmax_fraction: float = 0.25  # drop if mean Pmax < this × the best kept class's
+    max_class_share: float = 0.8  # with 3 or more classes, one holding this share of the
+    #                               particles is a collapsed classification, not a view
+    min_contrast_fraction: float = 0.5  # drop a view whose RMS over the particle disc is
+    #                                     below this × the strongest kept view's: faint,
+    #                                     mostly empty ice (its FOMs would dwarf the others')
     limits: FeatureLimits = FeatureLimits()
 
 
@@ -164,7 +172,9 @@ def _mark_junk(feats: pd.DataFrame, criteria: SelectionCriteria,
                geometry: ClassGeometry) -> None:
     """Give every junk class its reason, in order of how plain the reason is."""
     worst = resolution_limit_a(criteria, geometry)
+    share = feats["rlnClassDistribution"]
     rules = {
+        COLLAPSED: (share >= criteria.max_class_share) & (len(feats) >= 3),
         "few particles": feats["rlnClassDistribution"] < criteria.min_distribution,
         "low resolution": feats["rlnEstimatedResolution"] > worst,
     }
@@ -206,7 +216,29 @@ def choose_classes(table: pd.DataFrame, images: np.ndarray, criteria: SelectionC
         feats.loc[index, ["chosen", "reason"]] = [True, "distinct view"]
     if not kept:
         raise NoTemplateError(ClassChoice(feats))
+    _drop_faint(feats, images, kept, criteria, geometry)
     return ClassChoice(feats)
+
+
+def _drop_faint(feats: pd.DataFrame, images: np.ndarray, kept: list[int],
+                criteria: SelectionCriteria, geometry: ClassGeometry) -> None:
+    """Un-choose kept views much fainter than the strongest one.
+
+    Class averages share one intensity scale. A view far fainter than the others over the
+    particle disc averages few particles with many empty-ice picks, and template picking
+    divides each reference's FOM by that reference's expected excess for a perfect match
+    (RELION's E − 1, which scales with the template's power): a faint template's FOMs would
+    come out several times larger than the others' on noise alone.
+    """
+    n = images.shape[-1]
+    yy, xx = np.mgrid[:n, :n] - n // 2
+    disc = np.hypot(yy, xx) < geometry.particle_radius_px
+    rms = {i: float(np.sqrt(np.mean(images[i][disc].astype(np.float64) ** 2))) for i in kept}
+    strongest = max(rms.values())
+    for index in kept:
+        if rms[index] < criteria.min_contrast_fraction * strongest:
+            feats.loc[index, ["chosen", "reason"]] = [
+                False, f"faint ({rms[index] / strongest:.2f} of the strongest view's contrast)"]
 
 
 def _listed(feats: pd.DataFrame, classes: list[int], criteria: SelectionCriteria,

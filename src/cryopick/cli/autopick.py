@@ -71,8 +71,20 @@ def build_parser() -> argparse.ArgumentParser:
                       help="seed each micrograph's padding noise by its name, so picks do not "
                            "depend on run order (RELION seeds by position in the to-do list)")
     ours.add_argument("--LoG_noise_filters", action="store_true",
-                      help="apply --max_stddev_noise / --min_avg_noise to LoG picks too "
-                           "(RELION's LoG ignores them)")
+                      help="apply --max_stddev_noise / --min_avg_noise (and --auto_noise_mads) "
+                           "to LoG picks too (RELION's LoG ignores them)")
+    ours.add_argument("--LoG_drop_border_picks", action="store_true",
+                      help="drop LoG picks in the outermost row or column of the area picks "
+                           "may lie in (a ramp rising beyond it, e.g. an ice gradient's wrap "
+                           "edge, not a particle)")
+    ours.add_argument("--deterministic_fom_scale", action="store_true",
+                      help="template picking: the FOM's expected ratio E without RELION's one "
+                           "noise draw, so that every reference's FOM has the scale of a "
+                           "perfect match (a weak reference's E - 1 is otherwise mostly chance)")
+    ours.add_argument("--auto_noise_mads", type=float, default=-1.0,
+                      help="also skip peaks whose local background std is above, or mean "
+                           "below, the micrograph's median by this many MADs: contamination "
+                           "and carbon edges (-1: off)")
     ours.add_argument("--png_dir", default=None,
                       help="write a PNG of each micrograph's picks under this directory")
     ours.add_argument("--verbose", action="store_true")
@@ -134,10 +146,11 @@ def log_params(args: argparse.Namespace) -> LogPickParams:
     if given:
         logging.getLogger(__name__).warning(
             "%s: ignored by LoG picking, as in RELION", ", ".join(given))
-    if not args.LoG_noise_filters and (args.max_stddev_noise > 0 or args.min_avg_noise > -900):
+    if not args.LoG_noise_filters and (args.max_stddev_noise > 0 or args.min_avg_noise > -900
+                                       or args.auto_noise_mads > 0):
         logging.getLogger(__name__).warning(
-            "--max_stddev_noise/--min_avg_noise are ignored by LoG picking, as in RELION; "
-            "add --LoG_noise_filters to apply them")
+            "--max_stddev_noise/--min_avg_noise/--auto_noise_mads are ignored by LoG picking, "
+            "as in RELION; add --LoG_noise_filters to apply them")
     return LogPickParams(
         diameter_min_a=args.LoG_diam_min, diameter_max_a=args.LoG_diam_max,
         particles_white=args.Log_invert, lowpass_a=args.lowpass, shrink=args.shrink,
@@ -147,7 +160,9 @@ def log_params(args: argparse.Namespace) -> LogPickParams:
         random_seed=args.random_seed, optimise_size=not args.skip_optimise_scale,
         seed_by_name=args.seed_by_name,
         max_stddev_noise=args.max_stddev_noise if args.LoG_noise_filters else -1.0,
-        min_avg_noise=args.min_avg_noise if args.LoG_noise_filters else -999.0)
+        min_avg_noise=args.min_avg_noise if args.LoG_noise_filters else -999.0,
+        auto_noise_mads=args.auto_noise_mads if args.LoG_noise_filters else -1.0,
+        drop_border_picks=args.LoG_drop_border_picks)
 
 
 def template_params(args: argparse.Namespace) -> tuple[TemplatePickParams, TemplateSpec]:
@@ -161,7 +176,9 @@ def template_params(args: argparse.Namespace) -> tuple[TemplatePickParams, Templ
         threshold=args.threshold, min_distance_a=args.min_distance,
         max_stddev_noise=args.max_stddev_noise, min_avg_noise=args.min_avg_noise,
         skip_side=args.skip_side, outlier_zscore=args.outlier_removal_zscore,
-        random_seed=args.random_seed, optimise_size=not args.skip_optimise_scale)
+        random_seed=args.random_seed, optimise_size=not args.skip_optimise_scale,
+        auto_noise_mads=args.auto_noise_mads,
+        deterministic_fom_scale=args.deterministic_fom_scale)
     spec = TemplateSpec(
         references=args.ref, angpix_ref=args.angpix_ref,
         particle_diameter_a=args.particle_diameter, invert=args.invert,

@@ -17,7 +17,7 @@ import logging
 import numpy as np
 import pandas as pd
 
-from cryopick.backend import Array, Backend
+from cryopick.backend import Array, Backend, backend_of
 from cryopick.errors import InputError
 from cryopick.fourier import forward, forward_cropped, fourier_window, inverse, relion_round, \
     shell_radius2
@@ -61,6 +61,11 @@ class LogPickParams:
     # cryopick: RELION's LoG ignores the noise filters of template picking; these apply them.
     max_stddev_noise: float = -1.0  # drop picks whose local background std is above (≤0: off)
     min_avg_noise: float = -999.0  # drop picks whose local background mean is below (≤-900: off)
+    drop_border_picks: bool = False  # drop picks in the outermost row or column of the area
+    #                                  picks may lie in: a ramp rising beyond it, not a peak
+    auto_noise_mads: float = -1.0  # also drop picks whose local background is an outlier of its
+    #                                micrograph: std above / mean below the median by this many
+    #                                MADs (contamination, carbon edges; ≤0: off)
 
     def __post_init__(self) -> None:
         if not (self.diameter_min_a > 0 and self.diameter_max_a > 0):
@@ -183,28 +188,36 @@ def best_log_response(responses: Array, diameters_a: list[float]) -> tuple[Array
 
 
 def _noise_filter(square: Array, f_square: Array, w: int, pixel_size_a: float,
-                  params: LogPickParams) -> Array | None:
+                  params: LogPickParams, inside: Array) -> Array | None:
     """Where picks are allowed under cryopick's LoG noise filters (None: filters off).
 
     Local background statistics of the normalised micrograph (as stored: dark particles
     negative) in a ring from the largest radius to 1.5× it, the same maps as RELION's
-    template picker uses for ``--max_stddev_noise`` and ``--min_avg_noise``.
+    template picker uses for ``--max_stddev_noise`` and ``--min_avg_noise``; with
+    ``auto_noise_mads`` the limits are tightened to the outliers of the micrograph's own
+    maps over its area (``inside``), as template picking does.
     """
     use_std, use_avg = params.max_stddev_noise > 0, params.min_avg_noise > -900
-    if not (use_std or use_avg):
+    if not (use_std or use_avg or params.auto_noise_mads > 0):
         return None
-    from cryopick.picking.noise import local_background_stats
+    from cryopick.picking.noise import local_background_stats, outlier_limits
 
+    bk = backend_of(square)
     radius = relion_round(params.diameter_max_a / (2.0 * pixel_size_a))
     box = 2 * relion_round(1.5 * radius)
     mean, std = local_background_stats(square, f_square, w, box, float(radius * radius))
     if not params.particles_white:  # the micrograph was flipped: undo it for the mean
         mean = -mean
+    max_std, min_avg = params.max_stddev_noise, params.min_avg_noise
+    if params.auto_noise_mads > 0:
+        area = bk.to_numpy(inside)
+        max_std, min_avg = outlier_limits(bk.to_numpy(std)[area], bk.to_numpy(mean)[area],
+                                          params.auto_noise_mads, max_std, min_avg)
     ok = None
-    if use_std:
-        ok = std <= params.max_stddev_noise
-    if use_avg:
-        ok = (mean >= params.min_avg_noise) if ok is None else ok & (mean >= params.min_avg_noise)
+    if max_std > 0:
+        ok = std <= max_std
+    if min_avg > -900:
+        ok = (mean >= min_avg) if ok is None else ok & (mean >= min_avg)
     return ok
 
 
@@ -266,7 +279,8 @@ def pick_log(image: np.ndarray, pixel_size_a: float, params: LogPickParams, bk: 
                                flip=not params.particles_white)
     square = embed_square(bk, mic, n, seed)
     f_crop = forward_cropped(square, w) if w < n else fourier_window(forward(square), n, w)
-    noise_ok = _noise_filter(square, f_crop, w, pixel_size_a, params)
+    noise_ok = _noise_filter(square, f_crop, w, pixel_size_a, params,
+                             _border_mask(bk, w, nx_s, ny_s, 0))
     del mic, square
 
     # 2. LoG bank, best response and its diameter per pixel
@@ -291,6 +305,9 @@ def pick_log(image: np.ndarray, pixel_size_a: float, params: LogPickParams, bk: 
     best_h, size_h = bk.to_numpy(best), bk.to_numpy(best_size)
     peaks = _greedy_peaks(best_h, size_h, upper, scale, dmin,
                           params.neighbour_percent / 100.0, pixel_size_a)
+    if params.drop_border_picks:  # a peak in the outermost row or column: a ramp, dropped
+        inner = bk.to_numpy(_border_mask(bk, w, nx_s, ny_s, int(skip * scale) + 1))
+        peaks = [(i, j) for i, j in peaks if inner[i, j]]
     picks = _picks_table(best_h, peaks, w, nx_s, ny_s, scale)
 
     # 6. the low-passed micrograph at working scale, for pictures (contrast as stored)

@@ -15,7 +15,8 @@ import numpy as np
 from cryopick.backend import Array, backend_of
 from cryopick.fourier import forward_cropped, fourier_window, forward, inverse
 
-__all__ = ["background_ring_mask", "local_background_stats", "prepare_ring_mask"]
+__all__ = ["background_ring_mask", "local_background_stats", "outlier_limits",
+           "prepare_ring_mask"]
 
 
 def background_ring_mask(n: int, box_px: int, radius2_px: float) -> np.ndarray:
@@ -67,3 +68,29 @@ def local_background_stats(square: Array, f_square: Array, w: int, box_px: int,
     one = xp.ones((), dtype=var.dtype, **bk.device_kw)
     std = xp.where(var > 1e-10, xp.sqrt(xp.where(var > 1e-10, var, one)), one)
     return xp.astype(mean, xp.float32), xp.astype(std, xp.float32)
+
+
+def outlier_limits(stddev: np.ndarray, avg: np.ndarray, mads: float, max_stddev: float,
+                   min_avg: float) -> tuple[float, float]:
+    """``(max_stddev, min_avg)`` tightened to the micrograph's own background: a std more
+    than ``mads`` MADs above its median, or a mean more than ``mads`` MADs below it, is an
+    outlier (contamination, carbon edges, ethane).
+
+    ``stddev`` and ``avg`` are the local background maps over the micrograph area (host
+    arrays, any shape). The maps are in units of the micrograph's std, which contamination
+    and ice gradients inflate, so a fixed limit does not mean the same on every data set;
+    medians and MADs do. ``mads ≤ 0`` returns the limits unchanged; a limit that is off
+    (``max_stddev ≤ 0``, ``min_avg ≤ -900``) takes the automatic value, one that is on
+    takes the stricter of the two.
+    """
+    if mads <= 0:
+        return max_stddev, min_avg
+    limits = []
+    for values in (np.asarray(stddev), np.asarray(avg)):
+        median = float(np.median(values))
+        limits.append((median, 1.4826 * float(np.median(np.abs(values - median)))))
+    (std_med, std_mad), (avg_med, avg_mad) = limits
+    auto_std, auto_avg = std_med + mads * std_mad, avg_med - mads * avg_mad
+    max_stddev = auto_std if max_stddev <= 0 else min(max_stddev, auto_std)
+    min_avg = auto_avg if min_avg <= -900 else max(min_avg, auto_avg)
+    return max_stddev, min_avg

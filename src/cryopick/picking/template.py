@@ -23,7 +23,7 @@ from cryopick.fourier import forward, forward_cropped, fourier_window, inverse, 
     shell_radius2
 from cryopick.io.star import CtfParams
 from cryopick.picking.log import embed_square, normalise_micrograph
-from cryopick.picking.noise import local_background_stats
+from cryopick.picking.noise import local_background_stats, outlier_limits
 from cryopick.picking.peaks import Peaks, peak_search, prune_peak_clusters, \
     remove_close_neighbours
 from cryopick.picking.references import TemplateSet
@@ -57,6 +57,8 @@ class TemplatePickParams:
     auto_noise_mads: float = -1.0  # cryopick: also drop peaks whose local background std is
     # above, or mean below, this micrograph's median by this many MADs (≤0: off); see
     # background_outlier_limits
+    deterministic_fom_scale: bool = False  # cryopick: the expected ratio E without RELION's
+    # one noise draw, so that every reference's FOM has the scale of a perfect match
 
     def __post_init__(self) -> None:
         if self.angular_sampling_deg <= 0:
@@ -129,7 +131,8 @@ def compute_fom_maps(image: np.ndarray, pixel_a: float, ctf: CtfParams | None,
     foms, best_psis, expected = [], [], []
     for rot in rotations:
         fom, psi, e_ratio = _fom_one_reference(rot, ctf_l, f_l, avg, std, templates, size,
-                                               psis, rng, bk, psi_chunk_pixels)
+                                               psis, rng, bk, psi_chunk_pixels,
+                                               not params.deterministic_fom_scale)
         foms.append(fom)
         best_psis.append(psi)
         expected.append(e_ratio)
@@ -140,12 +143,13 @@ def compute_fom_maps(image: np.ndarray, pixel_a: float, ctf: CtfParams | None,
 def _fom_one_reference(rot: Array, ctf_l: Array | None, f_l: Array, avg: Array, std: Array,
                        templates: TemplateSet, size: WorkingSize, psis: np.ndarray,
                        rng: np.random.Generator, bk: Backend,
-                       chunk_pixels: int) -> tuple[np.ndarray, np.ndarray, float]:
+                       chunk_pixels: int, noisy_e: bool = True
+                       ) -> tuple[np.ndarray, np.ndarray, float]:
     """Best FOM and its ψ over all rotations of one reference."""
     xp = bk.xp
     n, lsize, w = size.n, size.lowpass_n, size.w
     first = rot[0, ...] * ctf_l if ctf_l is not None else rot[0, ...]
-    s1, s2, e_ratio = _template_sums(bk.to_numpy(first), n, templates, rng)
+    s1, s2, e_ratio = _template_sums(bk.to_numpy(first), n, templates, rng, noisy_e)
     norm = float(n) * float(n) / templates.n_inside
     # FOM = (exp(-D/2) - 1)/(E - 1) with -D/2 = C·n²/N_in/std + (S1·(-mean)/std - S2/2): for
     # std > 0 and E > 1 it rises with the correlation C, so the best ψ is the one with the
@@ -174,15 +178,21 @@ def _fom_one_reference(rot: Array, ctf_l: Array | None, f_l: Array, avg: Array, 
 
 
 def _template_sums(first: np.ndarray, n: int, templates: TemplateSet,
-                   rng: np.random.Generator) -> tuple[float, float, float]:
-    """S1, S2 and the expected probability ratio E of the ψ = 0 (CTF-modulated) template."""
+                   rng: np.random.Generator, noisy: bool = True) -> tuple[float, float, float]:
+    """S1, S2 and the expected probability ratio E of the ψ = 0 (CTF-modulated) template.
+
+    RELION draws one noise image into E (``noisy``); for a weak reference E − 1 is then
+    mostly that draw, near 0 or far from it by chance, and the reference's FOMs, divided by
+    E − 1, come out on a scale of their own. Without the draw E is the ratio of a noise-free
+    perfect match (the draw is still made, so the generator's stream is the same).
+    """
     box = templates.box_px
     real = window_real_space(first, n, box).astype(np.float64)
     logical = np.arange(box) - box // 2
     disc = (logical[:, None] ** 2 + logical[None, :] ** 2) < templates.radius2_px
     values = real[disc]
     n1 = disc.sum() + 1.0
-    noise = rng.standard_normal(values.size)
+    noise = rng.standard_normal(values.size) * (1.0 if noisy else 0.0)
     e_ratio = math.exp(float(np.sum(values * values + 2.0 * values * noise)) / (2.0 * n1))
     return float(values.sum() / n1), float((values * values).sum() / n1), e_ratio
 
@@ -198,22 +208,11 @@ def background_outlier_limits(maps: FomMaps, nx_s: int, ny_s: int,
     area of the maps make the limits mean the same on every data set (the maps are in units
     of the micrograph's own std, which contamination and ice gradients inflate).
     """
-    max_std, min_avg = params.max_stddev_noise, params.min_avg_noise
-    if params.auto_noise_mads <= 0:
-        return max_std, min_avg
     w = maps.stddev.shape[0]
     rows = slice(w // 2 - ny_s // 2, w // 2 - ny_s // 2 + ny_s)
     cols = slice(w // 2 - nx_s // 2, w // 2 - nx_s // 2 + nx_s)
-    k = params.auto_noise_mads
-    limits = []
-    for values in (maps.stddev[rows, cols], maps.avg[rows, cols]):
-        median = float(np.median(values))
-        limits.append((median, 1.4826 * float(np.median(np.abs(values - median)))))
-    (std_med, std_mad), (avg_med, avg_mad) = limits
-    auto_std, auto_avg = std_med + k * std_mad, avg_med - k * avg_mad
-    max_std = auto_std if max_std <= 0 else min(max_std, auto_std)
-    min_avg = auto_avg if min_avg <= -900 else max(min_avg, auto_avg)
-    return max_std, min_avg
+    return outlier_limits(maps.stddev[rows, cols], maps.avg[rows, cols], params.auto_noise_mads,
+                          params.max_stddev_noise, params.min_avg_noise)
 
 
 def peaks_from_maps(maps: FomMaps, nx: int, ny: int, pixel_a: float, templates: TemplateSet,

@@ -78,6 +78,14 @@ DATASETS: dict[str, Dataset] = {
         _config(10, 1600, 1600, 2.0, 14, 300.0, 700.0, shape="elongated", ice_gradient=0.8,
                 n_contaminations=(0, 2), contamination_size=(1.0, 3.0)),
         22, "tune", "elongated rod 300 Å, 2.0 Å/px"),
+    # heavy contamination, tuned on, so that heldout_dirty stays held out
+    "tune_dirty": Dataset(
+        _config(10, 1920, 1920, 1.0, 22, 150.0, 800.0, shape="dumbbell",
+                n_contaminations=(2, 5), contamination_size=(0.8, 6.0),
+                contamination_depth=(0.5, 3.0), n_specks=(8, 20), speck_size=(0.2, 1.2),
+                ice_gradient=1.5, n_carbon=3),
+        32, "tune", "dumbbell 150 Å at 1.0 Å/px: contamination of every size, strong ice "
+                    "gradient, carbon on 3 micrographs"),
     "heldout_shell": Dataset(
         _config(10, 1536, 1536, 1.0, 45, 120.0, 600.0, shape="shell", min_separation=1.0,
                 n_specks=(3, 8)),

@@ -23,7 +23,7 @@ from cryopick.workflow.incremental import KeptMicrographs, micrograph_keys, sett
 
 __all__ = ["end_attempt", "job_key", "kept_extraction", "log_to_file", "picking_shard",
            "publish_pictures", "resource_advice", "resumable_shard", "rule_micrographs",
-           "start_attempt", "write_note"]
+           "start_attempt", "with_picking_settings", "write_note", "write_picking_settings"]
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +40,29 @@ def log_to_file(path: str | os.PathLike[str]) -> None:
     for handler in (logging.FileHandler(path, mode="w"), logging.StreamHandler(sys.stderr)):
         handler.setFormatter(fmt)
         root.addHandler(handler)
+
+
+# template-picking settings the template choice may set (the rest stay the config's)
+PICKING_SETTINGS = ("ctf_intact_first_peak",)
+
+
+def write_picking_settings(path: str | os.PathLike[str], settings: Mapping[str, object]) -> None:
+    """The template-picking settings the template choice implies (YAML; ``{}``: none)."""
+    unknown = set(settings) - set(PICKING_SETTINGS)
+    if unknown:
+        raise ValueError(f"not a template-picking setting the choice may set: {sorted(unknown)}")
+    with atomic_output(path) as tmp:
+        tmp.write_text(yaml.safe_dump(dict(settings), sort_keys=True))
+
+
+def with_picking_settings(pick: Mapping[str, object],
+                          path: str | os.PathLike[str] | None) -> dict:
+    """The ``autopick_template`` config with the template choice's settings (``path``, written
+    by :func:`write_picking_settings`; None: the config as it is)."""
+    if not path:
+        return dict(pick)
+    settings = yaml.safe_load(Path(path).read_text()) or {}
+    return {**pick, **{k: v for k, v in settings.items() if k in PICKING_SETTINGS}}
 
 
 def write_note(job_dir: str | os.PathLike[str], command: list[str],

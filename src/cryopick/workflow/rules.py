@@ -15,7 +15,7 @@ from cryopick.commands import log_command, preprocess_command, select_command, \
     select_templates_command, template_command
 from cryopick.io.star import read_micrographs_star
 from cryopick.workflow import kept_extraction, log_to_file, picking_shard, rule_micrographs, \
-    write_note
+    with_picking_settings, write_note, write_picking_settings
 from cryopick.workflow.incremental import template_set_line
 
 __all__ = ["autopick_log", "autopick_template", "class2d", "extract", "finish_picking", "review",
@@ -90,20 +90,25 @@ def autopick_template(rule) -> None:
     log_to_file(rule.log[0])
     files = list(rule.input.get("threshold") or [])  # the final pass with threshold: auto
     auto = read_threshold(files[0]) if files else None
-    params, spec = from_config(rule.params.pick, rule.params.stage, rule.input.references,
+    pick = with_picking_settings(rule.params.pick, rule.input.get("picking"))
+    params, spec = from_config(pick, rule.params.stage, rule.input.references,
                                auto.threshold if auto else None)
     mics = rule_micrographs(rule)
     with picking_shard(rule, mics) as job:
         decisions = [f"{auto.describe()} from {files[0]}"] if auto else []
         if rule.params.stage == "final":  # which templates picked which micrographs
             decisions.append(template_set_line(rule.input.references, len(mics.names)))
+        if pick != rule.params.pick:
+            decisions.append(f"from {rule.input.picking}: "
+                             + ", ".join(f"{k}: {v}" for k, v in pick.items()
+                                         if rule.params.pick.get(k) != v))
         write_note(job.odir, template_command(rule.input.micrographs, params, spec, job),
-                   {**rule.params.pick, "pass": rule.params.stage}, decisions or None)
+                   {**pick, "pass": rule.params.stage}, decisions or None)
         run_autopick_template(mics, params, spec, job)
     if "summary" in rule.output.keys():  # shards: 1, so this job is also the gather job
         gather_picking_job(mics, job.odir, rule.input.micrographs,
                            outputs=JobOutputs.from_rule(rule.output),
-                           pick_config=rule.params.pick, references=rule.input.references)
+                           pick_config=pick, references=rule.input.references)
 
 
 def finish_picking(rule) -> None:
@@ -112,6 +117,8 @@ def finish_picking(rule) -> None:
 
     log_to_file(rule.log[0])
     pick = rule.params.get("pick")
+    if pick is not None:
+        pick = with_picking_settings(pick, rule.input.get("picking"))
     gather_picking_job(rule_micrographs(rule), rule.params.odir,
                        rule.input.micrographs, n_shards=rule.params.n_shards,
                        outputs=JobOutputs.from_rule(rule.output), pick_config=pick,
@@ -167,9 +174,10 @@ def select_templates(rule) -> None:
         particle_diameter_a=rule.params.particle_diameter_a,
         mask_diameter_a=rule.params.class2d["mask_diameter_a"], class2d=rule.params.class2d,
         backend=rule.params.backend, threads=rule.threads, decisions_txt=rule.output.decisions)
-    decisions = select_templates_stage(stage, opts)
+    decisions, picking = select_templates_stage(stage, opts)
     write_note(str(rule.output.star).rsplit("/", 1)[0],
                select_templates_command(rule.input.model), opts, decisions)
+    write_picking_settings(rule.output.picking, picking)
 
 
 def review(rule) -> None:

@@ -4,9 +4,13 @@ Classes listed in the config are taken as given. Otherwise the classes of the 2D
 classification are judged (:func:`cryopick.classification.class_selection.choose_classes`); when none looks
 like a particle view the stage does not stop:
 
-1. it classifies again the most confident LoG picks (the top of the LoG figure-of-merit
+1. when one class took nearly every particle (a collapsed classification: strong
+   low-resolution junk, CTF-corrected, pulls every particle into one fuzzy class), it
+   classifies the same particles again with the CTFs ignored until their first peak, the
+   tutorial's remedy, and template picking then does the same;
+2. it classifies again the most confident LoG picks (the top of the LoG figure-of-merit
    distribution, where contamination and empty ice are rarest) and judges those classes;
-2. failing that, it writes one blob template of the particle diameter (a soft-edged disc,
+3. failing that, it writes one blob template of the particle diameter (a soft-edged disc,
    particles white), which template picking turns into a round-particle picker.
 
 What ran and why goes to the log, the job's ``note.txt`` and ``templates.png``.
@@ -25,8 +29,8 @@ import numpy as np
 import pandas as pd
 
 from cryopick.classification.class_features import ClassGeometry
-from cryopick.classification.class_selection import ClassChoice, NoTemplateError, SelectionCriteria, \
-    choose_classes, class_pmax, read_class_averages, write_templates
+from cryopick.classification.class_selection import COLLAPSED, ClassChoice, NoTemplateError, \
+    SelectionCriteria, choose_classes, class_pmax, read_class_averages, write_templates
 from cryopick.errors import InputError
 from cryopick.io.mrc import write_mrc
 from cryopick.io.star import read_star, write_star
@@ -65,7 +69,9 @@ def criteria_from_config(opts: Mapping[str, object]) -> SelectionCriteria:
         n_templates=int(opts["n_templates"]), min_distribution=float(opts["min_distribution"]),
         max_resolution_a=float(opts["max_resolution_a"]),
         max_similarity=float(opts["max_similarity"]),
-        min_pmax_fraction=float(opts["min_pmax_fraction"]), limits=limits)
+        min_pmax_fraction=float(opts["min_pmax_fraction"]),
+        max_class_share=float(opts.get("max_class_share", 0.8)),
+        min_contrast_fraction=float(opts.get("min_contrast_fraction", 0.5)), limits=limits)
 
 
 def _judge(model_star: str, stage: TemplateStage, criteria: SelectionCriteria,
@@ -105,45 +111,78 @@ def blob_template(diameter_a: float, pixel_a: float, box_px: int) -> np.ndarray:
     return (1.0 / (1.0 + np.exp((np.hypot(y, x) - radius_px) / edge_px))).astype(np.float32)
 
 
-def _retry(stage: TemplateStage, criteria: SelectionCriteria, decisions: list[str]):
-    """Classify the most confident LoG picks again and judge those classes."""
-    from cryopick.workflow.class2d import run_class2d_stage
-
+def _retry_confident(stage: TemplateStage, decisions: list[str]) -> tuple[str | None, dict]:
+    """Classify the most confident LoG picks again (the model to judge, or None)."""
     folder = Path(stage.out_star).parent / "retry"
     subset = str(folder / "particles.star")
     n = confident_subset(stage.particles_star, subset)
     if n < 2 * 4:
         decisions.append(f"retry skipped: only {n} LoG particles")
-        return None
-    cfg = {**stage.class2d, "n_classes": "auto"}
-    model = str(folder / f"run_it{int(cfg['n_iter']):03d}_model.star")
+        return None, {}
     decisions.append(f"retry: 2D classification of the {n} LoG particles with the highest "
                      f"FOM ({folder}/)")
+    return _classify(stage, subset, {**stage.class2d, "n_classes": "auto"}, folder,
+                     decisions), {}
+
+
+def _retry_first_peak(stage: TemplateStage, decisions: list[str]) -> tuple[str | None, dict]:
+    """Classify the same particles again ignoring the CTFs until their first peak."""
+    folder = Path(stage.out_star).parent / "retry_first_peak"
+    decisions.append("retry: 2D classification of the same particles ignoring the CTFs until "
+                     "their first peak (RELION's remedy when every particle falls into one "
+                     f"fuzzy class; {folder}/); template picking then does the same")
+    cfg = {**stage.class2d, "ctf_intact_first_peak": True}
+    return _classify(stage, stage.particles_star, cfg, folder, decisions), \
+        {"ctf_intact_first_peak": True}
+
+
+def _classify(stage: TemplateStage, particles_star: str, cfg: Mapping[str, object],
+              folder: Path, decisions: list[str]) -> str:
+    from cryopick.workflow.class2d import run_class2d_stage
+
     logger.info("%s", decisions[-1])
-    run_class2d_stage(subset, cfg, stage.backend, model, str(folder / "classes.png"),
+    model = str(folder / f"run_it{int(cfg['n_iter']):03d}_model.star")
+    run_class2d_stage(particles_star, cfg, stage.backend, model, str(folder / "classes.png"),
                       str(folder / "convergence.png"), threads=stage.threads)
     return model
 
 
-def select_templates_stage(stage: TemplateStage, opts: Mapping[str, object]) -> list[str]:
-    """Choose and write the templates; returns the decisions, one line each."""
+def _retries(stage: TemplateStage, choice: ClassChoice) -> list:
+    """The retry classifications to try, in order: after a collapsed classification with
+    full CTF correction, the same particles with the CTFs ignored until their first peak;
+    then the most confident picks."""
+    collapsed = (choice.table["reason"] == COLLAPSED).any()
+    cfg = stage.class2d
+    retries = []
+    if collapsed and cfg.get("ctf", False) and not cfg.get("ctf_intact_first_peak", False):
+        retries.append(_retry_first_peak)
+    return [*retries, _retry_confident]
+
+
+def select_templates_stage(stage: TemplateStage, opts: Mapping[str, object]
+                           ) -> tuple[list[str], dict]:
+    """Choose and write the templates; returns the decisions, one line each, and the
+    template-picking settings the choice implies (``ctf_intact_first_peak`` when the
+    templates come from a classification that ignored the CTFs until their first peak)."""
     criteria = criteria_from_config(opts)
     classes = list(opts.get("classes") or []) or None
     decisions: list[str] = []
     table, images, pixel, choice = _judge(stage.model_star, stage, criteria, classes)
-    source = stage.model_star
+    source, picking = stage.model_star, {}
     if not choice.table["chosen"].any():
         decisions.append(f"no particle-like class in {stage.model_star}: "
                          + _reasons(choice))
         logger.warning("%s", decisions[-1])
-        retry_model = _retry(stage, criteria, decisions)
-        if retry_model is not None:
-            retry = _judge(retry_model, stage, criteria, None)
-            if retry[3].table["chosen"].any():
-                table, images, pixel, choice = retry
-                source = retry_model
-            else:
-                decisions.append("retry: no particle-like class either: " + _reasons(retry[3]))
+        for retry in _retries(stage, choice):
+            retry_model, settings = retry(stage, decisions)
+            if retry_model is None:
+                continue
+            judged = _judge(retry_model, stage, criteria, None)
+            if judged[3].table["chosen"].any():
+                table, images, pixel, choice = judged
+                source, picking = retry_model, settings
+                break
+            decisions.append("retry: no particle-like class either: " + _reasons(judged[3]))
     if choice.table["chosen"].any():
         write_templates(table, images, choice, pixel, stage.out_star, bool(opts["recenter"]))
         chosen = choice.table.loc[choice.table["chosen"], "rlnClassNumber"].tolist()
@@ -153,7 +192,7 @@ def select_templates_stage(stage: TemplateStage, opts: Mapping[str, object]) -> 
     _gallery(images, choice, stage.gallery_png, decisions[-1])
     if stage.decisions_txt:
         _write_decisions(stage.decisions_txt, decisions, choice, source)
-    return decisions
+    return decisions, picking
 
 
 def _write_decisions(path: str, decisions: list[str], choice: ClassChoice, source: str) -> None:

@@ -109,3 +109,50 @@ def test_noise_filters_are_off_unless_asked_and_drop_picks_on_dark_contamination
     assert near(filtered.picks) > 30
     found = filtered.picks[["rlnCoordinateY", "rlnCoordinateX"]].to_numpy()
     assert all(np.min(np.hypot(*(found - c).T)) <= 7.5 for c in centres)
+
+
+def test_auto_noise_mads_drops_picks_on_contamination_without_a_hand_tuned_limit(
+        blob_micrograph):
+    """The micrograph's own medians and MADs set the limits (cryopick's option): the picks on
+    and beside a dark contamination blob go, every particle stays."""
+    image, centres = blob_micrograph
+    image = image.copy()
+    yy, xx = np.mgrid[: image.shape[0], : image.shape[1]]
+    image -= 4 * np.exp(-((yy - 300) ** 2 + (xx - 600) ** 2) / (2 * 25.0**2)).astype(np.float32)
+    near = lambda picks: np.min(np.hypot(picks["rlnCoordinateY"] - 300,  # noqa: E731
+                                         picks["rlnCoordinateX"] - 600))
+    plain = pick_log(image, PIXEL_A, _params(threshold_upper=99999), get_backend("numpy"), 1)
+    assert near(plain.picks) < 30
+    auto = pick_log(image, PIXEL_A, _params(threshold_upper=99999, auto_noise_mads=2.5),
+                    get_backend("numpy"), 1)
+    assert near(auto.picks) > 30
+    found = auto.picks[["rlnCoordinateY", "rlnCoordinateX"]].to_numpy()
+    assert all(np.min(np.hypot(*(found - c).T)) <= 7.5 for c in centres)
+
+
+def test_dropping_border_picks_removes_the_ramp_of_an_ice_gradient_not_the_particles(
+        blob_micrograph):
+    """A strong gradient jumps at the transform's wrap edge; the LoG response rises towards
+    it and its maxima sit on the first row picks may lie in. Those go with
+    ``drop_border_picks``; the particles away from that edge stay (a dropped ramp peak still
+    clears its neighbourhood, as a peak above the upper threshold does)."""
+    image, centres = blob_micrograph
+    ny = image.shape[0]
+    image = image[:, :ny]  # square: no noise padding, the wrap joins the top and bottom rows
+    centres = centres[(centres[:, 1] < ny - 60) & (centres[:, 0] > 250)]
+    ramp = np.linspace(-3.0, 3.0, ny, dtype=np.float32)[:, None]
+    image = image + ramp
+    params = _params(threshold_upper=99999)
+    plain = pick_log(image, PIXEL_A, params, get_backend("numpy"), 1)
+    dropped = pick_log(image, PIXEL_A, _params(threshold_upper=99999, drop_border_picks=True),
+                       get_backend("numpy"), 1)
+    skip_px = 0.5 * params.diameter_min_a / PIXEL_A
+
+    def on_border(picks):
+        y, x = picks["rlnCoordinateY"], picks["rlnCoordinateX"]
+        edge = np.minimum(np.minimum(y, ny - 1 - y), np.minimum(x, image.shape[1] - 1 - x))
+        return int(np.sum(edge < skip_px + 2 / plain.scale))
+
+    assert on_border(plain.picks) > 0 and on_border(dropped.picks) == 0
+    found = dropped.picks[["rlnCoordinateY", "rlnCoordinateX"]].to_numpy()
+    assert all(np.min(np.hypot(*(found - c).T)) <= 7.5 for c in centres)

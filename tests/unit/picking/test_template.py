@@ -190,3 +190,32 @@ def test_an_mrc_with_several_sections_is_a_map_and_an_mrcs_a_stack(tmp_path):
     as_map = prepare_templates(str(tmp_path / "refs.mrc"), 4.0, particle_diameter_a=100,
                                healpix_order=0)
     assert len(as_stack.images) == n and len(as_map.images) == 12
+
+
+def _expected(root, image, seed, **kw):
+    params = TemplatePickParams(lowpass_a=20, angular_sampling_deg=10, shrink=0, threshold=0.3,
+                                min_distance_a=60, **kw)
+    templates = prepare_templates(str(root / "refs.mrcs"), PIXEL_A, invert=True)
+    size = working_size(600, 600, PIXEL_A, 20, 0)
+    backend = get_backend("numpy")
+    maps = compute_fom_maps(image, PIXEL_A, None, templates,
+                            prepare_rotations(templates, size, params, backend), params,
+                            backend, seed=seed)
+    return np.array(maps.expected), maps
+
+
+def test_deterministic_fom_scale_takes_the_chance_out_of_the_expected_ratio(template_project):
+    """RELION's E holds one noise draw: other seeds, other E and other FOM scales. Without the
+    draw (cryopick's option) E is the same for every seed, above 1, and each reference's
+    FOM map is its RELION map rescaled by (E_relion − 1)/(E − 1)."""
+    root, image, _, _ = template_project
+    relion = [_expected(root, image, seed)[0] for seed in (1, 2)]
+    assert not np.allclose(relion[0], relion[1])
+    fixed = [_expected(root, image, seed, deterministic_fom_scale=True) for seed in (1, 2)]
+    assert np.array_equal(fixed[0][0], fixed[1][0]) and np.all(fixed[0][0] > 1.0)
+    e_relion, maps_relion = _expected(root, image, 1)
+    e_fixed, maps_fixed = fixed[0]
+    for ref in range(len(e_fixed)):
+        ratio = (e_relion[ref] - 1.0) / (e_fixed[ref] - 1.0)
+        np.testing.assert_allclose(maps_fixed.fom[ref], maps_relion.fom[ref] * ratio,
+                                   rtol=1e-3, atol=1e-4 * np.abs(maps_fixed.fom[ref]).max())

@@ -31,7 +31,7 @@ import yaml
 from cryopick.errors import InputError, atomic_output
 
 __all__ = ["ThresholdChoice", "choose_threshold", "plot_fom_histogram", "read_threshold",
-           "threshold_pick_files", "write_threshold"]
+           "threshold_or_keep", "threshold_pick_files", "write_threshold"]
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +43,7 @@ GUMBEL_HWHM_UP, GUMBEL_HWHM_LOW = 1.4627, 0.9851
 GAUSS_HWHM = 1.1774
 MIN_MODE_HEIGHT = 0.02  # a mode counts when its density reaches this × the highest mode's
 MIN_ABOVE_NULL = 10  # fewer peaks above the null cut: nothing stands out of the noise
+MIN_PEAKS = 10  # fewer peaks: no distribution to read a threshold from
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +62,8 @@ class ThresholdChoice:
                "mixture": "where a two-Gaussian mixture's upper component overtakes the noise",
                "fallback": f"the fallback: fewer than {MIN_ABOVE_NULL} peaks stand out of the "
                            "noise null",
+               "too few": f"too few peaks for an automatic threshold (fewer than {MIN_PEAKS}): "
+                          "the fallback, or every peak kept",
                }.get(self.method, "one noise peak expected above it (noise null)")
         return (f"threshold auto: {self.threshold:.3f} ({how}; {self.n_peaks} peaks, noise mode "
                 f"{self.noise_mode:.3f}, null SD {self.noise_sd:.3f})")
@@ -185,8 +188,8 @@ def choose_threshold(foms: np.ndarray, fallback: float | None = None) -> Thresho
     ``fallback`` is used when nothing stands out of the noise null (None: the null cut)."""
     foms = np.asarray(foms, dtype=np.float64)
     foms = foms[np.isfinite(foms)]
-    if len(foms) < 10:
-        raise InputError(f"an automatic threshold needs ≥ 10 peaks, got {len(foms)}")
+    if len(foms) < MIN_PEAKS:
+        raise InputError(f"an automatic threshold needs ≥ {MIN_PEAKS} peaks, got {len(foms)}")
     # the density on the bulk of the peaks: a few extreme FOMs (contamination, carbon edges)
     # would otherwise stretch the grid past the noise and particle modes
     low, high = np.percentile(foms, [0.5, 99.5])
@@ -222,6 +225,21 @@ def choose_threshold(foms: np.ndarray, fallback: float | None = None) -> Thresho
     return choice
 
 
+def threshold_or_keep(foms: np.ndarray, fallback: float | None = None) -> ThresholdChoice:
+    """:func:`choose_threshold`, or with fewer than ``MIN_PEAKS`` finite peaks (a tiny or
+    empty subset) no automatic cut: ``fallback``, or the lowest peak (every peak kept), so
+    that a hands-free run goes on and says why (method ``too few``)."""
+    values = np.asarray(foms, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if len(values) >= MIN_PEAKS:
+        return choose_threshold(values, fallback)
+    keep_all = float(values.min()) if len(values) else 0.0
+    choice = ThresholdChoice(float(fallback) if fallback is not None else keep_all, "too few",
+                             float("nan"), float("nan"), len(values))
+    logger.warning("%s", choice.describe())
+    return choice
+
+
 def write_threshold(path: str | os.PathLike[str], choice: ThresholdChoice) -> None:
     """The choice as a small YAML file (read by the pass that uses it)."""
     with atomic_output(path) as tmp:
@@ -253,8 +271,9 @@ def plot_fom_histogram(foms: np.ndarray, choice: ThresholdChoice, title: str,
     ax.hist(foms, bins=80, color="0.6")
     ax.axvline(choice.threshold, color="tab:red", linewidth=2,
                label=f"cut {choice.threshold:.3f} ({choice.method})")
-    ax.axvline(choice.noise_mode, color="tab:blue", linestyle="--",
-               label=f"noise mode {choice.noise_mode:.3f} (null SD {choice.noise_sd:.3f})")
+    if np.isfinite(choice.noise_mode):
+        ax.axvline(choice.noise_mode, color="tab:blue", linestyle="--",
+                   label=f"noise mode {choice.noise_mode:.3f} (null SD {choice.noise_sd:.3f})")
     kept = int(np.sum(np.asarray(foms) >= choice.threshold))
     ax.set_xlabel("rlnAutopickFigureOfMerit of every peak (no threshold)")
     ax.set_ylabel("peaks")

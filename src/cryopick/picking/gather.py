@@ -13,7 +13,7 @@ import numpy as np
 
 from cryopick.io.loop import read_star_loops
 from cryopick.io.star import MicrographSet, read_coordinates
-from cryopick.picking.auto_threshold import choose_threshold, plot_fom_histogram, \
+from cryopick.picking.auto_threshold import plot_fom_histogram, threshold_or_keep, \
     threshold_pick_files, write_threshold
 from cryopick.picking.job import AutopickJob, coordinate_path, finish_job, qc_path
 from cryopick.picking.repick import SWEEP_THRESHOLDS, peak_foms, plot_sweep, sweep_thresholds
@@ -66,7 +66,7 @@ def gather_picking_job(mics: MicrographSet, odir: str, micrograph_list: str, n_s
         # the final pass's candidates: its minimum distance, every peak whatever its FOM
         final = dataclasses.replace(params, min_distance_a=pick_config["final"]["min_distance_a"])
         foms = peak_foms(mics, final, spec, odir, job.pickname, skipped)
-        choice = choose_threshold(foms, fallback=params.threshold)
+        choice = threshold_or_keep(foms, fallback=params.threshold)
         write_threshold(outputs.threshold_yaml, choice)
         plot_fom_histogram(foms, choice, "Final-pass threshold from the subset's FOM maps",
                            outputs.fom_histogram_png)
@@ -82,7 +82,7 @@ def _log_threshold(mics: MicrographSet, job: AutopickJob, outputs: JobOutputs,
     paths = [p for p in paths if p.is_file()]
     foms = np.concatenate([np.zeros(0)] + [
         read_coordinates(p)["rlnAutopickFigureOfMerit"].to_numpy(float) for p in paths])
-    choice = choose_threshold(foms)
+    choice = threshold_or_keep(foms)
     write_threshold(outputs.threshold_yaml, choice)
     plot_fom_histogram(foms, choice, "LoG picks of the subset" + (
         "" if apply else " (cut shown, not applied: autopick_log.auto_threshold false)"),

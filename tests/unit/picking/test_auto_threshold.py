@@ -78,6 +78,24 @@ def test_the_choice_round_trips_and_is_drawn(tmp_path):
         choose_threshold(foms[:5])
 
 
+def test_too_few_peaks_keep_every_pick_or_take_the_fallback(tmp_path):
+    """A tiny subset (a handful of LoG picks) has no distribution to cut: the run goes on,
+    keeping every pick, or with the optimisation pass's threshold, and says so."""
+    from cryopick.picking.auto_threshold import threshold_or_keep
+
+    foms = np.array([0.3, 0.9, 1.2, np.nan, 0.5, 2.0])
+    keep = threshold_or_keep(foms)
+    assert keep.method == "too few" and keep.threshold == 0.3 and keep.n_peaks == 5
+    assert "too few peaks" in keep.describe()
+    assert threshold_or_keep(foms, fallback=0.8).threshold == 0.8
+    assert threshold_or_keep(np.zeros(0)).n_peaks == 0
+    write_threshold(tmp_path / "t.yaml", keep)
+    again = read_threshold(tmp_path / "t.yaml")
+    assert (again.threshold, again.method) == (0.3, "too few") and np.isnan(again.noise_mode)
+    plot_fom_histogram(foms[np.isfinite(foms)], keep, "few", tmp_path / "h.png")
+    assert (tmp_path / "h.png").stat().st_size > 0
+
+
 def test_background_outliers_are_limited_relative_to_the_micrograph():
     from cryopick.picking.template import FomMaps, TemplatePickParams, \
         background_outlier_limits

@@ -94,7 +94,11 @@ def test_seed_by_name_does_not_depend_on_run_order():
     assert micrograph_seed(1, 0, "a.mrc", False) != micrograph_seed(1, 7, "a.mrc", False)
 
 
-def test_noise_filters_are_off_unless_asked_and_drop_picks_on_dark_contamination(blob_micrograph):
+@pytest.mark.parametrize("noise_filter", [{"min_avg_noise": -0.5}, {"auto_noise_mads": 2.5}])
+def test_noise_filters_are_off_unless_asked_and_drop_picks_on_dark_contamination(
+        blob_micrograph, noise_filter):
+    """A hand-set limit, or (cryopick's option) limits from the micrograph's own medians and
+    MADs: the picks on and beside a dark contamination blob go, every particle stays."""
     image, centres = blob_micrograph
     image = image.copy()
     yy, xx = np.mgrid[: image.shape[0], : image.shape[1]]
@@ -104,29 +108,10 @@ def test_noise_filters_are_off_unless_asked_and_drop_picks_on_dark_contamination
     near = lambda picks: np.min(np.hypot(picks["rlnCoordinateY"] - 300,  # noqa: E731
                                          picks["rlnCoordinateX"] - 600))
     assert near(plain.picks) < 30
-    filtered = pick_log(image, PIXEL_A, _params(threshold_upper=99999, min_avg_noise=-0.5),
+    filtered = pick_log(image, PIXEL_A, _params(threshold_upper=99999, **noise_filter),
                         get_backend("numpy"), 1)
     assert near(filtered.picks) > 30
     found = filtered.picks[["rlnCoordinateY", "rlnCoordinateX"]].to_numpy()
-    assert all(np.min(np.hypot(*(found - c).T)) <= 7.5 for c in centres)
-
-
-def test_auto_noise_mads_drops_picks_on_contamination_without_a_hand_tuned_limit(
-        blob_micrograph):
-    """The micrograph's own medians and MADs set the limits (cryopick's option): the picks on
-    and beside a dark contamination blob go, every particle stays."""
-    image, centres = blob_micrograph
-    image = image.copy()
-    yy, xx = np.mgrid[: image.shape[0], : image.shape[1]]
-    image -= 4 * np.exp(-((yy - 300) ** 2 + (xx - 600) ** 2) / (2 * 25.0**2)).astype(np.float32)
-    near = lambda picks: np.min(np.hypot(picks["rlnCoordinateY"] - 300,  # noqa: E731
-                                         picks["rlnCoordinateX"] - 600))
-    plain = pick_log(image, PIXEL_A, _params(threshold_upper=99999), get_backend("numpy"), 1)
-    assert near(plain.picks) < 30
-    auto = pick_log(image, PIXEL_A, _params(threshold_upper=99999, auto_noise_mads=2.5),
-                    get_backend("numpy"), 1)
-    assert near(auto.picks) > 30
-    found = auto.picks[["rlnCoordinateY", "rlnCoordinateX"]].to_numpy()
     assert all(np.min(np.hypot(*(found - c).T)) <= 7.5 for c in centres)
 
 

@@ -16,8 +16,12 @@ __all__ = ["read_image_stack", "read_micrograph", "read_micrograph_shape",
            "read_mrc_header_pixel_size", "write_mrc"]
 
 
-def _open_checked(path: Path) -> np.ndarray:
-    """Read the data of an MRC file as float32, naming the file in every error."""
+def _open_checked(path: Path, mapped: bool = False) -> np.ndarray:
+    """Read the data of an MRC file as float32, naming the file in every error.
+
+    ``mapped``: a float32 file's data stay memory-mapped (read-only; the mapping lives as
+    long as the array) instead of being copied.
+    """
     if not path.is_file():
         raise InputError(f"{path}: file not found")
     if path.stat().st_size < 1024:
@@ -27,7 +31,8 @@ def _open_checked(path: Path) -> np.ndarray:
             warnings.simplefilter("error", RuntimeWarning)
             # memory-mapped and copied once: ~4x faster than mrcfile.open's buffered read
             with mrcfile.mmap(path, permissive=False, mode="r") as mrc:
-                data = None if mrc.data is None else np.array(mrc.data)
+                data = None if mrc.data is None else \
+                    np.asarray(mrc.data) if mapped else np.array(mrc.data)
     except (ValueError, RuntimeWarning, OSError, EOFError) as err:
         raise InputError(f"{path}: not a valid MRC file ({err})") from err
     if data is None or data.size == 0:
@@ -37,14 +42,18 @@ def _open_checked(path: Path) -> np.ndarray:
     return data.astype(np.float32, copy=False)
 
 
-def read_micrograph(path: str | os.PathLike[str]) -> np.ndarray:
+def read_micrograph(path: str | os.PathLike[str], mapped: bool = False) -> np.ndarray:
     """Read a 2D micrograph as a float32 ``(ny, nx)`` array, rows in file order.
+
+    ``mapped``: a float32 file is returned memory-mapped and read-only, not copied. A
+    picking worker reads each micrograph once and writes no pixel, and the copy of a
+    tutorial-size micrograph costs ~15 ms, ~0.1 s more in a fresh worker (new memory).
 
     Raises :class:`InputError` (message starting with the path) for a missing or corrupt
     file, a non-2D image, NaN/Inf pixels or a constant (zero-variance) image.
     """
     path = Path(path)
-    data = _open_checked(path)
+    data = _open_checked(path, mapped)
     if data.ndim == 3 and data.shape[0] == 1:
         data = data[0]
     if data.ndim != 2:

@@ -116,7 +116,7 @@ def _pick_one(task: tuple) -> tuple[str, int, float, float]:
     index, name, out_path, pixel, params, backend, png_dir, pickname = task
     started = time.perf_counter()
     bk = get_backend(backend)
-    image = read_micrograph(name)
+    image = read_micrograph(name, mapped=True)
     seed = micrograph_seed(params.random_seed, index, name, params.seed_by_name)
     result = pick_log(image, pixel, params, bk, seed)
     if png_dir is not None:

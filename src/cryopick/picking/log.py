@@ -187,25 +187,63 @@ def best_log_response(responses: Array, diameters_a: list[float]) -> tuple[Array
     return best, best_size
 
 
-def _noise_filter(square: Array, f_square: Array, w: int, pixel_size_a: float,
-                  params: LogPickParams, inside: Array) -> Array | None:
-    """Where picks are allowed under cryopick's LoG noise filters (None: filters off).
+def _noise_filters_on(params: LogPickParams) -> bool:
+    return params.max_stddev_noise > 0 or params.min_avg_noise > -900 or \
+        params.auto_noise_mads > 0
 
-    Local background statistics of the normalised micrograph (as stored: dark particles
-    negative) in a ring from the largest radius to 1.5× it, the same maps as RELION's
+
+def _cropped_transform(image: np.ndarray, n: int, w: int, pixel_size_a: float,
+                       params: LogPickParams, bk: Backend, seed: int,
+                       shrunk: tuple[int, int]) -> tuple[Array, Array | None]:
+    """The normalised, flipped, padded micrograph's transform cropped to ``w``, and where
+    picks are allowed under cryopick's noise filters (None: filters off).
+
+    On the host (cropping) it is computed in row blocks
+    (:mod:`cryopick.picking.micrograph_ft`); on a device from whole arrays.
+    """
+    flip = not params.particles_white
+    inside = None
+    if _noise_filters_on(params):
+        inside = _border_mask(bk, w, shrunk[0], shrunk[1], 0)
+    if bk.name == "numpy" and w < n:
+        from cryopick.picking.micrograph_ft import normalised_cropped_transforms
+
+        f_crop, f_crop2 = normalised_cropped_transforms(
+            np.asarray(image, dtype=np.float32), n, w, params.outlier_zscore, flip, seed,
+            squared=inside is not None)
+        return f_crop, None if inside is None else \
+            _noise_filter(n, f_crop, f_crop2, w, pixel_size_a, params, inside)
+    xp = bk.xp
+    mic = normalise_micrograph(bk.asarray(image, dtype=xp.float32), params.outlier_zscore, flip)
+    square = embed_square(bk, mic, n, seed)
+    del mic
+    f_crop = forward_cropped(square, w) if w < n else fourier_window(forward(square), n, w)
+    if inside is None:
+        return f_crop, None
+    f_crop2 = forward_cropped(square * square, w) if w < n else \
+        fourier_window(forward(square * square), n, w)
+    return f_crop, _noise_filter(n, f_crop, f_crop2, w, pixel_size_a, params, inside)
+
+
+def _noise_filter(n: int, f_square: Array, f_square2: Array, w: int, pixel_size_a: float,
+                  params: LogPickParams, inside: Array) -> Array:
+    """Where picks are allowed under cryopick's LoG noise filters.
+
+    ``f_square`` and ``f_square2`` are the cropped transforms of the normalised, padded
+    ``n × n`` micrograph and of its square. Local background statistics of the normalised
+    micrograph (as stored: dark particles negative) in a ring from the largest radius to
+    1.5× it, the same maps as RELION's
     template picker uses for ``--max_stddev_noise`` and ``--min_avg_noise``; with
     ``auto_noise_mads`` the limits are tightened to the outliers of the micrograph's own
     maps over its area (``inside``), as template picking does.
     """
-    use_std, use_avg = params.max_stddev_noise > 0, params.min_avg_noise > -900
-    if not (use_std or use_avg or params.auto_noise_mads > 0):
-        return None
-    from cryopick.picking.noise import local_background_stats, outlier_limits
+    from cryopick.picking.noise import background_stats_from_transforms, outlier_limits
 
-    bk = backend_of(square)
+    bk = backend_of(f_square)
     radius = relion_round(params.diameter_max_a / (2.0 * pixel_size_a))
     box = 2 * relion_round(1.5 * radius)
-    mean, std = local_background_stats(square, f_square, w, box, float(radius * radius))
+    mean, std = background_stats_from_transforms(f_square, f_square2, n, w, box,
+                                                 float(radius * radius))
     if not params.particles_white:  # the micrograph was flipped: undo it for the mean
         mean = -mean
     max_std, min_avg = params.max_stddev_noise, params.min_avg_noise
@@ -275,13 +313,8 @@ def pick_log(image: np.ndarray, pixel_size_a: float, params: LogPickParams, bk: 
     diameters = log_diameters(dmin, dmax, params.max_search)
 
     # 1. normalise, flip dark particles, pad to a square, one FFT, crop to the working size
-    mic = normalise_micrograph(bk.asarray(image, dtype=xp.float32), params.outlier_zscore,
-                               flip=not params.particles_white)
-    square = embed_square(bk, mic, n, seed)
-    f_crop = forward_cropped(square, w) if w < n else fourier_window(forward(square), n, w)
-    noise_ok = _noise_filter(square, f_crop, w, pixel_size_a, params,
-                             _border_mask(bk, w, nx_s, ny_s, 0))
-    del mic, square
+    f_crop, noise_ok = _cropped_transform(image, n, w, pixel_size_a, params, bk, seed,
+                                          (nx_s, ny_s))
 
     # 2. LoG bank, best response and its diameter per pixel
     best, best_size = best_log_response(

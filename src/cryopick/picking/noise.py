@@ -15,8 +15,8 @@ import numpy as np
 from cryopick.backend import Array, backend_of
 from cryopick.fourier import forward_cropped, fourier_window, forward, inverse
 
-__all__ = ["background_ring_mask", "local_background_stats", "outlier_limits",
-           "prepare_ring_mask"]
+__all__ = ["background_ring_mask", "background_stats_from_transforms", "local_background_stats",
+           "outlier_limits", "prepare_ring_mask"]
 
 
 def background_ring_mask(n: int, box_px: int, radius2_px: float) -> np.ndarray:
@@ -54,16 +54,23 @@ def local_background_stats(square: Array, f_square: Array, w: int, box_px: int,
     picking, see :func:`cryopick.fourier.forward_cropped`). The value at working pixel ``q``
     refers to micrograph pixel ``q / (w/n)``. Where the variance is ≤ 1e-10 the std is 1.
     """
-    bk = backend_of(square)
-    xp = bk.xp
     n = square.shape[-1]
-    f_mask_h, n_bg = _mask_transform(n, w, box_px, float(radius2_px))
-    f_mask = xp.conj(bk.asarray(f_mask_h))
     f_sq2 = forward_cropped(square * square, w) if w < n else \
         fourier_window(forward(square * square), n, w)
+    return background_stats_from_transforms(f_square, f_sq2, n, w, box_px, radius2_px)
+
+
+def background_stats_from_transforms(f_square: Array, f_square2: Array, n: int, w: int,
+                                     box_px: int, radius2_px: float) -> tuple[Array, Array]:
+    """:func:`local_background_stats` from the cropped transforms of the ``n × n``
+    micrograph (``f_square``) and of its square (``f_square2``), both cropped to ``w``."""
+    bk = backend_of(f_square)
+    xp = bk.xp
+    f_mask_h, n_bg = _mask_transform(n, w, box_px, float(radius2_px))
+    f_mask = xp.conj(bk.asarray(f_mask_h))
     norm = float(n) * float(n) / n_bg
     mean = inverse(f_square * f_mask, (w, w)) * norm
-    mean_sq = inverse(f_sq2 * f_mask, (w, w)) * norm
+    mean_sq = inverse(f_square2 * f_mask, (w, w)) * norm
     var = mean_sq - mean * mean
     one = xp.ones((), dtype=var.dtype, **bk.device_kw)
     std = xp.where(var > 1e-10, xp.sqrt(xp.where(var > 1e-10, var, one)), one)

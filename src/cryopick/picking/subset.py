@@ -63,8 +63,8 @@ def select_by_picks(mics: MicrographSet, params: LogPickParams, target_picks: in
     counts: list[int] = []
     for index, name in enumerate(mics.names):
         seed = micrograph_seed(params.random_seed, index, name, params.seed_by_name)
-        counts.append(len(pick_log(read_micrograph(name), mics.pixel_size_a, params, bk,
-                                   seed).picks))
+        image = read_micrograph(name, mapped=True)
+        counts.append(len(pick_log(image, mics.pixel_size_a, params, bk, seed).picks))
         if sum(counts) >= target_picks and len(counts) >= min_micrographs:
             break
     logger.info("subset: %d micrograph(s) with %d LoG picks (target %d)", len(counts),

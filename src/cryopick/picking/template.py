@@ -23,7 +23,7 @@ from cryopick.fourier import forward, forward_cropped, fourier_window, inverse, 
     shell_radius2
 from cryopick.io.star import CtfParams
 from cryopick.picking.log import embed_square, normalise_micrograph
-from cryopick.picking.noise import local_background_stats, outlier_limits
+from cryopick.picking.noise import background_stats_from_transforms, outlier_limits
 from cryopick.picking.peaks import Peaks, peak_search, prune_peak_clusters, \
     remove_close_neighbours
 from cryopick.picking.references import TemplateSet
@@ -103,28 +103,48 @@ def _highpass(f: Array, n: int, highpass_a: float, pixel_a: float) -> Array:
     return f * xp.astype(weight, f.dtype)
 
 
+def _cropped_transforms(image: np.ndarray, n: int, big: int, pixel_a: float,
+                        params: TemplatePickParams, bk: Backend, seed: int
+                        ) -> tuple[Array, Array]:
+    """The normalised, padded (and high-passed) micrograph's transform and its square's,
+    cropped to ``big``: in row blocks on the host (:mod:`cryopick.picking.micrograph_ft`),
+    from whole arrays on a device or with a high-pass."""
+    if bk.name == "numpy" and big < n and params.highpass_a <= 0:
+        from cryopick.picking.micrograph_ft import normalised_cropped_transforms
+
+        return normalised_cropped_transforms(np.asarray(image, dtype=np.float32), n, big,
+                                             params.outlier_zscore, False, seed, squared=True)
+    xp = bk.xp
+    mic = normalise_micrograph(bk.asarray(image, dtype=xp.float32), params.outlier_zscore, False)
+    square = embed_square(bk, mic, n, seed)
+    del mic
+    if params.highpass_a > 0:
+        f_full = _highpass(forward(square), n, params.highpass_a, pixel_a)
+        square = xp.astype(inverse(f_full, (n, n)), xp.float32)
+
+    def cropped(a: Array) -> Array:
+        return forward_cropped(a, big) if big < n else fourier_window(forward(a), n, big)
+
+    return cropped(square), cropped(square * square)
+
+
 def compute_fom_maps(image: np.ndarray, pixel_a: float, ctf: CtfParams | None,
                      templates: TemplateSet, rotations: list[Array],
                      params: TemplatePickParams, bk: Backend, seed: int,
                      psi_chunk_pixels: int = 24_000_000) -> FomMaps:
     """FOM, ψ and noise maps of one micrograph ``(ny, nx)`` (host) on backend ``bk``."""
-    xp = bk.xp
     ny, nx = image.shape
     size = working_size(nx, ny, pixel_a, params.lowpass_a, params.shrink, params.optimise_size)
     n, lsize, w = size.n, size.lowpass_n, size.w
     rng = np.random.default_rng(seed)
-    mic = normalise_micrograph(bk.asarray(image, dtype=xp.float32), params.outlier_zscore, False)
-    square = embed_square(bk, mic, n, int(rng.integers(2**31)))
-    if params.highpass_a > 0:
-        f_full = _highpass(forward(square), n, params.highpass_a, pixel_a)
-        square = xp.astype(inverse(f_full, (n, n)), xp.float32)
     big = max(lsize, w)
-    f_big = forward_cropped(square, big) if big < n else fourier_window(forward(square), n, big)
+    f_big, f_big2 = _cropped_transforms(image, n, big, pixel_a, params, bk,
+                                        int(rng.integers(2**31)))
     f_w = fourier_window(f_big, big, w)
-    avg, std = local_background_stats(square, f_w, w, templates.box_px,
-                                      float(templates.radius2_px))
+    avg, std = background_stats_from_transforms(f_w, fourier_window(f_big2, big, w), n, w,
+                                                templates.box_px, float(templates.radius2_px))
     f_l = fourier_window(f_big, big, lsize)
-    del square, mic
+    del f_big2
     ctf_l = ctf_2d(ctf, lsize, n * pixel_a / lsize, bk, params.ctf_intact_first_peak) \
         if params.ctf else None
     psis = psi_angles(params.angular_sampling_deg)

@@ -132,7 +132,7 @@ def _pick_one(task: tuple) -> tuple[str, int, float, float]:
         size = working_size(nx, ny, pixel, params.lowpass_a, params.shrink, params.optimise_size)
         maps = read_fom_maps(paths, len(templates.images), size)
     else:
-        image = read_micrograph(name)
+        image = read_micrograph(name, mapped=True)
         ny, nx = image.shape
         size = working_size(nx, ny, pixel, params.lowpass_a, params.shrink, params.optimise_size)
         seed = micrograph_seed(params.random_seed, index, name, spec.seed_by_name)

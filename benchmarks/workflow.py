@@ -3,9 +3,10 @@
 Simulates a project of tutorial-size micrographs (3838 × 3710 px at 0.885 Å/px, ~100 particles
 each), then times, alternately and best of ``--repeats``:
 
-- cryopick: ``snakemake --cores J`` on the whole DAG (selection of the first 5 micrographs, LoG
-  picking and extraction on them, 2D classification, template selection, the optimisation
-  pass on the 5 with FOM maps and threshold sweep, template picking and extraction on all);
+- cryopick: ``snakemake --cores J`` on the whole DAG (selection of the first 5 micrographs, the
+  tutorial's subset, or ``--first-n auto``, the default config's, LoG picking and extraction on
+  them, 2D classification, template selection, the optimisation pass on the subset with FOM
+  maps and threshold sweep, template picking and extraction on all);
 - RELION 3.1: the same chain as commands with the same settings (``mpirun -np J
   relion_autopick_mpi`` / ``relion_preprocess_mpi``, ``relion_refine --j J``, the optimisation
   pass as one ``relion_autopick --write_fom_maps`` process like the GUI's). Selections are
@@ -30,6 +31,7 @@ from pathlib import Path
 import yaml
 from common import benchmark_parser, run_in_project, timed
 
+from cryopick.io.star import read_micrographs_star
 from cryopick.simulate import simulate_project
 
 REPO = Path(__file__).resolve().parents[1]
@@ -53,12 +55,17 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--skip-relion", action="store_true")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--first-n", default="5",
+                        help="the subset: the first N micrographs (the tutorial's 5), or auto "
+                             "(the default config's: enough for 1000 LoG picks)")
     args = parser.parse_args()
     run_in_project(run, args, "cryopick-bench-wf-")
 
 
 def write_config(project: Path, args: argparse.Namespace) -> Path:
+    first_n = args.first_n if args.first_n == "auto" else int(args.first_n)
     config = {"micrographs_star": STAR, "backend": "numpy", "shards": 1,
+              "select": {"first_n": first_n},
               "class2d": {"n_classes": args.k, "n_iter": args.iter}}
     path = project / "benchmark_config.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -99,13 +106,14 @@ def _when(text: str) -> float:
     return datetime.strptime(" ".join(text.split()), "%a %b %d %H:%M:%S %Y").timestamp()
 
 
-def relion_chain(args: argparse.Namespace) -> list[tuple[str, list[str], str]]:
-    """(stage, command, output folder) of RELION's chain with the workflow's settings."""
+def relion_chain(args: argparse.Namespace, n_subset: int) -> list[tuple[str, list[str], str]]:
+    """(stage, command, output folder) of RELION's chain with the workflow's settings, on the
+    subset of ``n_subset`` micrographs cryopick chose."""
     mpi = ["mpirun", "-np", str(args.j)]
     return [
-        ("LoG picking (5)", [*mpi, "relion_autopick_mpi", "--i", SUBSET, "--odir",
+        (f"LoG picking ({n_subset})", [*mpi, "relion_autopick_mpi", "--i", SUBSET, "--odir",
                              "Relion/LoG/", "--pickname", "autopick", *LOG], "Relion/LoG"),
-        ("extraction (5)", [*mpi, "relion_preprocess_mpi", "--i", STAR, "--coord_dir",
+        (f"extraction ({n_subset})", [*mpi, "relion_preprocess_mpi", "--i", STAR, "--coord_dir",
                             "Relion/LoG/", "--coord_suffix", "_autopick.star", "--part_star",
                             "Relion/Extract/particles.star", "--part_dir", "Relion/Extract/",
                             *EXTRACT], "Relion/Extract"),
@@ -118,7 +126,7 @@ def relion_chain(args: argparse.Namespace) -> list[tuple[str, list[str], str]]:
                                "--psi_step", "12", "--offset_range", "5", "--offset_step", "2",
                                "--norm", "--scale", "--j", str(args.j), "--random_seed", "1"],
          "Relion/Class2D"),
-        ("optimisation pass (5)", ["relion_autopick", "--i", SUBSET, "--odir",
+        (f"optimisation pass ({n_subset})", ["relion_autopick", "--i", SUBSET, "--odir",
                                    "Relion/optimise/", "--pickname", "autopick", *TEMPLATE,
                                    "--threshold", "0.8", "--min_distance", "200",
                                    "--write_fom_maps"], "Relion/optimise"),
@@ -135,7 +143,7 @@ def relion_chain(args: argparse.Namespace) -> list[tuple[str, list[str], str]]:
 
 def run_relion(project: Path, args: argparse.Namespace) -> dict[str, float]:
     times = {}
-    for stage, cmd, odir in relion_chain(args):
+    for stage, cmd, odir in relion_chain(args, subset_size(project)):
         shutil.rmtree(project / odir, ignore_errors=True)
         (project / odir).mkdir(parents=True)
         times[stage], _ = timed(cmd, project, project / f"{Path(odir).name}.log")
@@ -143,8 +151,15 @@ def run_relion(project: Path, args: argparse.Namespace) -> dict[str, float]:
     return times
 
 
-def report(ours: dict[str, float], relion: dict[str, float] | None, args) -> None:
-    print(f"\nThe tutorial chain, {args.n_mics} micrographs (LoG and 2D on the first 5), "
+def subset_size(project: Path) -> int:
+    """Micrographs in the subset cryopick chose (LoG, 2D and the optimisation pass)."""
+    return len(read_micrographs_star(project / SUBSET).names)
+
+
+def report(ours: dict[str, float], relion: dict[str, float] | None, args, n_subset: int
+           ) -> None:
+    print(f"\nThe tutorial chain, {args.n_mics} micrographs (LoG and 2D on the first "
+          f"{n_subset}, select.first_n {args.first_n}), "
           f"K {args.k}, {args.iter} iterations, {args.j} cores, best of {args.repeats}")
     total = ours["total"]
     print(f"\ncryopick (snakemake --cores {args.j}), seconds per job:")
@@ -180,7 +195,7 @@ def run(project: Path, args: argparse.Namespace) -> None:
             relion = run_relion(project, args)
             if best_relion is None or relion["total"] < best_relion["total"]:
                 best_relion = relion
-    report(best_ours, best_relion, args)
+    report(best_ours, best_relion, args, subset_size(project))
 
 
 if __name__ == "__main__":

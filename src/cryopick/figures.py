@@ -19,9 +19,12 @@ def save_figure(fig, out_png: str | os.PathLike[str], trim_margin: bool = False)
     name, then renamed) and close it; ``trim_margin`` crops the white margin
     (``bbox_inches="tight"``)."""
     fig.tight_layout()
+    # zlib level 3, not PIL's 6: a noisy micrograph picture encodes in a third of the time
+    # (35 against 100 ms) and comes out no larger (it barely compresses at either level)
+    png = {"format": "png", "pil_kwargs": {"compress_level": 3}}
     with atomic_output(out_png) as tmp:
         if trim_margin:
-            fig.savefig(tmp, format="png", bbox_inches="tight")
+            fig.savefig(tmp, bbox_inches="tight", **png)
         else:
-            fig.savefig(tmp, format="png")
+            fig.savefig(tmp, **png)
     plt.close(fig)

@@ -159,6 +159,8 @@ def run_autopick_log(mics: MicrographSet, params: LogPickParams, job: AutopickJo
     if tasks and runs_on_host(job.backend):
         # imported once here, before the pool forks, not in each worker's first micrograph
         import scipy.fft  # noqa: F401
+    if tasks and job.png_dir is not None:  # matplotlib: ~0.45 s in each worker otherwise
+        import cryopick.picking.plots  # noqa: F401
     run_shard(tasks, job, bad)
     return finish_job(mics, job) if job.n_shards == 1 and job.finish else pd.DataFrame()
 

@@ -20,7 +20,7 @@ from cryopick.io.mrc import read_micrograph_shape
 from cryopick.io.star import MicrographSet, post_name
 from cryopick.picking.job import check_micrograph_files
 from cryopick.picking.references import prepare_templates
-from cryopick.picking.template import TemplatePickParams, peaks_from_maps
+from cryopick.picking.template import TemplatePickParams, background_limits, peaks_from_maps
 from cryopick.picking.template_job import TemplateSpec, fom_map_paths, read_fom_maps
 from cryopick.picking.working_size import working_size
 
@@ -86,9 +86,10 @@ def sweep_thresholds(mics: MicrographSet, params: TemplatePickParams, spec: Temp
     counts = {}
     for name, nx, ny, templates, maps in _saved_maps(mics, params, spec, odir, pickname,
                                                      leave_out):
+        limits = background_limits(maps, nx, ny, params)
         counts[post_name(name)] = [
             len(peaks_from_maps(maps, nx, ny, mics.pixel_size_a, templates,
-                                dataclasses.replace(params, threshold=float(t))))
+                                dataclasses.replace(params, threshold=float(t)), limits))
             for t in thresholds]
     table = pd.DataFrame(counts, index=pd.Index(thresholds, name="threshold"))
     table["total"] = table.sum(axis=1)

@@ -31,9 +31,9 @@ from cryopick.picking.rotation import padded_table, psi_angles, rotate_tables, \
     window_real_space
 from cryopick.picking.working_size import WorkingSize, first_xmipp_index, working_size
 
-__all__ = ["FomMaps", "TemplatePickParams", "TemplatePickResult", "background_outlier_limits",
-           "compute_fom_maps", "noise_filter_losses", "peaks_from_maps",
-           "prepare_rotations"]
+__all__ = ["FomMaps", "TemplatePickParams", "TemplatePickResult", "background_limits",
+           "background_outlier_limits", "compute_fom_maps", "noise_filter_losses",
+           "peaks_from_maps", "prepare_rotations"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -235,11 +235,24 @@ def background_outlier_limits(maps: FomMaps, nx_s: int, ny_s: int,
                           params.max_stddev_noise, params.min_avg_noise)
 
 
+def background_limits(maps: FomMaps, nx: int, ny: int, params: TemplatePickParams
+                      ) -> tuple[float, float]:
+    """:func:`background_outlier_limits` of a ``nx × ny`` micrograph's maps."""
+    return background_outlier_limits(maps, *_shrunk(maps, nx, ny), params)
+
+
 def peaks_from_maps(maps: FomMaps, nx: int, ny: int, pixel_a: float, templates: TemplateSet,
-                    params: TemplatePickParams) -> pd.DataFrame:
-    """Peak search, cluster pruning and neighbour removal on FOM maps → RELION pick table."""
-    final, scale = _final_peaks(maps, nx, ny, pixel_a, templates, params,
-                                background_outlier_limits(maps, *_shrunk(maps, nx, ny), params))
+                    params: TemplatePickParams, limits: tuple[float, float] | None = None
+                    ) -> pd.DataFrame:
+    """Peak search, cluster pruning and neighbour removal on FOM maps → RELION pick table.
+
+    ``limits``: :func:`background_limits` of these maps and ``params`` when already
+    known (a threshold sweep over one micrograph's maps: they do not depend on the threshold,
+    and their medians cost more than a peak search).
+    """
+    if limits is None:
+        limits = background_limits(maps, nx, ny, params)
+    final, scale = _final_peaks(maps, nx, ny, pixel_a, templates, params, limits)
     return pd.DataFrame({
         "rlnCoordinateX": final.x / scale,
         "rlnCoordinateY": final.y / scale,

@@ -105,11 +105,14 @@ def _rotations(templates: TemplateSet, size, params: TemplatePickParams, backend
 def _prepare_before_fork(tasks: list[tuple], templates: TemplateSet,
                          params: TemplatePickParams, spec: TemplateSpec, job: AutopickJob) -> None:
     """Rotated references, the ring mask's transform and the phases that window the
-    CTF-modulated references, made once for the whole job.
+    CTF-modulated references, made once for the whole job (and matplotlib imported, when
+    the job draws its picks).
 
     Made here, before the pool forks, the workers share them, and a worker's first
     micrograph costs what the others do (only on the host: see ``runs_on_host``).
     """
+    if tasks and job.png_dir is not None:  # matplotlib: ~0.45 s in each worker otherwise
+        import cryopick.picking.plots  # noqa: F401
     if spec.read_fom_maps or not tasks or not runs_on_host(job.backend):
         return
     ny, nx = read_micrograph_shape(tasks[0][1])

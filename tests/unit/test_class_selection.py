@@ -7,7 +7,7 @@ from scipy import ndimage
 
 from cryopick.classification.class_features import ClassGeometry
 from cryopick.classification.class_selection import COLLAPSED, NoTemplateError, SelectionCriteria, \
-    choose_classes, read_class_averages, recenter, resolution_limit_a, rotational_similarity, \
+    below_resolution_limit, choose_classes, read_class_averages, recenter, resolution_limit_a, rotational_similarity, \
     write_templates
 from cryopick.classification.kernels import center_of_mass
 from cryopick.errors import InputError
@@ -124,6 +124,19 @@ def test_the_resolution_limit_follows_the_particle_size(model, diameter_a, kept)
         choice = raised.value.choice
     reasons = dict(zip(choice.table["rlnClassNumber"], choice.table["reason"]))
     assert (reasons[1] != "low resolution") == kept
+
+
+@pytest.mark.parametrize("box, pixel_a, shells_kept", [
+    (64, 2.86, {6: True, 5: False, 7: True}),    # 30 Å lies at shell 6.1: 30.5 Å passes
+    (48, 3.54, {6: True, 5: False}),             # 30 Å lies at shell 5.66: 34.0 Å does not
+    (256, 1.0, {10: True, 9: True, 8: False}),   # 8.53: the nearest shell is 9 (28.4 Å)
+])
+def test_the_resolution_limit_is_applied_in_fourier_shells(box, pixel_a, shells_kept):
+    """Class resolutions are shells of the class average (box·pixel/s Å): the limit is met
+    by a class resolving the shell nearest to it, whatever side of it that shell lies on."""
+    shells = np.array(sorted(shells_kept))
+    low = below_resolution_limit(box * pixel_a / shells, 30.0, box, pixel_a)
+    assert dict(zip(shells.tolist(), (~low).tolist())) == shells_kept
 
 
 def test_one_class_holding_nearly_every_particle_is_a_collapse_not_a_view(model):

@@ -30,7 +30,7 @@ from cryopick.io.mrc import read_image_stack, read_mrc_header_pixel_size, write_
 from cryopick.io.star import read_star, write_star
 
 __all__ = ["COLLAPSED", "ClassChoice", "NoTemplateError", "SelectionCriteria",
-           "choose_classes", "class_pmax", "read_class_averages", "recenter",
+           "below_resolution_limit", "choose_classes", "class_pmax", "read_class_averages", "recenter",
            "rotational_similarity", "write_templates"]
 
 logger = logging.getLogger(__name__)
@@ -168,15 +168,33 @@ def resolution_limit_a(criteria: SelectionCriteria, geometry: ClassGeometry) -> 
     return max(criteria.max_resolution_a, 4.0 * geometry.pixel_a, diameter_a / 8.0)
 
 
+def below_resolution_limit(resolution_a: np.ndarray, limit_a: float, box: int,
+                           pixel_a: float) -> np.ndarray:
+    """Which classes resolve less than ``limit_a``, judged in Fourier shells.
+
+    A class's estimated resolution is a shell of its ``box``-px average (``box·pixel/s`` Å,
+    the first shell whose SSNR drops below 1), so it moves in steps: 36.6, 30.5, 26.1 Å… for
+    64 px at 2.86 Å/px. The limit is applied at the shell nearest to it: a class must resolve
+    that shell. A class at 30.5 Å then passes a 30 Å limit (its estimate cannot say 30), and
+    one at 34 Å (48 px at 3.54 Å/px: the shell below 28.3 Å) does not.
+    """
+    extent = box * pixel_a
+    limit_shell = round(extent / limit_a)
+    shell = np.rint(extent / np.clip(np.asarray(resolution_a, dtype=float), 1e-3, None))
+    return shell < max(limit_shell, 1)
+
+
 def _mark_junk(feats: pd.DataFrame, criteria: SelectionCriteria,
-               geometry: ClassGeometry) -> None:
+               geometry: ClassGeometry, box: int) -> None:
     """Give every junk class its reason, in order of how plain the reason is."""
     worst = resolution_limit_a(criteria, geometry)
     share = feats["rlnClassDistribution"]
+    low = below_resolution_limit(feats["rlnEstimatedResolution"].to_numpy(float), worst, box,
+                                 geometry.pixel_a)
     rules = {
         COLLAPSED: (share >= criteria.max_class_share) & (len(feats) >= 3),
         "few particles": feats["rlnClassDistribution"] < criteria.min_distribution,
-        "low resolution": feats["rlnEstimatedResolution"] > worst,
+        "low resolution": pd.Series(low, index=feats.index),
     }
     for reason, bad in rules.items():
         feats.loc[bad & (feats["reason"] == ""), "reason"] = reason
@@ -200,8 +218,8 @@ def choose_classes(table: pd.DataFrame, images: np.ndarray, criteria: SelectionC
     """
     feats = _features(table, images, geometry, pmax)
     if classes:
-        return _listed(feats, classes, criteria, geometry)
-    _mark_junk(feats, criteria, geometry)
+        return _listed(feats, classes, criteria, geometry, images.shape[-1])
+    _mark_junk(feats, criteria, geometry, images.shape[-1])
     kept: list[int] = []
     for index in feats[feats["reason"] == ""].sort_values("score", ascending=False).index:
         if len(kept) == criteria.n_templates:
@@ -242,11 +260,11 @@ def _drop_faint(feats: pd.DataFrame, images: np.ndarray, kept: list[int],
 
 
 def _listed(feats: pd.DataFrame, classes: list[int], criteria: SelectionCriteria,
-            geometry: ClassGeometry) -> ClassChoice:
+            geometry: ClassGeometry, box: int) -> ClassChoice:
     unknown = sorted(set(classes) - set(feats["rlnClassNumber"]))
     if unknown:
         raise InputError(f"classes {unknown} do not exist (model has {len(feats)} classes)")
-    _mark_junk(feats, criteria, geometry)
+    _mark_junk(feats, criteria, geometry, box)
     listed = feats["rlnClassNumber"].isin(classes)
     empty = feats.loc[listed & (feats["rlnClassDistribution"] <= 0), "rlnClassNumber"].tolist()
     if empty:

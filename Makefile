@@ -26,7 +26,7 @@ demo: venv
 # tests/conftest.py (kept: xdist would reorder files by their number of tests): the SLURM
 # and install tests spend most of their time waiting, so they start first, beside the others.
 # Four workers on two cores: a quarter of the workers' time is spent waiting on SLURM and pip
-# (7.5 minutes of tests with 4, 9 with 3, on 2 cores).
+# (7.0–7.5 minutes of tests with 4, 9 with 3, on 2 cores).
 TEST_WORKERS ?= 4
 test: venv
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder tests

@@ -188,6 +188,7 @@ def best_log_response(responses: Array, diameters_a: list[float]) -> tuple[Array
 
 
 def _noise_filters_on(params: LogPickParams) -> bool:
+    """Whether any of cryopick's LoG background filters applies."""
     return params.max_stddev_noise > 0 or params.min_avg_noise > -900 or \
         params.auto_noise_mads > 0
 

@@ -42,9 +42,12 @@ def image_statistics(image: np.ndarray) -> dict[str, float]:
     """
     if image.ndim != 2:
         raise ValueError(f"image must be 2D (ny, nx), got shape {image.shape}")
+    from cryopick.picking.micrograph_ft import micrograph_stats
+
     b = DARK_BLOCK_PX
     ny, nx = image.shape
-    stats = {"mean": float(image.mean(dtype=np.float64)), "std": float(image.std(dtype=np.float64))}
+    mean, std, _, _ = micrograph_stats(image)  # float64 sums over row blocks, no full copy
+    stats = {"mean": mean, "std": std}
     if ny < b or nx < b:
         return {**stats, "dark_fraction": 0.0}
     blocks = image[: ny - ny % b, : nx - nx % b].reshape(ny // b, b, nx // b, b).mean(

@@ -30,8 +30,8 @@ from cryopick.io.mrc import read_image_stack, read_mrc_header_pixel_size, write_
 from cryopick.io.star import read_star, write_star
 
 __all__ = ["COLLAPSED", "ClassChoice", "NoTemplateError", "SelectionCriteria",
-           "below_resolution_limit", "choose_classes", "class_pmax", "read_class_averages", "recenter",
-           "rotational_similarity", "write_templates"]
+           "below_resolution_limit", "choose_classes", "class_pmax", "read_class_averages",
+           "recenter", "rotational_similarity", "write_templates"]
 
 logger = logging.getLogger(__name__)
 

@@ -19,8 +19,9 @@ import pandas as pd
 
 from cryopick.backend import Array, Backend, backend_of
 from cryopick.errors import InputError
-from cryopick.fourier import forward, forward_cropped, fourier_window, inverse, relion_round, \
-    shell_radius2
+from cryopick.fourier import inverse, relion_round, shell_radius2
+from cryopick.picking.micrograph_ft import cropped_transforms, embed_square, \
+    normalise_micrograph
 from cryopick.picking.working_size import WorkingSize, first_xmipp_index, working_size
 
 __all__ = [
@@ -113,47 +114,6 @@ def micrograph_seed(random_seed: int, index: int, name: str, by_name: bool) -> i
     return random_seed + index
 
 
-def normalise_micrograph(image: Array, outlier_zscore: float, flip: bool) -> Array:
-    """Outliers (|z| > zscore) to the mean, then z-score with the population std.
-
-    ``flip`` multiplies by -1 (dark particles become bright). Float32 throughout; the
-    outlier pass is skipped when the extremes show there are none (the usual case).
-    """
-    from cryopick.backend import backend_of
-
-    xp = backend_of(image).xp
-    mean = xp.mean(image)
-    std = xp.std(image)
-    mean_f, std_f = float(mean), float(std)
-    if (float(xp.max(image)) - mean_f) / std_f > outlier_zscore or \
-            (mean_f - float(xp.min(image))) / std_f > outlier_zscore:
-        image = xp.where(xp.abs(image - mean) / std > outlier_zscore, mean, image)
-    # dividing by -std is exactly the negation of dividing by std (IEEE)
-    return (image - mean) / (-std if flip else std)
-
-
-def embed_square(bk: Backend, image: Array, n: int, seed: int) -> Array:
-    """Centre ``image`` in an ``n × n`` square (logical centres), padding with N(0,1) noise.
-
-    RELION fills the padding with Gaussian noise so that local statistics stay defined; its
-    own random numbers cannot be reproduced, so FOMs near the padding differ slightly.
-    """
-    ny, nx = image.shape
-    if ny == n and nx == n:
-        return image
-    rng = np.random.default_rng(seed)
-    top, left = n // 2 - ny // 2, n // 2 - nx // 2
-    square = bk.xp.empty((n, n), dtype=bk.xp.float32, **bk.device_kw)
-    strips = [(0, top, 0, n), (top + ny, n, 0, n),  # rows above and below
-              (top, top + ny, 0, left), (top, top + ny, left + nx, n)]  # columns left, right
-    for r0, r1, c0, c1 in strips:
-        if r1 > r0 and c1 > c0:
-            square[r0:r1, c0:c1] = bk.asarray(rng.standard_normal((r1 - r0, c1 - c0),
-                                                                   dtype=np.float32))
-    square[top:top + ny, left:left + nx] = image
-    return square
-
-
 def log_filter_bank(f_cropped: Array, n: int, w: int, diameters_a: list[float],
                     pixel_size_a: float) -> Array:
     """LoG responses ``(len(diameters), w, w)`` of a Fourier-cropped micrograph transform.
@@ -197,33 +157,14 @@ def _cropped_transform(image: np.ndarray, n: int, w: int, pixel_size_a: float,
                        params: LogPickParams, bk: Backend, seed: int,
                        shrunk: tuple[int, int]) -> tuple[Array, Array | None]:
     """The normalised, flipped, padded micrograph's transform cropped to ``w``, and where
-    picks are allowed under cryopick's noise filters (None: filters off).
-
-    On the host (cropping) it is computed in row blocks
-    (:mod:`cryopick.picking.micrograph_ft`); on a device from whole arrays.
-    """
-    flip = not params.particles_white
-    inside = None
-    if _noise_filters_on(params):
-        inside = _border_mask(bk, w, shrunk[0], shrunk[1], 0)
-    if bk.name == "numpy" and w < n:
-        from cryopick.picking.micrograph_ft import normalised_cropped_transforms
-
-        f_crop, f_crop2 = normalised_cropped_transforms(
-            np.asarray(image, dtype=np.float32), n, w, params.outlier_zscore, flip, seed,
-            squared=inside is not None)
-        return f_crop, None if inside is None else \
-            _noise_filter(n, f_crop, f_crop2, w, pixel_size_a, params, inside)
-    xp = bk.xp
-    mic = normalise_micrograph(bk.asarray(image, dtype=xp.float32), params.outlier_zscore, flip)
-    square = embed_square(bk, mic, n, seed)
-    del mic
-    f_crop = forward_cropped(square, w) if w < n else fourier_window(forward(square), n, w)
-    if inside is None:
+    picks are allowed under cryopick's noise filters (None: filters off)."""
+    filters = _noise_filters_on(params)
+    f_crop, f_crop2 = cropped_transforms(bk, image, n, w, params.outlier_zscore,
+                                         not params.particles_white, seed, squared=filters)
+    if not filters:
         return f_crop, None
-    f_crop2 = forward_cropped(square * square, w) if w < n else \
-        fourier_window(forward(square * square), n, w)
-    return f_crop, _noise_filter(n, f_crop, f_crop2, w, pixel_size_a, params, inside)
+    return f_crop, _noise_filter(n, f_crop, f_crop2, w, pixel_size_a, params,
+                                 _border_mask(bk, w, shrunk[0], shrunk[1], 0))
 
 
 def _noise_filter(n: int, f_square: Array, f_square2: Array, w: int, pixel_size_a: float,

@@ -10,17 +10,22 @@ rows transformed and only the kept columns stored, so the work stays in cache an
 touches ~20 MB of new memory instead of ~300 MB (a worker's first micrograph paid ~0.4 s of
 page faults for it). The column transform then runs over the kept columns only.
 
-The square's pixels, and so the coefficients, are those of
-:func:`cryopick.picking.log.normalise_micrograph` and :func:`~cryopick.picking.log.embed_square`
-(the same padding noise, drawn in the same order), to float rounding: the mean and standard
-deviation are accumulated in float64 here.
+The square's pixels, and so the coefficients, are those of :func:`normalise_micrograph` and
+:func:`embed_square`, the whole-array way a device takes (the same padding noise, drawn in
+the same order), to float rounding: the mean and standard deviation are accumulated in
+float64 in the row blocks.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
-__all__ = ["BLOCK_ROWS", "micrograph_stats", "normalised_cropped_transforms"]
+from cryopick.backend import Array, Backend, backend_of
+
+__all__ = ["BLOCK_ROWS", "cropped_transforms", "embed_square", "micrograph_stats",
+           "normalise_micrograph", "normalised_cropped_transforms"]
 
 BLOCK_ROWS = 128  # rows per block: 128 × 3838 float32 is 2 MB, its row transform 4 MB
 
@@ -81,10 +86,77 @@ def normalised_cropped_transforms(image: np.ndarray, n: int, n_out: int, outlier
     return _columns(rows, n, n_out), None if rows_sq is None else _columns(rows_sq, n, n_out)
 
 
+def normalise_micrograph(image: Array, outlier_zscore: float, flip: bool) -> Array:
+    """Outliers (|z| > zscore) to the mean, then z-score with the population std.
+
+    ``flip`` multiplies by -1 (dark particles become bright). Float32 throughout; the
+    outlier pass is skipped when the extremes show there are none (the usual case).
+    """
+    xp = backend_of(image).xp
+    mean = xp.mean(image)
+    std = xp.std(image)
+    mean_f, std_f = float(mean), float(std)
+    if (float(xp.max(image)) - mean_f) / std_f > outlier_zscore or \
+            (mean_f - float(xp.min(image))) / std_f > outlier_zscore:
+        image = xp.where(xp.abs(image - mean) / std > outlier_zscore, mean, image)
+    # dividing by -std is exactly the negation of dividing by std (IEEE)
+    return (image - mean) / (-std if flip else std)
+
+
+def embed_square(bk: Backend, image: Array, n: int, seed: int) -> Array:
+    """Centre ``image`` in an ``n × n`` square (logical centres), padding with N(0,1) noise.
+
+    RELION fills the padding with Gaussian noise so that local statistics stay defined; its
+    own random numbers cannot be reproduced, so FOMs near the padding differ slightly.
+    """
+    ny, nx = image.shape
+    if ny == n and nx == n:
+        return image
+    rng = np.random.default_rng(seed)
+    top, left = n // 2 - ny // 2, n // 2 - nx // 2
+    square = bk.xp.empty((n, n), dtype=bk.xp.float32, **bk.device_kw)
+    strips = [(0, top, 0, n), (top + ny, n, 0, n),  # rows above and below
+              (top, top + ny, 0, left), (top, top + ny, left + nx, n)]  # columns left, right
+    for r0, r1, c0, c1 in strips:
+        if r1 > r0 and c1 > c0:
+            square[r0:r1, c0:c1] = bk.asarray(rng.standard_normal((r1 - r0, c1 - c0),
+                                                                   dtype=np.float32))
+    square[top:top + ny, left:left + nx] = image
+    return square
+
+
+def cropped_transforms(bk: Backend, image: np.ndarray, n: int, n_out: int,
+                       outlier_zscore: float, flip: bool, seed: int, squared: bool = False,
+                       prefilter: Callable[[Array], Array] | None = None
+                       ) -> tuple[Array, Array | None]:
+    """The normalised, padded micrograph's transform cropped (or padded) to ``n_out``, and
+    its square's with ``squared``, on backend ``bk``.
+
+    In row blocks on the host when cropping (:func:`normalised_cropped_transforms`); from
+    whole arrays on a device, when not cropping, or with a ``prefilter`` of the whole square
+    (template picking's high-pass).
+    """
+    if bk.name == "numpy" and n_out < n and prefilter is None:
+        return normalised_cropped_transforms(np.asarray(image, dtype=np.float32), n, n_out,
+                                             outlier_zscore, flip, seed, squared)
+    from cryopick.fourier import forward, forward_cropped, fourier_window
+
+    xp = bk.xp
+    square = embed_square(bk, normalise_micrograph(bk.asarray(image, dtype=xp.float32),
+                                                   outlier_zscore, flip), n, seed)
+    if prefilter is not None:
+        square = prefilter(square)
+
+    def cropped(a: Array) -> Array:
+        return forward_cropped(a, n_out) if n_out < n else fourier_window(forward(a), n, n_out)
+
+    return cropped(square), cropped(square * square) if squared else None
+
+
 def _padding_noise(n: int, ny: int, nx: int, top: int, left: int, seed: int
                    ) -> dict[str, np.ndarray]:
-    """The padding's N(0, 1) strips, drawn as :func:`~cryopick.picking.log.embed_square`
-    draws them: rows above, rows below, columns left, columns right."""
+    """The padding's N(0, 1) strips, drawn as :func:`embed_square` draws them: rows above,
+    rows below, columns left, columns right."""
     rng = np.random.default_rng(seed)
     strips = {"above": (top, n), "below": (n - top - ny, n),
               "left": (ny, left), "right": (ny, n - left - nx)}

@@ -19,10 +19,9 @@ import pandas as pd
 from cryopick.backend import Array, Backend, backend_of
 from cryopick.ctf import ctf_2d
 from cryopick.errors import InputError
-from cryopick.fourier import forward, forward_cropped, fourier_window, inverse, relion_round, \
-    shell_radius2
+from cryopick.fourier import forward, fourier_window, inverse, relion_round, shell_radius2
 from cryopick.io.star import CtfParams
-from cryopick.picking.log import embed_square, normalise_micrograph
+from cryopick.picking.micrograph_ft import cropped_transforms
 from cryopick.picking.noise import background_stats_from_transforms, outlier_limits
 from cryopick.picking.peaks import Peaks, peak_search, prune_peak_clusters, \
     remove_close_neighbours
@@ -103,43 +102,23 @@ def _highpass(f: Array, n: int, highpass_a: float, pixel_a: float) -> Array:
     return f * xp.astype(weight, f.dtype)
 
 
-def _cropped_transforms(image: np.ndarray, n: int, big: int, pixel_a: float,
-                        params: TemplatePickParams, bk: Backend, seed: int
-                        ) -> tuple[Array, Array]:
-    """The normalised, padded (and high-passed) micrograph's transform and its square's,
-    cropped to ``big``: in row blocks on the host (:mod:`cryopick.picking.micrograph_ft`),
-    from whole arrays on a device or with a high-pass."""
-    if bk.name == "numpy" and big < n and params.highpass_a <= 0:
-        from cryopick.picking.micrograph_ft import normalised_cropped_transforms
-
-        return normalised_cropped_transforms(np.asarray(image, dtype=np.float32), n, big,
-                                             params.outlier_zscore, False, seed, squared=True)
-    xp = bk.xp
-    mic = normalise_micrograph(bk.asarray(image, dtype=xp.float32), params.outlier_zscore, False)
-    square = embed_square(bk, mic, n, seed)
-    del mic
-    if params.highpass_a > 0:
-        f_full = _highpass(forward(square), n, params.highpass_a, pixel_a)
-        square = xp.astype(inverse(f_full, (n, n)), xp.float32)
-
-    def cropped(a: Array) -> Array:
-        return forward_cropped(a, big) if big < n else fourier_window(forward(a), n, big)
-
-    return cropped(square), cropped(square * square)
-
-
 def compute_fom_maps(image: np.ndarray, pixel_a: float, ctf: CtfParams | None,
                      templates: TemplateSet, rotations: list[Array],
                      params: TemplatePickParams, bk: Backend, seed: int,
                      psi_chunk_pixels: int = 24_000_000) -> FomMaps:
     """FOM, ψ and noise maps of one micrograph ``(ny, nx)`` (host) on backend ``bk``."""
+    xp = bk.xp
     ny, nx = image.shape
     size = working_size(nx, ny, pixel_a, params.lowpass_a, params.shrink, params.optimise_size)
     n, lsize, w = size.n, size.lowpass_n, size.w
     rng = np.random.default_rng(seed)
     big = max(lsize, w)
-    f_big, f_big2 = _cropped_transforms(image, n, big, pixel_a, params, bk,
-                                        int(rng.integers(2**31)))
+    highpass = None if params.highpass_a <= 0 else \
+        (lambda sq: xp.astype(inverse(_highpass(forward(sq), n, params.highpass_a, pixel_a),
+                                      (n, n)), xp.float32))
+    f_big, f_big2 = cropped_transforms(bk, image, n, big, params.outlier_zscore, False,
+                                       int(rng.integers(2**31)), squared=True,
+                                       prefilter=highpass)
     f_w = fourier_window(f_big, big, w)
     avg, std = background_stats_from_transforms(f_w, fourier_window(f_big2, big, w), n, w,
                                                 templates.box_px, float(templates.radius2_px))

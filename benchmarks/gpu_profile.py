@@ -20,9 +20,8 @@ from gpu import synchroniser, template_run
 from cryopick.backend import get_backend
 from cryopick.picking import template
 
-STEPS = ["normalise_micrograph", "embed_square", "forward", "forward_cropped", "fourier_window",
-         "local_background_stats", "ctf_2d", "_fom_one_reference", "_template_sums", "inverse",
-         "peaks_from_maps"]
+STEPS = ["cropped_transforms", "forward", "fourier_window", "background_stats_from_transforms",
+         "ctf_2d", "_fom_one_reference", "_template_sums", "inverse", "peaks_from_maps"]
 
 
 def main() -> None:

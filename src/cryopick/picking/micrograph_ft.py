@@ -160,9 +160,8 @@ def _padding_noise(n: int, ny: int, nx: int, top: int, left: int, seed: int
     rng = np.random.default_rng(seed)
     strips = {"above": (top, n), "below": (n - top - ny, n),
               "left": (ny, left), "right": (ny, n - left - nx)}
-    return {name: rng.standard_normal(shape, dtype=np.float32)
-            if shape[0] > 0 and shape[1] > 0 else np.zeros((0, 0), np.float32)
-            for name, shape in strips.items()} if (ny, nx) != (n, n) else {}
+    return {name: rng.standard_normal(shape, dtype=np.float32) if min(shape) > 0
+            else np.empty(shape, np.float32) for name, shape in strips.items()}
 
 
 def _fill_block(block: np.ndarray, r0: int, r1: int, image: np.ndarray,
@@ -176,10 +175,8 @@ def _fill_block(block: np.ndarray, r0: int, r1: int, image: np.ndarray,
     i0, i1 = max(r0, top), min(r1, top + ny)
     if i1 > i0:  # micrograph rows, with the padding columns either side
         out = block[i0 - r0:i1 - r0]
-        if left > 0:
-            out[:, :left] = noise["left"][i0 - top:i1 - top]
-        if out.shape[1] > left + nx:
-            out[:, left + nx:] = noise["right"][i0 - top:i1 - top]
+        out[:, :left] = noise["left"][i0 - top:i1 - top]
+        out[:, left + nx:] = noise["right"][i0 - top:i1 - top]
         part = out[:, left:left + nx]
         np.subtract(image[i0 - top:i1 - top], mean, out=part)
         np.divide(part, std, out=part)

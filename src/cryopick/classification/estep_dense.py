@@ -59,23 +59,28 @@ def dense_children(setup: EStepSetup, prep: Prepared, w1: Array, logprior: Array
 
 def _fine_log_weights(setup: EStepSetup, prep: Prepared, w1: Array, logprior: Array,
                       threshold: Array) -> Array:
-    """``(b, Tf·K·Ψf)`` log-weights of all fine samples, −inf outside the significant set."""
+    """``(b, Tf·K·Ψf)`` log-weights of all fine samples, −inf outside the significant set.
+
+    ``ln π_k + ln N(t) − ‖X‖²/2σ² − Σ|CTF·P|²/2σ² + cross``, added in place onto the cross
+    term's ``(b, Tc, t-child, K, Ψc, ψ-child)`` view: the terms that are constant over a
+    coarse sample's children (prior, ``‖X‖²``, the −inf of a non-significant parent) are one
+    array 8× smaller than the samples, and no full-size mask or score is made.
+    """
     xp = setup.bk.xp
     s = setup.sampling
     b, k, mf = prep.xm.shape[0], setup.n_classes, setup.m_fine
     tc, ntc, npc = len(s.trans_coarse_px), s.n_trans_child, s.n_psi_child
     tf, psi_c, psi_f = tc * ntc, len(s.psi_coarse_deg), setup.n_psi_fine
-    coarse = w1 >= threshold[:, None]
-    mask = xp.reshape(xp.broadcast_to(xp.reshape(coarse, (b, tc, 1, k, psi_c, 1)),
-                                      (b, tc, ntc, k, psi_c, npc)), (b, tf, k, psi_f))
-    prior = xp.reshape(xp.broadcast_to(logprior[:, :, None, :], (b, tc, ntc, k)), (b, tf, k, 1))
+    coarse = xp.reshape(w1 >= threshold[:, None], (b, tc, 1, k, psi_c, 1))
+    parent = xp.reshape(logprior, (b, tc, 1, k, 1, 1)) - xp.reshape(prep.a, (b, 1, 1, 1, 1, 1))
+    parent = xp.where(coarse, parent, -math.inf)
     shifted = prep.y[:, None, :] * setup.phi_f[None, :, :mf]
     table = xp.reshape(to_real_pairs(setup.p2[:, :mf]), (k * psi_f, 2 * mf)).T
     cross = xp.matmul(xp.reshape(to_real_pairs(shifted), (b * tf, 2 * mf)), table)
     norm = xp.matmul(prep.cs, setup.p2_sq[:, :mf].T)
-    score = prep.a[:, None, None] + norm[:, None, :] - xp.reshape(cross, (b, tf, k * psi_f))
-    logw = prior - xp.reshape(score, (b, tf, k, psi_f))
-    logw = xp.where(mask, logw, -math.inf)
+    logw = xp.reshape(cross, (b, tc, ntc, k, psi_c, npc))
+    logw += parent
+    logw -= xp.reshape(norm, (b, 1, 1, k, psi_c, npc))
     return xp.reshape(logw, (b, tf * k * psi_f))
 
 
@@ -86,10 +91,11 @@ def _dense_chunk(setup: EStepSetup, prep: Prepared, w1: Array, logprior: Array,
     k, psi_f, tf = setup.n_classes, setup.n_psi_fine, len(setup.sampling.trans_fine_px)
     logw = _fine_log_weights(setup, prep, w1, logprior, threshold)
     top = xp.max(logw, axis=1)
-    u = xp.exp(logw - top[:, None])
+    logw -= top[:, None]
+    u = xp.exp(logw)
     total = xp.sum(u, axis=1)
-    weight = u / total[:, None]
-    weight = xp.where(u >= _pruning_threshold(setup, u, total)[:, None], weight, 0.0)
+    weight = xp.where(u >= _pruning_threshold(setup, u, total)[:, None], u, 0.0)
+    weight *= (1.0 / total)[:, None]
     best = xp.argmax(u, axis=1)
     wts = Weights(None, None, None, None, None, (best // psi_f) % k, best % psi_f,
                    best // (k * psi_f), 1.0 / total,
@@ -108,12 +114,12 @@ def _pruning_threshold(setup: EStepSetup, u: Array, total: Array) -> Array:
     """
     xp = setup.bk.xp
     candidates = u >= ((1.0 - setup.params.adaptive_fraction) * total / u.shape[1])[:, None]
-    if 16 * int(xp.sum(xp.astype(candidates, xp.int64))) < u.shape[0] * u.shape[1]:
+    if 16 * int(xp.count_nonzero(candidates)) < u.shape[0] * u.shape[1]:
         return threshold_of_candidates(setup, u, candidates, total)
     ordered = xp.sort(u, axis=1)
     cum = xp.cumulative_sum(ordered, axis=1)
-    dropped = xp.sum(xp.astype(cum <= (1.0 - setup.params.adaptive_fraction)
-                               * total[:, None], xp.int64), axis=1)
+    dropped = xp.count_nonzero(cum <= (1.0 - setup.params.adaptive_fraction) * total[:, None],
+                               axis=1)
     index = xp.clip(dropped, None, u.shape[1] - 1)[:, None]
     return xp.take_along_axis(ordered, index, axis=1)[:, 0]
 

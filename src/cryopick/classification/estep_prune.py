@@ -56,15 +56,15 @@ def coarse_threshold(setup: EStepSetup, logw: Array) -> tuple[Array, Array, Arra
     w = xp.exp(logw - xp.max(logw, axis=1, keepdims=True))
     total = xp.sum(w, axis=1)
     candidates = w >= ((1.0 - f) * total / w.shape[1])[:, None]
-    if 16 * int(xp.sum(xp.astype(candidates, xp.int64))) < w.shape[0] * w.shape[1]:
+    if 16 * int(xp.count_nonzero(candidates)) < w.shape[0] * w.shape[1]:
         threshold = threshold_of_candidates(setup, w, candidates, total)
     else:
         ordered = xp.sort(w, axis=1)
         cum = xp.cumulative_sum(ordered, axis=1)
-        dropped = xp.sum(xp.astype(cum <= (1.0 - f) * cum[:, -1:], xp.int64), axis=1)
+        dropped = xp.count_nonzero(cum <= (1.0 - f) * cum[:, -1:], axis=1)
         index = xp.clip(dropped, None, w.shape[1] - 1)[:, None]
         threshold = xp.take_along_axis(ordered, index, axis=1)[:, 0]
-    counts = xp.sum(xp.astype(w >= threshold[:, None], xp.int64), axis=1)
+    counts = xp.astype(xp.count_nonzero(w >= threshold[:, None], axis=1), xp.int64)
     return w, threshold, counts
 
 

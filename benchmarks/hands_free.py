@@ -1,17 +1,17 @@
 """Benchmark: the whole workflow hands-free on simulated data sets it was not tuned on.
 
 For each named data set (default: the held-out split of ``cryopick.simulate.DATASETS``;
-``--split tune`` for the others, ``--datasets a,b`` to name them), simulates the project, runs
-the workflow with the default config and only the values a user sets from the particle size
-and pixel size (LoG diameters, box and rescaled size, background and mask diameters, pick
-distances; CTF off for images without CTF), and prints the chosen templates and why, how close
-each is to a true projection, the final precision/recall/F1 against the truth, the picks on
-junk, the LoG picks' composition and the time. Then (unless ``--skip-relion``) RELION 3.1.3's
+``--split tune`` or ``--split seen`` for the others, ``--datasets a,b`` to name them),
+simulates the project, runs the workflow with the default config and only the values a user
+sets from the particle size and pixel size (LoG diameters, box and rescaled size, background
+and mask diameters, pick distances; CTF off for images without CTF), and prints the chosen
+templates and why, how close each is to a true projection, the final precision/recall/F1
+against the truth, the picks on junk, the LoG picks' composition and the time. Then (unless ``--skip-relion``) RELION 3.1.3's
 chain on the same LoG subset: relion_autopick --LoG, relion_preprocess, relion_refine 2D with
 the same K and iterations, an oracle class choice (the classes nearest the true projections),
 relion_autopick with those references at its best threshold over a sweep. Usage::
 
-    python benchmarks/hands_free.py [--split heldout|tune] [--datasets a,b] [--skip-relion]
+    python benchmarks/hands_free.py [--split heldout|tune|seen] [--datasets a,b] [--skip-relion]
         [--j 2] [--out-dir DIR] [--keep]
 """
 
@@ -256,7 +256,7 @@ def print_table(rows: list[Row]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--split", choices=["heldout", "tune"], default="heldout")
+    parser.add_argument("--split", choices=["heldout", "tune", "seen"], default="heldout")
     parser.add_argument("--datasets", default="", help="comma-separated names (overrides --split)")
     parser.add_argument("--skip-relion", action="store_true", help="omit RELION's chain")
     parser.add_argument("--j", type=int, default=2, help="cores for the workflow and RELION")

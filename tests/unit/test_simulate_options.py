@@ -147,8 +147,9 @@ def test_bad_simulation_options_are_rejected():
 
 
 def test_the_corpus_holds_varied_held_out_sets_apart_from_the_tune_sets():
-    tune, held = datasets_in_split("tune"), datasets_in_split("heldout")
-    assert "demo" in tune and len(held) >= 6 and not set(tune) & set(held)
+    tune, held, seen = (datasets_in_split(s) for s in ("tune", "heldout", "seen"))
+    assert "demo" in tune and len(held) >= 6
+    assert not set(tune) & set(held) and not set(seen) & set(held) and not set(tune) & set(seen)
     configs = [DATASETS[name].config for name in held]
     shapes = {c.shape for c in configs} | {c.second_species.shape for c in configs
                                            if c.second_species is not None}

@@ -21,7 +21,7 @@ from cryopick.classification.kernels import make_complex, to_real_pairs
 
 __all__ = ["dense_children", "prefer_dense"]
 
-_GATHER_COST = 64  # one gathered child ≈ this many sample-coefficients of a dense product
+_GATHER_COST = 18  # one gathered child ≈ this many sample-coefficients of a dense product
 
 
 def prefer_dense(setup: EStepSetup, n_significant: int, batch_size: int) -> bool:

@@ -3,7 +3,7 @@
 Used when few samples are significant (the usual case after the first iterations): each
 significant coarse sample's 2 ψ × 4 t children are scored with batched products of gathered
 rows, weighed and pruned to ``adaptive_fraction`` per particle, and the kept children are
-summed into the (class, ψ) buckets and the per-particle sums with sparse one-hot products.
+summed into the (class, ψ) buckets and the per-particle sums with sparse products.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from cryopick.backend import Array
 from cryopick.classification.estep_prune import leading_set, sort_rows
 from cryopick.classification.estep_setup import CHUNK_ELEMENTS, Accumulator, BatchOutcome, \
     EStepSetup, Prepared, Weights, offset_residual2, particle_outcome
-from cryopick.classification.kernels import scatter_rows, to_real_pairs
+from cryopick.classification.kernels import make_complex, scatter_rows, sparse_product, \
+    to_real_pairs
 
 __all__ = ["gathered_children"]
 
@@ -65,7 +66,7 @@ def _pass2(setup: EStepSetup, prep: Prepared, logprior: Array, rows: Array, cols
     step = max(1, CHUNK_ELEMENTS // (mf * (npc + ntc)))
     for lo in range(0, rows.shape[0], step):
         sl = slice(lo, min(lo + step, rows.shape[0]))
-        parts.append(_score_children(setup, prep, rows[sl], k[sl], psi_f[sl, :], t_f[sl, :]))
+        parts.append(_score_children(setup, prep, rows[sl], tc[sl], k[sl], psi_f[sl, :]))
     score = xp.concat(parts, axis=0) if parts else xp.zeros((0, ntc, npc), dtype=xp.float32,
                                                             **bk.device_kw)
     logw = xp.astype(prior, xp.float64)[:, None, None] - xp.astype(score, xp.float64)
@@ -75,18 +76,22 @@ def _pass2(setup: EStepSetup, prep: Prepared, logprior: Array, rows: Array, cols
                      flat(t_f[:, :, None]), xp.reshape(logw, (-1,)))
 
 
-def _score_children(setup: EStepSetup, prep: Prepared, rows: Array, k: Array, psi_f: Array,
-                    t_f: Array) -> Array:
-    """``D`` of the children ``(J, ntc, npc)`` as gathered batched products (fine size)."""
+def _score_children(setup: EStepSetup, prep: Prepared, rows: Array, tc: Array, k: Array,
+                    psi_f: Array) -> Array:
+    """``D`` of the children ``(J, ntc, npc)`` of significant coarse samples (fine size).
+
+    Per coarse sample, ``Z = X·φ_tc·conj(P)`` for its ψ children; the translation children
+    ``tc + δ`` then score ``Re Σ Z·φ_δ``, one real product with the offsets' ramps.
+    """
     xp = setup.bk.xp
     mf, j = setup.m_fine, rows.shape[0]
-    npc, ntc = psi_f.shape[1], t_f.shape[1]
-    phases = xp.reshape(xp.take(setup.phi_f[:, :mf], xp.reshape(t_f, (-1,)), axis=0),
-                        (j, ntc, mf))
-    shifted = xp.take(prep.y, rows, axis=0)[:, None, :] * phases
+    npc, ntc = psi_f.shape[1], setup.sampling.n_trans_child
+    shifted = xp.take(prep.y, rows, axis=0) * xp.take(setup.phi_cf, tc, axis=0)
     bucket = xp.reshape(k[:, None] * setup.n_psi_fine + psi_f, (-1,))
     proj = xp.reshape(xp.take(setup.p2[:, :mf], bucket, axis=0), (j, npc, mf))
-    cross = xp.matmul(to_real_pairs(shifted), xp.matrix_transpose(to_real_pairs(proj)))
+    z = xp.reshape(to_real_pairs(shifted[:, None, :] * xp.conj(proj)), (j * npc, 2 * mf))
+    cross = xp.permute_dims(xp.reshape(xp.matmul(z, setup.child_ramps), (j, npc, ntc)),
+                            (0, 2, 1))
     proj_sq = xp.reshape(xp.take(setup.p2_sq[:, :mf], bucket, axis=0), (j, npc, mf))
     norm = xp.sum(proj_sq * xp.take(prep.cs, rows, axis=0)[:, None, :], axis=2)
     return xp.take(prep.a, rows)[:, None, None] + norm[:, None, :] - cross
@@ -119,34 +124,36 @@ def _weigh_children(setup: EStepSetup, child: _Children, coarse_rows: Array, log
 
 def _accumulate(setup: EStepSetup, prep: Prepared, wts: Weights, acc: Accumulator
                 ) -> BatchOutcome:
-    """Add the batch to the M-step sums; per-particle residual power, norm and scale terms."""
+    """Add the batch to the M-step sums; per-particle residual power, norm and scale terms.
+
+    Every sum is a sparse product of the kept weights with rows that exist once, not once
+    per kept child: the shifted images of the distinct (particle, translation) pairs, the
+    projections of the (class, ψ) buckets, the particles' CTF² and |P|² rows. In blocks of
+    children whose pair rows stay within the memory budget.
+    """
     bk, xp = setup.bk, setup.bk.xp
     b, m = prep.xm.shape[0], setup.m_cur
+    n_bucket, n_t = acc.buckets.shape[0], setup.phi_f.shape[0]
+    conj_p = to_real_pairs(xp.conj(setup.p2))  # (K·Ψf, 2m): Σ w·conj(P) is one product
     per_particle = xp.zeros((b, 3 * m), dtype=xp.float32, **bk.device_kw)
-    step = max(1, CHUNK_ELEMENTS // (3 * m))
+    step = max(1, CHUNK_ELEMENTS // m)  # the pair rows: at most one complex row per child
     for lo in range(0, wts.rows.shape[0], step):
         sl = slice(lo, min(lo + step, wts.rows.shape[0]))
-        bucket_rows, particle_rows = _contributions(setup, prep, wts, sl)
+        rows, w = wts.rows[sl], wts.weight[sl]
         bucket = wts.k[sl] * setup.n_psi_fine + wts.psi_f[sl]
-        acc.buckets = acc.buckets + scatter_rows(bucket, bucket_rows, acc.buckets.shape[0])
-        per_particle = per_particle + scatter_rows(wts.rows[sl], particle_rows, b)
+        pairs, pair = xp.unique_inverse(rows * n_t + wts.t_f[sl])
+        pair_rows, n_pairs = pairs // n_t, pairs.shape[0]
+        phases = xp.take(setup.phi_f, pairs % n_t, axis=0)  # (D, m)
+        shifted = to_real_pairs(xp.take(prep.yu, pair_rows, axis=0) * phases)
+        num = sparse_product(bucket, pair, w, (n_bucket, n_pairs), shifted)
+        den = sparse_product(bucket, rows, w, (n_bucket, b), prep.c2u)
+        acc.buckets += xp.concat([num, den], axis=1)
+        h = sparse_product(pair, bucket, w, (n_pairs, n_bucket), conj_p)  # Σ w·conj(P)
+        g = make_complex(h[:, :m], h[:, m:]) * phases
+        wp2 = sparse_product(rows, bucket, w, (b, n_bucket), setup.p2_sq)
+        per_particle += xp.concat([scatter_rows(pair_rows, to_real_pairs(g), b), wp2], axis=1)
     _class_sums(setup, prep, wts, acc)
     return particle_outcome(setup, prep, wts, per_particle)
-
-
-def _contributions(setup: EStepSetup, prep: Prepared, wts: Weights, sl: slice
-                   ) -> tuple[Array, Array]:
-    """Rows for the bucket sums (Num re/im, Den) and the per-particle sums (G re/im, Σw|P|²)."""
-    xp = setup.bk.xp
-    rows, w = wts.rows[sl], wts.weight[sl][:, None]
-    phases = xp.take(setup.phi_f, wts.t_f[sl], axis=0)
-    num = w * xp.take(prep.yu, rows, axis=0) * phases
-    den = w * xp.take(prep.c2u, rows, axis=0)
-    bucket = wts.k[sl] * setup.n_psi_fine + wts.psi_f[sl]
-    g = w * phases * xp.conj(xp.take(setup.p2, bucket, axis=0))
-    wp2 = w * xp.take(setup.p2_sq, bucket, axis=0)
-    return xp.concat([xp.real(num), xp.imag(num), den], axis=1), \
-        xp.concat([xp.real(g), xp.imag(g), wp2], axis=1)
 
 
 def _class_sums(setup: EStepSetup, prep: Prepared, wts: Weights, acc: Accumulator) -> None:

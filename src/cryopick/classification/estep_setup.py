@@ -55,6 +55,8 @@ class EStepSetup:
     p2_sq: Array  # (K·Ψf, m_cur)
     phi_c: Array  # (Tc, Mc) complex coarse phase ramps
     phi_f: Array  # (Tf, m_cur)
+    phi_cf: Array  # (Tc, m_fine) coarse phase ramps at the fine size
+    child_ramps: Array  # (2·m_fine, n_trans_child) [Re; −Im] ramps of the children's offsets
     log_pdf: Array  # (K,)
     prior_offset_px: Array  # (K, 2)
     sigma_offset_px: float
@@ -96,12 +98,19 @@ def make_setup(model: Model, params: Class2DParams, sampling: Sampling, sizes: t
     ssnr_mask = (model.ssnr[:, coeffs.shell[:m_cur]] > 3.0).astype(np.float32)
     with np.errstate(divide="ignore"):
         log_pdf = np.log(np.maximum(model.pdf_class, 1e-300))
+    # a fine translation is its coarse parent plus one of n_trans_child offsets, the same for
+    # every parent: φ_{tc+δ} = φ_tc·φ_δ, so Re Σ Z·φ_δ over the offsets is one real product
+    n_tc = sampling.n_trans_child
+    offsets = (sampling.trans_fine_px.reshape(-1, n_tc, 2)[0] - sampling.trans_coarse_px[0])
+    child = shift_phases(offsets, coeffs, m_fine, bk)
+    child_ramps = xp.concat([xp.real(child), -xp.imag(child)], axis=1).T
     return EStepSetup(
         bk=bk, params=params, iteration=iteration, coeffs=coeffs, m_coarse=m_coarse,
         m_fine=m_fine, m_cur=m_cur, sampling=sampling, n_classes=k, pixel_a=pixel_a,
         p1=p1, p1_sq=p1_sq, p2=p2, p2_sq=abs2(p2),
         phi_c=shift_phases(sampling.trans_coarse_px, coeffs, m_coarse, bk),
         phi_f=shift_phases(sampling.trans_fine_px, coeffs, m_cur, bk),
+        phi_cf=shift_phases(sampling.trans_coarse_px, coeffs, m_fine, bk), child_ramps=child_ramps,
         log_pdf=bk.asarray(log_pdf.astype(np.float32)),
         prior_offset_px=bk.asarray(model.prior_offset_px.astype(np.float32)),
         sigma_offset_px=float(model.sigma_offset_px),

@@ -345,32 +345,35 @@ def scatter_rows(index: Array, rows: Array, n_out: int) -> Array:
     return xp.matmul(onehot, rows)
 
 
-def sparse_product(rows: np.ndarray, cols: np.ndarray, values: np.ndarray,
-                   shape: tuple[int, int], dense: Array) -> Array:
+def sparse_product(rows: Array, cols: Array, values: Array, shape: tuple[int, int],
+                   dense: Array) -> Array:
     """``S @ dense`` for the sparse ``S`` of ``shape`` with entries ``S[rows, cols] += values``.
 
-    ``rows``/``cols``/``values`` are host arrays (geometry); ``dense`` ``(shape[1], W)`` and the
-    ``(shape[0], W)`` float32 result live on the backend. As in :func:`scatter_rows`, SciPy or
-    cupyx sparse matrices are used; the strict test backend gets the matrix densely.
+    ``rows``/``cols``/``values`` are host arrays or arrays of ``dense``'s backend; ``dense``
+    ``(shape[1], W)`` and the ``(shape[0], W)`` float32 result live on the backend. As in
+    :func:`scatter_rows`, SciPy or cupyx sparse matrices are used; the strict test backend
+    gets the matrix densely.
     """
     bk = backend_of(dense)
     xp = bk.xp
-    values = np.asarray(values, np.float32)
     if bk.name == "numpy":
         import scipy.sparse
 
-        matrix = scipy.sparse.csr_matrix((values, (rows, cols)), shape=shape)
+        matrix = scipy.sparse.csr_matrix(
+            (np.asarray(values, np.float32), (np.asarray(rows), np.asarray(cols))), shape=shape)
         return np.asarray(matrix @ dense, dtype=np.float32)
     if bk.name == "cupy":
         import cupy
         import cupyx.scipy.sparse
 
         matrix = cupyx.scipy.sparse.coo_matrix(
-            (cupy.asarray(values), (cupy.asarray(rows, dtype=cupy.int32),
-                                    cupy.asarray(cols, dtype=cupy.int32))), shape=shape).tocsr()
+            (cupy.asarray(values, dtype=cupy.float32),
+             (cupy.asarray(rows, dtype=cupy.int32), cupy.asarray(cols, dtype=cupy.int32))),
+            shape=shape).tocsr()
         return cupy.asarray(matrix @ dense, dtype=cupy.float32)
+    host = [a if isinstance(a, np.ndarray) else bk.to_numpy(a) for a in (rows, cols, values)]
     matrix = np.zeros(shape, np.float32)
-    np.add.at(matrix, (rows, cols), values)
+    np.add.at(matrix, (host[0], host[1]), host[2].astype(np.float32))
     return xp.matmul(bk.asarray(matrix), xp.astype(dense, xp.float32))
 
 

@@ -1,8 +1,8 @@
 """Pass 2 of the E-step by gathering: only the children of significant coarse samples.
 
 Used when few samples are significant (the usual case after the first iterations): each
-significant coarse sample's 2 ψ × 4 t children are scored with batched products of gathered
-rows, weighed and pruned to ``adaptive_fraction`` per particle, and the kept children are
+significant coarse sample's 2 ψ × 4 t children are scored with one product of gathered rows,
+weighed and pruned to ``adaptive_fraction`` per particle, and the kept children are
 summed into the (class, ψ) buckets and the per-particle sums with sparse products.
 """
 

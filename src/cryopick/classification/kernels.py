@@ -319,30 +319,12 @@ def rotated_projections(table: Array, psis_deg: np.ndarray, coeffs: CoefficientL
 def scatter_rows(index: Array, rows: Array, n_out: int) -> Array:
     """Sum rows into buckets: ``out[b] = Σ_{j: index[j] = b} rows[j]``, ``(n_out, W)`` float32.
 
-    The Array API has no scatter-add, so each library's own sparse product is used: a
-    one-hot CSR matrix times ``rows`` with SciPy (NumPy) or cupyx (CuPy); the strict test
-    backend builds the one-hot matrix densely (tiny test sizes only).
+    The Array API has no scatter-add: this is a one-hot :func:`sparse_product`.
     """
     bk = backend_of(rows)
-    xp = bk.xp
     j = rows.shape[0]
-    if bk.name == "numpy":
-        import scipy.sparse
-
-        onehot = scipy.sparse.csr_matrix(
-            (np.ones(j, np.float32), (np.asarray(index), np.arange(j))), shape=(n_out, j))
-        return np.asarray(onehot @ rows, dtype=np.float32)
-    if bk.name == "cupy":
-        import cupy
-        import cupyx.scipy.sparse
-
-        onehot = cupyx.scipy.sparse.coo_matrix(  # cupyx sparse indices are int32
-            (cupy.ones(j, cupy.float32), (index.astype(cupy.int32), cupy.arange(j, dtype=cupy.int32))),
-            shape=(n_out, j)).tocsr()
-        return cupy.asarray(onehot @ rows, dtype=cupy.float32)
-    buckets = xp.arange(n_out, dtype=index.dtype, **bk.device_kw)
-    onehot = xp.astype(buckets[:, None] == index[None, :], xp.float32)
-    return xp.matmul(onehot, rows)
+    ones = bk.xp.ones(j, dtype=bk.xp.float32, **bk.device_kw)
+    return sparse_product(index, bk.xp.arange(j, **bk.device_kw), ones, (n_out, j), rows)
 
 
 def sparse_product(rows: Array, cols: Array, values: Array, shape: tuple[int, int],

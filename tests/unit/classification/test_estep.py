@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from cryopick.classification import estep_dense
+from cryopick.classification import estep
 from cryopick.classification.estep import _prepare, expect_batch
 from cryopick.classification.estep_setup import Accumulator, Batch, make_setup
 from cryopick.classification.kernels import coefficient_list
@@ -110,20 +110,27 @@ def test_dense_and_gathered_pass_two_agree(backend, monkeypatch, fraction):
     model, params, batch, sampling = _case(fraction)
     results = []
     for dense in (False, True):
-        monkeypatch.setattr(estep_dense, "prefer_dense", lambda *a, d=dense: d)
+        # estep imports prefer_dense by name: patch the name it calls
+        monkeypatch.setattr(estep, "prefer_dense", lambda *a, d=dense: d)
         setup = make_setup(model, params, sampling, (12, N, N), coefficient_list(N), PIXEL, 1,
                            backend)
         acc = Accumulator(setup)
         outcome = expect_batch(setup, dataclasses.replace(batch), acc)
-        results.append((outcome, acc.class_weight.copy(), backend.to_numpy(acc.buckets)))
-    (a, wa, ba), (b, wb, bb) = results
+        results.append((outcome, acc.class_weight.copy(), backend.to_numpy(acc.buckets),
+                        acc.offset_sum.copy()))
+    (a, wa, ba, oa), (b, wb, bb, ob) = results
     np.testing.assert_array_equal(a.class_index, b.class_index)
     tol = 1e-4  # both paths prune the pass-2 weights to the fraction
     np.testing.assert_allclose(a.max_prob, b.max_prob, rtol=tol)
     np.testing.assert_allclose(a.log_likelihood, b.log_likelihood, rtol=1e-5)
     np.testing.assert_allclose(wa, wb, rtol=tol, atol=1e-6)
-    np.testing.assert_allclose(ba, bb, rtol=1e-3, atol=2e-3 * np.abs(ba).max())
+    m2 = 2 * (ba.shape[1] // 3)  # the buckets' Num (re, im) and Den columns, each at its scale
+    for part in (slice(0, m2), slice(m2, None)):
+        np.testing.assert_allclose(ba[:, part], bb[:, part], rtol=1e-3,
+                                   atol=2e-3 * np.abs(ba[:, part]).max())
     np.testing.assert_allclose(a.resid_shells, b.resid_shells, rtol=2e-3)
+    np.testing.assert_allclose(a.norm_energy, b.norm_energy, rtol=2e-3)
+    np.testing.assert_allclose(oa, ob, rtol=tol, atol=1e-5)
 
 
 def test_fewer_samples_are_significant_with_a_lower_fraction():

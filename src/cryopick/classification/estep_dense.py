@@ -135,7 +135,7 @@ def _dense_sums(setup: EStepSetup, prep: Prepared, weight: Array, acc: Accumulat
     over_t = xp.sum(weight, axis=1)
     den = xp.matmul(over_t.T, prep.c2u)
     acc.buckets = acc.buckets + xp.concat([num, den], axis=1)
-    q = xp.reshape(xp.matmul(flat, to_real_pairs(xp.conj(setup.p2))), (b, tf, 2 * m))
+    q = xp.reshape(xp.matmul(flat, setup.p2_conj), (b, tf, 2 * m))
     q_re, q_im = q[:, :, :m], q[:, :, m:]
     phi_re, phi_im = xp.real(setup.phi_f)[None, :, :], xp.imag(setup.phi_f)[None, :, :]
     g = make_complex(xp.sum(q_re * phi_re - q_im * phi_im, axis=1),

@@ -134,7 +134,6 @@ def _accumulate(setup: EStepSetup, prep: Prepared, wts: Weights, acc: Accumulato
     bk, xp = setup.bk, setup.bk.xp
     b, m = prep.xm.shape[0], setup.m_cur
     n_bucket, n_t = acc.buckets.shape[0], setup.phi_f.shape[0]
-    conj_p = to_real_pairs(xp.conj(setup.p2))  # (K·Ψf, 2m): Σ w·conj(P) is one product
     per_particle = xp.zeros((b, 3 * m), dtype=xp.float32, **bk.device_kw)
     step = max(1, CHUNK_ELEMENTS // m)  # the pair rows: at most one complex row per child
     for lo in range(0, wts.rows.shape[0], step):
@@ -148,7 +147,7 @@ def _accumulate(setup: EStepSetup, prep: Prepared, wts: Weights, acc: Accumulato
         num = sparse_product(bucket, pair, w, (n_bucket, n_pairs), shifted)
         den = sparse_product(bucket, rows, w, (n_bucket, b), prep.c2u)
         acc.buckets += xp.concat([num, den], axis=1)
-        h = sparse_product(pair, bucket, w, (n_pairs, n_bucket), conj_p)  # Σ w·conj(P)
+        h = sparse_product(pair, bucket, w, (n_pairs, n_bucket), setup.p2_conj)  # Σ w·conj(P)
         g = make_complex(h[:, :m], h[:, m:]) * phases
         wp2 = sparse_product(rows, bucket, w, (b, n_bucket), setup.p2_sq)
         per_particle += xp.concat([scatter_rows(pair_rows, to_real_pairs(g), b), wp2], axis=1)

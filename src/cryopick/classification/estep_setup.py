@@ -53,6 +53,7 @@ class EStepSetup:
     p1_sq: Array  # (Mc, K·Ψc) |P|²
     p2: Array  # (K·Ψf, m_cur) complex fine projections
     p2_sq: Array  # (K·Ψf, m_cur)
+    p2_conj: Array  # (K·Ψf, 2·m_cur) real pairs of conj(P): Σ w·conj(P) is one product
     phi_c: Array  # (Tc, Mc) complex coarse phase ramps
     phi_f: Array  # (Tf, m_cur)
     phi_cf: Array  # (Tc, m_fine) coarse phase ramps at the fine size
@@ -107,7 +108,7 @@ def make_setup(model: Model, params: Class2DParams, sampling: Sampling, sizes: t
     return EStepSetup(
         bk=bk, params=params, iteration=iteration, coeffs=coeffs, m_coarse=m_coarse,
         m_fine=m_fine, m_cur=m_cur, sampling=sampling, n_classes=k, pixel_a=pixel_a,
-        p1=p1, p1_sq=p1_sq, p2=p2, p2_sq=abs2(p2),
+        p1=p1, p1_sq=p1_sq, p2=p2, p2_sq=abs2(p2), p2_conj=to_real_pairs(xp.conj(p2)),
         phi_c=shift_phases(sampling.trans_coarse_px, coeffs, m_coarse, bk),
         phi_f=shift_phases(sampling.trans_fine_px, coeffs, m_cur, bk),
         phi_cf=shift_phases(sampling.trans_coarse_px, coeffs, m_fine, bk), child_ramps=child_ramps,

@@ -57,6 +57,14 @@ def test_good_size_moves_away_from_large_prime_factors():
     assert good_fourier_size(256, 1024) == 256
 
 
+def test_a_working_size_below_the_lowpass_is_warned_once_not_per_micrograph(caplog):
+    # 1700 px at 1.6 Å/px: the good Fourier size (270) falls under the 20 Å low-pass (272)
+    with caplog.at_level("WARNING", logger="cryopick.picking.working_size"):
+        sizes = [working_size(1700, 1700 - i % 2, 1.6, 20.0, 0, True) for i in range(10)]
+    assert {(s.w, s.lowpass_n) for s in sizes} == {(270, 272)}
+    assert len([r for r in caplog.records if "smaller than the low-pass" in r.message]) <= 1
+
+
 def test_working_size_for_the_tutorial_lowpass():
     size = working_size(1024, 1024, 2.0, 20.0, shrink=0)
     assert (size.n, size.lowpass_n, size.w) == (1024, 204, 208)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 
 from cryopick.errors import InputError
@@ -60,6 +61,12 @@ def working_size(nx: int, ny: int, pixel_size_a: float, lowpass_a: float, shrink
         w = good_fourier_size(w, n)
     w -= w % 2
     if w < lowpass_n:
-        logger.warning("working size %d px is smaller than the low-pass size %d px: "
-                       "picking at lower resolution than --lowpass asks", w, lowpass_n)
+        _warn_below_lowpass(w, lowpass_n)
     return WorkingSize(n=n, lowpass_n=lowpass_n, w=w)
+
+
+@functools.lru_cache(maxsize=None)
+def _warn_below_lowpass(w: int, lowpass_n: int) -> None:
+    """The warning once per process and pair of sizes, not once per micrograph."""
+    logger.warning("working size %d px is smaller than the low-pass size %d px: "
+                   "picking at lower resolution than --lowpass asks", w, lowpass_n)

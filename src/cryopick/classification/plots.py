@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -25,8 +26,14 @@ def plot_gallery(images: np.ndarray, captions: list[str], highlight: np.ndarray 
     n = len(images)
     ncols = max(1, min(ncols, n))
     nrows = max(1, -(-n // ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(1.6 * ncols, 1.9 * nrows + 0.5), dpi=100,
-                             squeeze=False)
+    # the title wrapped to the figure's width (~13 characters of 9 pt per inch; at least two
+    # columns wide), so that a gallery of one or two classes does not cut it off; the figure
+    # grows by the title's extra lines
+    width = max(1.6 * ncols, 3.2)
+    title = "\n".join(textwrap.fill(line, int(width * 13)) for line in title.split("\n"))
+    extra = 0.16 * max(0, title.count("\n") - 1)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width, 1.9 * nrows + 0.5 + extra),
+                             dpi=100, squeeze=False)
     for ax in axes.ravel():
         ax.set_axis_off()
     for i, (image, caption) in enumerate(zip(images, captions)):

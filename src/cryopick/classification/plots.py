@@ -32,7 +32,11 @@ def plot_gallery(images: np.ndarray, captions: list[str], highlight: np.ndarray 
     width = max(1.6 * ncols, 3.2)
     title = "\n".join(textwrap.fill(line, int(width * 13)) for line in title.split("\n"))
     extra = 0.16 * max(0, title.count("\n") - 1)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(width, 1.9 * nrows + 0.5 + extra),
+    # each row holds an image and its caption (6 pt lines): a row under captions of three
+    # lines must not have its own captions drawn over the images above
+    caption_lines = max((c.count("\n") + 1 for c in captions), default=1)
+    row = 1.6 + 0.11 * caption_lines
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width, row * nrows + 0.5 + extra),
                              dpi=100, squeeze=False)
     for ax in axes.ravel():
         ax.set_axis_off()

@@ -25,3 +25,24 @@ def test_a_long_title_stays_inside_a_gallery_of_one_class(tmp_path, monkeypatch)
     assert (tmp_path / "g.png").is_file()
     assert extents["figure"].x0 <= extents["title"].x0
     assert extents["title"].x1 <= extents["figure"].x1
+
+
+def test_captions_of_a_second_row_stay_below_the_images_above(tmp_path, monkeypatch):
+    boxes = {}
+    save = plots.save_figure
+
+    def measure_then_save(fig, out_png):
+        fig.tight_layout()
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        boxes["images"] = [ax.get_window_extent(renderer) for ax in fig.axes]
+        boxes["captions"] = [ax.title.get_window_extent(renderer) for ax in fig.axes]
+        save(fig, out_png)
+
+    monkeypatch.setattr(plots, "save_figure", measure_then_save)
+    long = "6: 35.5% 20Å Pmax 0.67\ndensity at the mask edge\n(contamination, carbon or\nneighbours)"
+    captions = [long] * 8 + ["13: 0.4% 20Å Pmax 1.00\nfew particles"] * 2
+    plots.plot_gallery(np.zeros((10, 16, 16)), captions, None, "title", tmp_path / "g.png",
+                       ncols=8)
+    for below in (8, 9):  # row 2; the image above it is 8 places before
+        assert boxes["captions"][below].y1 <= boxes["images"][below - 8].y0 + 1.0

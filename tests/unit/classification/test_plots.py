@@ -40,7 +40,8 @@ def test_captions_of_a_second_row_stay_below_the_images_above(tmp_path, monkeypa
         save(fig, out_png)
 
     monkeypatch.setattr(plots, "save_figure", measure_then_save)
-    long = "6: 35.5% 20Å Pmax 0.67\ndensity at the mask edge\n(contamination, carbon or\nneighbours)"
+    long = ("6: 35.5% 20Å Pmax 0.67\ndensity at the mask edge\n(contamination, carbon or\n"
+            "neighbours)")
     captions = [long] * 8 + ["13: 0.4% 20Å Pmax 1.00\nfew particles"] * 2
     plots.plot_gallery(np.zeros((10, 16, 16)), captions, None, "title", tmp_path / "g.png",
                        ncols=8)

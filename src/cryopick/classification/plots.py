@@ -36,8 +36,10 @@ def plot_gallery(images: np.ndarray, captions: list[str], highlight: np.ndarray 
     # lines must not have its own captions drawn over the images above
     caption_lines = max((c.count("\n") + 1 for c in captions), default=1)
     row = 1.6 + 0.11 * caption_lines
+    # constrained layout keeps the title clear of the first row's captions
     fig, axes = plt.subplots(nrows, ncols, figsize=(width, row * nrows + 0.5 + extra),
-                             dpi=100, squeeze=False)
+                             dpi=100, squeeze=False, layout="constrained")
+    fig.get_layout_engine().set(h_pad=0.08)  # a little air between the title and captions
     for ax in axes.ravel():
         ax.set_axis_off()
     for i, (image, caption) in enumerate(zip(images, captions)):

@@ -32,7 +32,8 @@ def test_captions_of_a_second_row_stay_below_the_images_above(tmp_path, monkeypa
     save = plots.save_figure
 
     def measure_then_save(fig, out_png):
-        fig.tight_layout()
+        if fig.get_layout_engine() is None:  # as save_figure lays it out
+            fig.tight_layout()
         fig.canvas.draw()
         renderer = fig.canvas.get_renderer()
         boxes["images"] = [ax.get_window_extent(renderer) for ax in fig.axes]
@@ -47,3 +48,27 @@ def test_captions_of_a_second_row_stay_below_the_images_above(tmp_path, monkeypa
                        ncols=8)
     for below in (8, 9):  # row 2; the image above it is 8 places before
         assert boxes["captions"][below].y1 <= boxes["images"][below - 8].y0 + 1.0
+
+
+def test_the_title_clears_the_captions_of_the_first_row(tmp_path, monkeypatch):
+    # the demo's templates.png: six classes, the last two with four-line reasons under a
+    # two-line title
+    boxes = {}
+    save = plots.save_figure
+
+    def measure_then_save(fig, out_png):
+        if fig.get_layout_engine() is None:  # as save_figure lays it out
+            fig.tight_layout()
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        boxes["title"] = fig._suptitle.get_window_extent(renderer)
+        boxes["captions"] = [ax.title.get_window_extent(renderer) for ax in fig.axes]
+        save(fig, out_png)
+
+    monkeypatch.setattr(plots, "save_figure", measure_then_save)
+    reason = "density at the mask edge\n(contamination, carbon or\nneighbours)"
+    captions = ["7: 29.1% 25Å Pmax 0.84\ndistinct view"] * 4 + [f"4: 6.8%\n{reason}"] * 2
+    title = ("templates: classes 5, 6, 7 of Class2D/LoG/run_it025_model.star\n"
+             "Class averages by distribution; chosen templates framed in red")
+    plots.plot_gallery(np.zeros((6, 16, 16)), captions, None, title, tmp_path / "g.png")
+    assert not any(boxes["title"].overlaps(caption) for caption in boxes["captions"])

@@ -26,7 +26,7 @@ import math
 import numpy as np
 
 from cryopick.backend import Array
-from cryopick.classification.estep_dense import dense_children, prefer_dense
+from cryopick.classification.estep_dense import dense_children, live_pairs, prefer_dense
 from cryopick.classification.estep_gathered import gathered_children
 from cryopick.classification.estep_prune import coarse_threshold, significant_list
 from cryopick.classification.estep_setup import Accumulator, Batch, BatchOutcome, EStepSetup, \
@@ -43,7 +43,8 @@ def expect_batch(setup: EStepSetup, batch: Batch, acc: Accumulator) -> BatchOutc
     prep = _prepare(setup, batch)
     logw1, logprior = _pass1(setup, prep)
     w1, threshold, n_sig = coarse_threshold(setup, logw1)
-    if prefer_dense(setup, int(setup.bk.xp.sum(n_sig)), batch.images.shape[0]):
+    if prefer_dense(setup, int(setup.bk.xp.sum(n_sig)), batch.images.shape[0],
+                    live_pairs(setup, w1, threshold)):
         outcome = dense_children(setup, prep, w1, logprior, threshold, acc)
     else:
         rows, cols = significant_list(setup, w1, threshold)

@@ -5,6 +5,8 @@ children one by one costs far more than scoring every fine sample with one matri
 This path gives the same result as the gathered one: children of non-significant coarse
 samples are masked out and the pass-2 weights are pruned to ``adaptive_fraction``, as RELION
 prunes them (so the memory budget, which picks the path, does not change the result).
+The products are made for the (particle, coarse translation) pairs that hold a significant
+sample, and the M-step sums of the pruned weights are sparse products when few are kept.
 """
 
 from __future__ import annotations
@@ -17,19 +19,43 @@ from cryopick.backend import Array
 from cryopick.classification.estep_prune import threshold_of_candidates
 from cryopick.classification.estep_setup import Accumulator, BatchOutcome, EStepSetup, Prepared, \
     Weights, offset_residual2, particle_outcome
-from cryopick.classification.kernels import make_complex, to_real_pairs
+from cryopick.classification.kernels import make_complex, sparse_product, to_real_pairs
 
-__all__ = ["dense_children", "prefer_dense"]
+__all__ = ["dense_children", "live_pairs", "prefer_dense"]
 
 _GATHER_COST = 18  # one gathered child ≈ this many sample-coefficients of a dense product
+_ELEMENTWISE_COST = 0.15  # a dense path's fine sample outside the products, in the same units
+# The pruned pass-2 weights of a dense chunk are mostly zero (4–7 % kept in the first
+# iterations of the tutorial's 2D job): below this share of nonzeros the two weight products
+# of the M-step sums are sparse products. Measured on 2 CPU cores (a kept weight costs ~6×
+# a dense one); a GPU's dense products are so much faster that it keeps them.
+_SPARSE_SHARE = {"numpy": 0.125, "strict": 0.125}
+# Pass 2's cross term is made only for the (particle, coarse translation) pairs that hold a
+# significant sample when they are at most this share of all pairs.
+_LIVE_SHARE = 0.75
 
 
-def prefer_dense(setup: EStepSetup, n_significant: int, batch_size: int) -> bool:
-    """True when scoring all fine samples densely is cheaper than gathering the children."""
+def prefer_dense(setup: EStepSetup, n_significant: int, batch_size: int, n_live: int) -> bool:
+    """True when scoring the fine samples densely is cheaper than gathering the children.
+
+    The dense path's products cover the ``n_live`` (particle, coarse translation) pairs that
+    hold a significant sample (all pairs when they are most of them); its element-wise steps
+    (weights, pruning) cover every fine sample.
+    """
     s = setup.sampling
     children = n_significant * s.n_psi_child * s.n_trans_child
-    dense = batch_size * len(s.trans_fine_px) * setup.n_classes * setup.n_psi_fine
-    return children * _GATHER_COST > dense
+    row = s.n_trans_child * setup.n_classes * setup.n_psi_fine  # fine samples per pair
+    pairs = batch_size * len(s.trans_coarse_px)
+    used = n_live if n_live <= _LIVE_SHARE * pairs else pairs
+    return children * _GATHER_COST > row * (used + _ELEMENTWISE_COST * pairs)
+
+
+def live_pairs(setup: EStepSetup, w1: Array, threshold: Array) -> int:
+    """How many (particle, coarse translation) pairs hold a significant coarse sample."""
+    xp = setup.bk.xp
+    b, tc = w1.shape[0], len(setup.sampling.trans_coarse_px)
+    significant = xp.reshape(w1 >= threshold[:, None], (b, tc, -1))
+    return int(xp.count_nonzero(xp.any(significant, axis=2)))
 
 
 def _rows(prep: Prepared, sl: slice) -> Prepared:
@@ -74,14 +100,46 @@ def _fine_log_weights(setup: EStepSetup, prep: Prepared, w1: Array, logprior: Ar
     coarse = xp.reshape(w1 >= threshold[:, None], (b, tc, 1, k, psi_c, 1))
     parent = xp.reshape(logprior, (b, tc, 1, k, 1, 1)) - xp.reshape(prep.a, (b, 1, 1, 1, 1, 1))
     parent = xp.where(coarse, parent, -math.inf)
-    shifted = prep.y[:, None, :] * setup.phi_f[None, :, :mf]
     table = xp.reshape(to_real_pairs(setup.p2[:, :mf]), (k * psi_f, 2 * mf)).T
-    cross = xp.matmul(xp.reshape(to_real_pairs(shifted), (b * tf, 2 * mf)), table)
+    cross = _cross_of_significant_rows(setup, prep, xp.any(coarse, axis=(2, 3, 4, 5)), table)
     norm = xp.matmul(prep.cs, setup.p2_sq[:, :mf].T)
     logw = xp.reshape(cross, (b, tc, ntc, k, psi_c, npc))
     logw += parent
     logw -= xp.reshape(norm, (b, 1, 1, k, psi_c, npc))
     return xp.reshape(logw, (b, tf * k * psi_f))
+
+
+def _cross_of_significant_rows(setup: EStepSetup, prep: Prepared, live: Array, table: Array
+                               ) -> Array:
+    """The cross term ``(b·Tf, K·Ψf)`` of every fine translation whose coarse parent ``(b, tc)``
+    has a significant sample (``live``); other rows are 0 (their parent term is −inf).
+
+    After the first iteration only ~10 % of the (particle, coarse translation) pairs hold a
+    significant sample although most particles still have hundreds: the product is made for
+    those rows alone and spread back with one ``take``.
+    """
+    bk, xp = setup.bk, setup.bk.xp
+    b, tc = live.shape
+    ntc, mf = setup.sampling.n_trans_child, setup.m_fine
+    n_live = int(xp.count_nonzero(live))
+    if n_live > _LIVE_SHARE * b * tc:  # nearly all: the whole product, no gather
+        shifted = prep.y[:, None, :] * setup.phi_f[None, :, :mf]
+        return xp.matmul(xp.reshape(to_real_pairs(shifted), (b * tc * ntc, 2 * mf)), table)
+    flat = xp.reshape(live, (-1,))
+    pair = xp.nonzero(flat)[0]  # live (particle, coarse translation), row-major
+    child = xp.arange(ntc, dtype=pair.dtype, **bk.device_kw)
+    fine_t = xp.reshape((pair % tc)[:, None] * ntc + child[None, :], (-1,))
+    particle = xp.reshape(xp.broadcast_to((pair // tc)[:, None], (n_live, ntc)), (-1,))
+    shifted = xp.take(prep.y, particle, axis=0) * xp.take(setup.phi_f[:, :mf], fine_t, axis=0)
+    cross = xp.matmul(to_real_pairs(shifted), table)  # (n_live·ntc, K·Ψf)
+    cross = xp.concat([cross, xp.zeros((1, cross.shape[1]), dtype=cross.dtype,
+                                       **bk.device_kw)], axis=0)
+    # each (b, tc): its rank among the live pairs, or the zero row appended last
+    rank = xp.cumulative_sum(xp.astype(flat, xp.int64)) - 1
+    where = xp.where(flat, rank * ntc, n_live * ntc)
+    rows = xp.reshape(where[:, None] + xp.where(flat[:, None], xp.astype(child, xp.int64), 0),
+                      (-1,))
+    return xp.take(cross, rows, axis=0)
 
 
 def _dense_chunk(setup: EStepSetup, prep: Prepared, w1: Array, logprior: Array,
@@ -130,12 +188,25 @@ def _dense_sums(setup: EStepSetup, prep: Prepared, weight: Array, acc: Accumulat
     b, tf, kp = weight.shape
     m, k = setup.m_cur, setup.n_classes
     flat = xp.reshape(weight, (b * tf, kp))
-    shifted = to_real_pairs(prep.yu[:, None, :] * setup.phi_f[None, :, :])
-    num = xp.matmul(flat.T, xp.reshape(shifted, (b * tf, 2 * m)))
+    kept = int(xp.count_nonzero(flat))
+    if kept < _SPARSE_SHARE.get(setup.bk.name, 0.0) * b * tf * kp:
+        rows, cols = xp.nonzero(flat)
+        values = xp.take(xp.reshape(flat, (-1,)), rows * kp + cols)
+        # the shifted images of the (particle, translation) rows that hold a kept weight
+        pairs, pair = xp.unique_inverse(rows)
+        shifted = to_real_pairs(xp.take(prep.yu, pairs // tf, axis=0)
+                                * xp.take(setup.phi_f, pairs % tf, axis=0))
+        num = sparse_product(cols, pair, values, (kp, pairs.shape[0]), shifted)
+        q = sparse_product(rows, cols, values, (b * tf, kp), setup.p2_conj)
+    else:
+        shifted = xp.reshape(to_real_pairs(prep.yu[:, None, :] * setup.phi_f[None, :, :]),
+                             (b * tf, 2 * m))
+        num = xp.matmul(flat.T, shifted)
+        q = xp.matmul(flat, setup.p2_conj)
     over_t = xp.sum(weight, axis=1)
     den = xp.matmul(over_t.T, prep.c2u)
     acc.buckets = acc.buckets + xp.concat([num, den], axis=1)
-    q = xp.reshape(xp.matmul(flat, setup.p2_conj), (b, tf, 2 * m))
+    q = xp.reshape(q, (b, tf, 2 * m))
     q_re, q_im = q[:, :, :m], q[:, :, m:]
     phi_re, phi_im = xp.real(setup.phi_f)[None, :, :], xp.imag(setup.phi_f)[None, :, :]
     g = make_complex(xp.sum(q_re * phi_re - q_im * phi_im, axis=1),

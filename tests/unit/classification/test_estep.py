@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from cryopick.classification import estep
+from cryopick.classification import estep, estep_dense
 from cryopick.classification.estep import _prepare, expect_batch
 from cryopick.classification.estep_setup import Accumulator, Batch, make_setup
 from cryopick.classification.kernels import coefficient_list
@@ -106,8 +106,15 @@ def test_weights_best_samples_and_class_sums_match_brute_force(backend):
 
 
 @pytest.mark.parametrize("fraction", [0.999, 0.9])
-def test_dense_and_gathered_pass_two_agree(backend, monkeypatch, fraction):
+@pytest.mark.parametrize("compact", [False, True])
+def test_dense_and_gathered_pass_two_agree(backend, monkeypatch, fraction, compact):
+    """The gathered path against the dense one: the dense one with its whole products, or
+    (``compact``) with the cross term of the live (particle, translation) rows only and the
+    M-step sums as sparse products of the pruned weights."""
     model, params, batch, sampling = _case(fraction)
+    share = 1.0 if compact else 0.0
+    monkeypatch.setattr(estep_dense, "_LIVE_SHARE", share)
+    monkeypatch.setattr(estep_dense, "_SPARSE_SHARE", {backend.name: share})
     results = []
     for dense in (False, True):
         # estep imports prefer_dense by name: patch the name it calls

@@ -75,6 +75,8 @@ use rule autopick_optimise_shard as autopick_template_shard with:
         references=job("select_templates", "class_averages.star"),
         picking=job("select_templates", "picking.yaml"),
         threshold=final_threshold(),
+        # the subset's FOM maps are the optimisation pass's: re-picked, not computed again
+        fom_maps=job("autopick_optimise", "coords_suffix_autopick.star"),
     output:
         done=touch(job("autopick_template", ".shards/{shard}.done")),
         pictures=shard_pictures("autopick_template", "6. AutoPick/template"),
@@ -84,6 +86,7 @@ use rule autopick_optimise_shard as autopick_template_shard with:
         odir=job("autopick_template"),
         pick=config["autopick_template"],
         stage="final",
+        maps_from=job("autopick_optimise"),
         backend=config["backend"],
         n_shards=config["shards"],
         on_bad_micrograph=config["on_bad_micrograph"],

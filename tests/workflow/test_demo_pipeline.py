@@ -122,3 +122,24 @@ def test_a_rerun_with_other_sharding_and_cores_writes_identical_files(demo, tmp_
     first, again = _outputs(demo), _outputs(tmp_path)
     assert len(first) > 40 and sorted(first) == sorted(again)
     assert [name for name in first if first[name] != again[name]] == []
+
+
+def test_the_final_pass_repicks_the_subset_from_the_optimisation_maps(demo, tmp_path):
+    """The subset's FOM maps are computed once (optimisation pass) and the final pass picks
+    from them what its own command, run afresh, picks."""
+    import shlex
+
+    from cryopick.cli.main import main
+
+    log = (demo / "logs/autopick_template/shard0.log").read_text()
+    assert "2 micrograph(s) re-picked from the FOM maps of AutoPick/optimise_params/" in log
+    command = shlex.split((demo / "AutoPick/template/note.txt").read_text().splitlines()[2])
+    assert command[:2] == ["cryopick", "autopick"]
+    args = command[2:command.index("--png_dir")]
+    args[args.index("--odir") + 1] = str(tmp_path / "fresh") + "/"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(demo)
+        assert main(["autopick", *args]) == 0
+    for star in sorted((demo / "AutoPick/template/Movies").glob("*_autopick.star")):
+        fresh = read_coordinates(tmp_path / "fresh/Movies" / star.name)
+        assert read_coordinates(star).equals(fresh), star.name

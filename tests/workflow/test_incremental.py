@@ -116,6 +116,23 @@ def test_appended_run_equals_a_from_scratch_run(appended, scratch):
     assert "picked all 12 micrograph(s) listed" in note
 
 
+def test_a_new_optimisation_threshold_repicks_from_the_saved_maps(scratch, tmp_path):
+    """The optimisation pass keeps its FOM maps: a new threshold there re-picks from them, and
+    the final pass borrows them for the subset again."""
+    root = tmp_path / "o"
+    shutil.copytree(scratch, root, symlinks=True)
+    maps = {p: p.stat().st_mtime_ns
+            for p in (root / "AutoPick/optimise_params/Movies").glob("*.spi")}
+    assert len(maps) > 10
+    config = yaml.safe_load((root / "config.yaml").read_text())
+    config["autopick_template"] = {"optimise": {"threshold": 0.3}}
+    (root / "config.yaml").write_text(yaml.safe_dump(config))
+    _snakemake(root)
+    assert {p: p.stat().st_mtime_ns for p in maps} == maps  # read, not computed again
+    log = (root / "logs/autopick_template/shard0.log").read_text()
+    assert "re-picked from the FOM maps of AutoPick/optimise_params/" in log
+
+
 def test_threshold_exclusion_and_removal_rerun_only_template_picking(scratch, tmp_path):
     root = tmp_path / "p"
     shutil.copytree(scratch, root, symlinks=True)

@@ -53,6 +53,10 @@ class AutopickJob:
     # template picking: micrographs whose FOM maps in odir are current (same references,
     # micrograph and map settings), re-picked from them (a new threshold, distance, filter)
     reuse_maps: frozenset[str] = frozenset()
+    # template picking: micrographs whose current FOM maps lie in another job's folder,
+    # ``borrow_dir`` (the optimisation pass's, for the final pass), re-picked from them
+    borrow_maps: frozenset[str] = frozenset()
+    borrow_dir: str | None = None
     on_bad_micrograph: str = "fail"  # skip: leave unreadable micrographs out, list them in qc.star
     # with one shard, write the job-level files after picking (the workflow leaves them to its
     # job-level step, cryopick.picking.gather, which runs once after every shard)

@@ -130,10 +130,15 @@ def _pick_one(task: tuple) -> tuple[str, int, float, float]:
     out = coordinate_path(job.odir, name, job.pickname)
     paths = fom_map_paths(job.odir, name, job.pickname, len(templates.images))
     image = None
-    if spec.read_fom_maps or name in job.reuse_maps:
+    borrowed = name in job.borrow_maps
+    if spec.read_fom_maps or name in job.reuse_maps or borrowed:
         ny, nx = read_micrograph_shape(name)
         size = working_size(nx, ny, pixel, params.lowpass_a, params.shrink, params.optimise_size)
-        maps = read_fom_maps(paths, len(templates.images), size)
+        source = fom_map_paths(job.borrow_dir, name, job.pickname, len(templates.images)) \
+            if borrowed else paths
+        maps = read_fom_maps(source, len(templates.images), size)
+        if borrowed and spec.write_fom_maps:
+            _write_maps(maps, paths)
     else:
         image = read_micrograph(name, mapped=True)
         ny, nx = image.shape
@@ -217,7 +222,8 @@ def run_autopick_template(mics: MicrographSet, params: TemplatePickParams, spec:
     # one BLAS thread per worker (set before the fork, inherited), so --j N uses N cores
     with threadpool_limits(limits=1, user_api="blas"):
         readable = [task for task in my_shard(tasks, job) if task[1] not in bad
-                    and task[1] not in job.keep and task[1] not in job.reuse_maps]
+                    and task[1] not in job.keep and task[1] not in job.reuse_maps
+                    and task[1] not in job.borrow_maps]
         _prepare_before_fork(readable, templates, params, spec, job)
         run_shard(tasks, job, bad, worker=_pick_one, desc="template picking")
     return finish_job(mics, job) if job.n_shards == 1 and job.finish else pd.DataFrame()

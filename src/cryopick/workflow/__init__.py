@@ -204,16 +204,21 @@ def picking_shard(smk, mics) -> Iterator:
                                           and pick.get("delete_fom_maps"))
     kept = None if redo else KeptMicrographs(
         Path(smk.params.odir) / ".shards" / f"{shard}{STATE_SUFFIX}",
-        settings_key(settings, [p for k, p in smk.input.items() if k != "micrographs"]),
+        settings_key(settings, [p for k, p in smk.input.items()
+                                if k not in ("micrographs", "fom_maps")]),
         {name: keys[name] for name in mine})
     exists = lambda name: coordinate_path(smk.params.odir, name, "autopick").is_file()  # noqa: E731
     maps, has_maps = _saved_fom_maps(smk, shard, {name: keys[name] for name in mine})
+    borrow_dir = smk.params.get("maps_from")
     with resumable_shard(smk.params.odir, shard, smk.input, dict(smk.params.items()),
                          smk.output.pictures, kept, exists) as (since, pictures, keep):
         reuse = maps.begin(has_maps) if maps is not None else frozenset()
+        borrow = _borrowed_fom_maps(smk, borrow_dir, {name: keys[name] for name in mine
+                                                      if name not in keep | reuse})
         job = AutopickJob(odir=smk.params.odir, backend=smk.params.backend, jobs=smk.threads,
                           png_dir=pictures, micrograph_list=smk.input.micrographs, shard=shard,
                           n_shards=n_shards, resume_since_ns=since, keep=keep, reuse_maps=reuse,
+                          borrow_maps=borrow, borrow_dir=borrow_dir,
                           on_bad_micrograph=smk.params.on_bad_micrograph, finish=False,
                           record_qc=smk.params.get("stage") == "final")
         yield job
@@ -238,17 +243,47 @@ _PEAK_SETTINGS = ("final", "optimise", "max_stddev_noise", "min_avg_noise", "aut
                   "delete_fom_maps")
 
 
+def _maps_key(smk) -> str:
+    """What a template pass's FOM maps depend on: the map settings (the template choice's
+    ``picking.yaml`` applied), the backend and the references."""
+    pick = with_picking_settings(smk.params.pick, smk.input.get("picking"))
+    settings = [sorted((k, v) for k, v in pick.items() if k not in _PEAK_SETTINGS),
+                smk.params.backend]
+    return settings_key(settings, [smk.input.references])
+
+
 def _saved_fom_maps(smk, shard: int, keys: Mapping[str, str]):
-    """The final template pass with ``final.write_fom_maps``: the state of its saved FOM maps
-    (same references, micrograph and map settings: re-picked from them), and whether a
-    micrograph's maps exist; ``(None, None)`` otherwise."""
-    pick = smk.params.pick
-    if smk.params.get("stage") != "final" or not pick["final"].get("write_fom_maps"):
+    """A template pass that keeps its FOM maps (the optimisation pass, and the final one with
+    ``final.write_fom_maps``): the state of its saved maps (same references, micrograph and
+    map settings: re-picked from them), and whether a micrograph's maps exist; ``(None,
+    None)`` otherwise."""
+    pick, stage = smk.params.pick, smk.params.get("stage")
+    if stage not in ("optimise", "final") or not pick[stage].get("write_fom_maps") \
+            or pick.get("delete_fom_maps"):
         return None, None
-    settings = [{k: v for k, v in pick.items() if k not in _PEAK_SETTINGS}, smk.params.backend]
     state = KeptMicrographs(Path(smk.params.odir) / ".shards" / f"{shard}.maps{STATE_SUFFIX}",
-                            settings_key(settings, [smk.input.references]), keys)
+                            _maps_key(smk), keys)
     return state, lambda name: _fom_map(smk.params.odir, name).is_file()
+
+
+def _borrowed_fom_maps(smk, folder: str | None, keys: Mapping[str, str]) -> frozenset[str]:
+    """The micrographs of ``keys`` whose current FOM maps another template pass saved in
+    ``folder`` (the final pass borrows the optimisation pass's: the same maps, computed once).
+
+    Current: that pass's map state (any of its shards) vouches for the micrograph's key under
+    this pass's map settings, and the maps are there. Per-micrograph seeds by position
+    (``seed_by_name: false``) give different maps in the subset, and nothing is borrowed.
+    """
+    if not folder or not keys or not smk.params.pick.get("seed_by_name", True):
+        return frozenset()
+    settings, vouched = _maps_key(smk), {}
+    for path in sorted((Path(folder) / ".shards").glob(f"*.maps{STATE_SUFFIX}")):
+        vouched.update(KeptMicrographs(path, settings, {}).recorded())
+    borrow = frozenset(name for name, key in keys.items()
+                       if vouched.get(name) == key and _fom_map(folder, name).is_file())
+    if borrow:
+        logger.info("%d micrograph(s) re-picked from the FOM maps of %s", len(borrow), folder)
+    return borrow
 
 
 @contextlib.contextmanager

@@ -103,6 +103,10 @@ class KeptMicrographs:
             tmp.write_text(json.dumps({"settings": self.settings, "micrographs": dict(done)},
                                       indent=0, sort_keys=True) + "\n")
 
+    def recorded(self) -> dict[str, str]:
+        """The recorded micrographs and their keys (none under other settings); read only."""
+        return self._load()
+
     def begin(self, exists: Callable[[str], bool]) -> frozenset[str]:
         """The micrographs whose recorded key is current and whose output ``exists``."""
         before = self._load()

@@ -115,3 +115,35 @@ def test_reruns_and_parallel_runs_write_identical_files(project):
     # per micrograph: picks, 4 maps, picture; and qc.star with its one shard part
     assert len(a) == 15 and a.keys() == b.keys()
     assert [str(k) for k in a if a[k] != b[k]] == []
+
+
+def test_borrowed_maps_give_the_picks_of_computed_ones(project, monkeypatch):
+    """A pass that borrows another pass's FOM maps (the workflow's final pass, the subset's
+    maps of the optimisation pass) picks what it would have computed, without computing."""
+    import argparse
+
+    from cryopick.cli.autopick import build_parser, template_params
+    from cryopick.io.star import read_micrographs_star
+    from cryopick.picking import template_job
+    from cryopick.picking.job import AutopickJob
+
+    flags = [*FLAGS, "--seed_by_name", "--threshold", "0.2"]
+    assert main(["autopick", "--i", "mics.star", "--odir", "A/", *flags, "--threshold", "1e9",
+                 "--write_fom_maps"]) == 0  # another peak search (none), the same maps
+    assert main(["autopick", "--i", "mics.star", "--odir", "C/", *flags]) == 0
+    args = build_parser().parse_args(["--i", "mics.star", "--odir", "B/", *flags])
+    assert isinstance(args, argparse.Namespace)
+    params, spec = template_params(args)
+    computed = []
+    real = template_job.compute_fom_maps
+    monkeypatch.setattr(template_job, "compute_fom_maps",
+                        lambda image, *a, **k: computed.append(image.shape) or real(image, *a, **k))
+    job = AutopickJob(odir="B/", backend="numpy", borrow_maps=frozenset({"Movies/m0.mrc"}),
+                      borrow_dir="A/")
+    template_job.run_autopick_template(read_micrographs_star("mics.star"), params, spec, job)
+    assert len(computed) == 1  # m1 only
+    for m in ("m0", "m1"):
+        np.testing.assert_array_equal(_picks(project / f"B/Movies/{m}_autopick.star"),
+                                      _picks(project / f"C/Movies/{m}_autopick.star"))
+    assert len(_picks(project / "A/Movies/m0_autopick.star")) == 0
+    assert len(_picks(project / "B/Movies/m0_autopick.star")) == 4

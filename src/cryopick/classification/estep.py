@@ -43,9 +43,10 @@ def expect_batch(setup: EStepSetup, batch: Batch, acc: Accumulator) -> BatchOutc
     prep = _prepare(setup, batch)
     logw1, logprior = _pass1(setup, prep)
     w1, threshold, n_sig = coarse_threshold(setup, logw1)
+    live = live_pairs(setup, w1, threshold)
     if prefer_dense(setup, int(setup.bk.xp.sum(n_sig)), batch.images.shape[0],
-                    live_pairs(setup, w1, threshold)):
-        outcome = dense_children(setup, prep, w1, logprior, threshold, acc)
+                    int(setup.bk.xp.count_nonzero(live))):
+        outcome = dense_children(setup, prep, w1, logprior, threshold, live, acc)
     else:
         rows, cols = significant_list(setup, w1, threshold)
         outcome = gathered_children(setup, prep, logprior, rows, cols, acc)

@@ -50,12 +50,12 @@ def prefer_dense(setup: EStepSetup, n_significant: int, batch_size: int, n_live:
     return children * _GATHER_COST > row * (used + _ELEMENTWISE_COST * pairs)
 
 
-def live_pairs(setup: EStepSetup, w1: Array, threshold: Array) -> int:
-    """How many (particle, coarse translation) pairs hold a significant coarse sample."""
+def live_pairs(setup: EStepSetup, w1: Array, threshold: Array) -> Array:
+    """``(b, Tc)``: whether a (particle, coarse translation) pair holds a significant coarse
+    sample."""
     xp = setup.bk.xp
     b, tc = w1.shape[0], len(setup.sampling.trans_coarse_px)
-    significant = xp.reshape(w1 >= threshold[:, None], (b, tc, -1))
-    return int(xp.count_nonzero(xp.any(significant, axis=2)))
+    return xp.any(xp.reshape(w1 >= threshold[:, None], (b, tc, -1)), axis=2)
 
 
 def _rows(prep: Prepared, sl: slice) -> Prepared:
@@ -65,7 +65,7 @@ def _rows(prep: Prepared, sl: slice) -> Prepared:
 
 
 def dense_children(setup: EStepSetup, prep: Prepared, w1: Array, logprior: Array,
-                   threshold: Array, acc: Accumulator) -> BatchOutcome:
+                   threshold: Array, live: Array, acc: Accumulator) -> BatchOutcome:
     """Pass 2 over all fine samples (children of non-significant ones masked), weights and
     M-step sums, in particle chunks that fit the memory budget."""
     s = setup.sampling
@@ -78,13 +78,13 @@ def dense_children(setup: EStepSetup, prep: Prepared, w1: Array, logprior: Array
     for lo in range(0, prep.xm.shape[0], step):
         sl = slice(lo, min(lo + step, prep.xm.shape[0]))
         parts.append(_dense_chunk(setup, _rows(prep, sl), w1[sl, ...], logprior[sl, ...],
-                                  threshold[sl], acc))
+                                  threshold[sl], live[sl, ...], acc))
     return BatchOutcome(*(np.concatenate([getattr(p, f) for p in parts])
                           for f in BatchOutcome.__dataclass_fields__))
 
 
 def _fine_log_weights(setup: EStepSetup, prep: Prepared, w1: Array, logprior: Array,
-                      threshold: Array) -> Array:
+                      threshold: Array, live: Array) -> Array:
     """``(b, Tf·K·Ψf)`` log-weights of all fine samples, −inf outside the significant set.
 
     ``ln π_k + ln N(t) − ‖X‖²/2σ² − Σ|CTF·P|²/2σ² + cross``, added in place onto the cross
@@ -101,7 +101,7 @@ def _fine_log_weights(setup: EStepSetup, prep: Prepared, w1: Array, logprior: Ar
     parent = xp.reshape(logprior, (b, tc, 1, k, 1, 1)) - xp.reshape(prep.a, (b, 1, 1, 1, 1, 1))
     parent = xp.where(coarse, parent, -math.inf)
     table = xp.reshape(to_real_pairs(setup.p2[:, :mf]), (k * psi_f, 2 * mf)).T
-    cross = _cross_of_significant_rows(setup, prep, xp.any(coarse, axis=(2, 3, 4, 5)), table)
+    cross = _cross_of_significant_rows(setup, prep, live, table)
     norm = xp.matmul(prep.cs, setup.p2_sq[:, :mf].T)
     logw = xp.reshape(cross, (b, tc, ntc, k, psi_c, npc))
     logw += parent
@@ -143,11 +143,11 @@ def _cross_of_significant_rows(setup: EStepSetup, prep: Prepared, live: Array, t
 
 
 def _dense_chunk(setup: EStepSetup, prep: Prepared, w1: Array, logprior: Array,
-                 threshold: Array, acc: Accumulator) -> BatchOutcome:
+                 threshold: Array, live: Array, acc: Accumulator) -> BatchOutcome:
     xp = setup.bk.xp
     b = prep.xm.shape[0]
     k, psi_f, tf = setup.n_classes, setup.n_psi_fine, len(setup.sampling.trans_fine_px)
-    logw = _fine_log_weights(setup, prep, w1, logprior, threshold)
+    logw = _fine_log_weights(setup, prep, w1, logprior, threshold, live)
     top = xp.max(logw, axis=1)
     logw -= top[:, None]
     u = xp.exp(logw)
@@ -192,7 +192,8 @@ def _dense_sums(setup: EStepSetup, prep: Prepared, weight: Array, acc: Accumulat
     if kept < _SPARSE_SHARE.get(setup.bk.name, 0.0) * b * tf * kp:
         rows, cols = xp.nonzero(flat)
         values = xp.take(xp.reshape(flat, (-1,)), rows * kp + cols)
-        # the shifted images of the (particle, translation) rows that hold a kept weight
+        # the shifted images of the (particle, translation) rows that hold a kept weight (as
+        # estep_gathered's sums do; its per-child form costs twice this on these weights)
         pairs, pair = xp.unique_inverse(rows)
         shifted = to_real_pairs(xp.take(prep.yu, pairs // tf, axis=0)
                                 * xp.take(setup.phi_f, pairs % tf, axis=0))

@@ -19,7 +19,8 @@ from cryopick.backend import Array
 from cryopick.classification.estep_prune import threshold_of_candidates
 from cryopick.classification.estep_setup import Accumulator, BatchOutcome, EStepSetup, Prepared, \
     Weights, offset_residual2, particle_outcome
-from cryopick.classification.kernels import make_complex, sparse_product, to_real_pairs
+from cryopick.classification.kernels import make_complex, scatter_rows, sparse_product, \
+    to_real_pairs
 
 __all__ = ["dense_children", "live_pairs", "prefer_dense"]
 
@@ -192,29 +193,30 @@ def _dense_sums(setup: EStepSetup, prep: Prepared, weight: Array, acc: Accumulat
     if kept < _SPARSE_SHARE.get(setup.bk.name, 0.0) * b * tf * kp:
         rows, cols = xp.nonzero(flat)
         values = xp.take(xp.reshape(flat, (-1,)), rows * kp + cols)
-        # the shifted images of the (particle, translation) rows that hold a kept weight (as
-        # estep_gathered's sums do; its per-child form costs twice this on these weights)
+        # per (particle, translation) row that holds a kept weight, once: its shifted image
+        # and Σ w·conj(P) (as estep_gathered's sums do; its per-child form costs twice this)
         pairs, pair = xp.unique_inverse(rows)
-        shifted = to_real_pairs(xp.take(prep.yu, pairs // tf, axis=0)
-                                * xp.take(setup.phi_f, pairs % tf, axis=0))
+        phases = xp.take(setup.phi_f, pairs % tf, axis=0)
+        shifted = to_real_pairs(xp.take(prep.yu, pairs // tf, axis=0) * phases)
         num = sparse_product(cols, pair, values, (kp, pairs.shape[0]), shifted)
-        q = sparse_product(rows, cols, values, (b * tf, kp), setup.p2_conj)
+        h = sparse_product(pair, cols, values, (pairs.shape[0], kp), setup.p2_conj)
+        g = scatter_rows(pairs // tf, to_real_pairs(make_complex(h[:, :m], h[:, m:]) * phases),
+                         b)
     else:
         shifted = xp.reshape(to_real_pairs(prep.yu[:, None, :] * setup.phi_f[None, :, :]),
                              (b * tf, 2 * m))
         num = xp.matmul(flat.T, shifted)
-        q = xp.matmul(flat, setup.p2_conj)
+        q = xp.reshape(xp.matmul(flat, setup.p2_conj), (b, tf, 2 * m))
+        q_re, q_im = q[:, :, :m], q[:, :, m:]
+        phi_re, phi_im = xp.real(setup.phi_f)[None, :, :], xp.imag(setup.phi_f)[None, :, :]
+        g = xp.concat([xp.sum(q_re * phi_re - q_im * phi_im, axis=1),
+                       xp.sum(q_re * phi_im + q_im * phi_re, axis=1)], axis=1)
     over_t = xp.sum(weight, axis=1)
     den = xp.matmul(over_t.T, prep.c2u)
     acc.buckets = acc.buckets + xp.concat([num, den], axis=1)
-    q = xp.reshape(q, (b, tf, 2 * m))
-    q_re, q_im = q[:, :, :m], q[:, :, m:]
-    phi_re, phi_im = xp.real(setup.phi_f)[None, :, :], xp.imag(setup.phi_f)[None, :, :]
-    g = make_complex(xp.sum(q_re * phi_re - q_im * phi_im, axis=1),
-                     xp.sum(q_re * phi_im + q_im * phi_re, axis=1))
     wp2 = xp.matmul(over_t, setup.p2_sq)
     _dense_class_sums(setup, prep, xp.sum(xp.reshape(weight, (b, tf, k, kp // k)), axis=3), acc)
-    return xp.concat([xp.real(g), xp.imag(g), wp2], axis=1)
+    return xp.concat([g, wp2], axis=1)
 
 
 def _dense_class_sums(setup: EStepSetup, prep: Prepared, wtk: Array, acc: Accumulator) -> None:

@@ -259,7 +259,7 @@ def _saved_fom_maps(smk, shard: int, keys: Mapping[str, str]):
     None)`` otherwise."""
     pick, stage = smk.params.pick, smk.params.get("stage")
     if stage not in ("optimise", "final") or not pick[stage].get("write_fom_maps") \
-            or pick.get("delete_fom_maps"):
+            or (stage == "optimise" and pick.get("delete_fom_maps")):  # deleted after the sweep
         return None, None
     state = KeptMicrographs(Path(smk.params.odir) / ".shards" / f"{shard}.maps{STATE_SUFFIX}",
                             _maps_key(smk), keys)

@@ -16,11 +16,11 @@ import math
 import numpy as np
 
 from cryopick.backend import Array
+from cryopick.classification.estep_gathered import pair_sums
 from cryopick.classification.estep_prune import threshold_of_candidates
 from cryopick.classification.estep_setup import Accumulator, BatchOutcome, EStepSetup, Prepared, \
     Weights, offset_residual2, particle_outcome
-from cryopick.classification.kernels import make_complex, scatter_rows, sparse_product, \
-    to_real_pairs
+from cryopick.classification.kernels import to_real_pairs
 
 __all__ = ["dense_children", "live_pairs", "prefer_dense"]
 
@@ -191,17 +191,9 @@ def _dense_sums(setup: EStepSetup, prep: Prepared, weight: Array, acc: Accumulat
     flat = xp.reshape(weight, (b * tf, kp))
     kept = int(xp.count_nonzero(flat))
     if kept < _SPARSE_SHARE.get(setup.bk.name, 0.0) * b * tf * kp:
-        rows, cols = xp.nonzero(flat)
-        values = xp.take(xp.reshape(flat, (-1,)), rows * kp + cols)
-        # per (particle, translation) row that holds a kept weight, once: its shifted image
-        # and Σ w·conj(P) (as estep_gathered's sums do; its per-child form costs twice this)
-        pairs, pair = xp.unique_inverse(rows)
-        phases = xp.take(setup.phi_f, pairs % tf, axis=0)
-        shifted = to_real_pairs(xp.take(prep.yu, pairs // tf, axis=0) * phases)
-        num = sparse_product(cols, pair, values, (kp, pairs.shape[0]), shifted)
-        h = sparse_product(pair, cols, values, (pairs.shape[0], kp), setup.p2_conj)
-        g = scatter_rows(pairs // tf, to_real_pairs(make_complex(h[:, :m], h[:, m:]) * phases),
-                         b)
+        rows, cols = xp.nonzero(flat)  # rows: particle·Tf + t, cols: the (class, ψ) bucket
+        num, g = pair_sums(setup, prep, rows, cols,
+                           xp.take(xp.reshape(flat, (-1,)), rows * kp + cols), kp)
     else:
         shifted = xp.reshape(to_real_pairs(prep.yu[:, None, :] * setup.phi_f[None, :, :]),
                              (b * tf, 2 * m))

@@ -19,7 +19,7 @@ from cryopick.classification.estep_setup import CHUNK_ELEMENTS, Accumulator, Bat
 from cryopick.classification.kernels import make_complex, scatter_rows, sparse_product, \
     to_real_pairs
 
-__all__ = ["gathered_children"]
+__all__ = ["gathered_children", "pair_sums"]
 
 
 def gathered_children(setup: EStepSetup, prep: Prepared, logprior: Array, rows: Array,
@@ -140,19 +140,31 @@ def _accumulate(setup: EStepSetup, prep: Prepared, wts: Weights, acc: Accumulato
         sl = slice(lo, min(lo + step, wts.rows.shape[0]))
         rows, w = wts.rows[sl], wts.weight[sl]
         bucket = wts.k[sl] * setup.n_psi_fine + wts.psi_f[sl]
-        pairs, pair = xp.unique_inverse(rows * n_t + wts.t_f[sl])
-        pair_rows, n_pairs = pairs // n_t, pairs.shape[0]
-        phases = xp.take(setup.phi_f, pairs % n_t, axis=0)  # (D, m)
-        shifted = to_real_pairs(xp.take(prep.yu, pair_rows, axis=0) * phases)
-        num = sparse_product(bucket, pair, w, (n_bucket, n_pairs), shifted)
+        num, g = pair_sums(setup, prep, rows * n_t + wts.t_f[sl], bucket, w, n_bucket)
         den = sparse_product(bucket, rows, w, (n_bucket, b), prep.c2u)
         acc.buckets += xp.concat([num, den], axis=1)
-        h = sparse_product(pair, bucket, w, (n_pairs, n_bucket), setup.p2_conj)  # Σ w·conj(P)
-        g = make_complex(h[:, :m], h[:, m:]) * phases
         wp2 = sparse_product(rows, bucket, w, (b, n_bucket), setup.p2_sq)
-        per_particle += xp.concat([scatter_rows(pair_rows, to_real_pairs(g), b), wp2], axis=1)
+        per_particle += xp.concat([g, wp2], axis=1)
     _class_sums(setup, prep, wts, acc)
     return particle_outcome(setup, prep, wts, per_particle)
+
+
+def pair_sums(setup: EStepSetup, prep: Prepared, pair_keys: Array, bucket: Array, w: Array,
+              n_bucket: int) -> tuple[Array, Array]:
+    """Sparse sums of kept weights ``w`` over their (particle, fine translation) pairs
+    (``pair_keys`` = particle·Tf + t) and (class, ψ) buckets: ``Σ w·X·φ_t`` per bucket
+    ``(n_bucket, 2m)`` and ``G = Σ w·conj(P)·φ_t`` per particle ``(B, 2m)``, both as real
+    pairs. The shifted image and ``Σ w·conj(P)`` are made once per distinct pair."""
+    xp = setup.bk.xp
+    m, n_t = setup.m_cur, setup.phi_f.shape[0]
+    pairs, pair = xp.unique_inverse(pair_keys)
+    pair_rows, n_pairs = pairs // n_t, pairs.shape[0]
+    phases = xp.take(setup.phi_f, pairs % n_t, axis=0)  # (D, m)
+    shifted = to_real_pairs(xp.take(prep.yu, pair_rows, axis=0) * phases)
+    num = sparse_product(bucket, pair, w, (n_bucket, n_pairs), shifted)
+    h = sparse_product(pair, bucket, w, (n_pairs, n_bucket), setup.p2_conj)  # Σ w·conj(P)
+    g = make_complex(h[:, :m], h[:, m:]) * phases
+    return num, scatter_rows(pair_rows, to_real_pairs(g), prep.xm.shape[0])
 
 
 def _class_sums(setup: EStepSetup, prep: Prepared, wts: Weights, acc: Accumulator) -> None:

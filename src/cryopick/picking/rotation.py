@@ -7,7 +7,6 @@ read from it by bilinear interpolation at ``Aᵀk`` (ψ = 0 hits the grid exactl
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 
 import numpy as np
@@ -46,46 +45,40 @@ def padded_table(template: np.ndarray, n: int, lowpass_n: int) -> np.ndarray:
     return (ey @ template.astype(np.float64) @ ex / (n * n)).astype(np.complex64)
 
 
-@dataclasses.dataclass(frozen=True)
-class _Sampling:
-    """Where every rotated coefficient inside the low-pass disc reads the padded table."""
-
-    shape: tuple[int, int, int]  # (n_psi, L, L/2+1)
-    source: np.ndarray  # per coefficient of ``shape``: its index among the sampled ones, or
-    #                     one past the last (a zero) outside the disc
-    corner: np.ndarray  # flat table index of the lower-left interpolation sample
-    fx: np.ndarray  # float32 interpolation weights along x and y
-    fy: np.ndarray
-    flip: np.ndarray  # read from the other half-plane (take the conjugate)
-    width: int  # table row length
+def _half_turn_pairs(psis_deg: np.ndarray) -> int:
+    """How many leading ψ have their ψ + 180° as the ψ ``n/2`` further on (then the rotated
+    transform there is the complex conjugate, a real template's Friedel symmetry): ``n/2``
+    for RELION's even samplings, else 0."""
+    n = len(psis_deg)
+    if n < 2 or n % 2 or not np.allclose(psis_deg[n // 2:] - psis_deg[:n // 2], 180.0,
+                                          rtol=0.0, atol=1e-9):
+        return 0
+    return n // 2
 
 
-def _sampling(table_shape: tuple[int, int], psis_deg: np.ndarray, lowpass_n: int) -> _Sampling:
-    """Bilinear sampling positions ``Aᵀk`` of every ψ; the same for all references."""
-    size = lowpass_n
-    half = size // 2
-    ky = np.arange(size, dtype=np.float64)
-    ky[ky > half] -= size
-    kx = np.arange(half + 1, dtype=np.float64)
-    disc = np.flatnonzero((ky[:, None] ** 2 + kx[None, :] ** 2) <= half * half)
-    ky_in, kx_in = ky[disc // (half + 1)], kx[disc % (half + 1)]
+def _positions(psis_deg: np.ndarray, table_shape: tuple[int, int], lowpass_n: int,
+               kx_pad: np.ndarray, ky_pad: np.ndarray, outside: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bilinear sampling of ``Aᵀk`` for a few ψ over the whole ``(L, L/2+1)`` grid: the flat
+    index of the lower-left table sample (plus the table's size where the point lies in the
+    other half-plane and reads the conjugates; twice the size, a zero, outside the disc) and
+    the float32 weights along x and y."""
     rad = np.deg2rad(psis_deg)[:, None]
     c, s = np.cos(rad), np.sin(rad)
-    xs = (c * kx_in - s * ky_in) * PAD  # Aᵀ k, in padded units
-    ys = (s * kx_in + c * ky_in) * PAD
+    xs = c * kx_pad - s * ky_pad  # Aᵀ k, in padded units
+    ys = s * kx_pad + c * ky_pad
     flip = xs < 0
-    xs, ys = np.abs(xs), np.where(flip, -ys, ys)
+    np.abs(xs, out=xs)
+    np.negative(ys, out=ys, where=flip)
     x0, y0 = np.floor(xs), np.floor(ys)
     fx, fy = (xs - x0).astype(np.float32), (ys - y0).astype(np.float32)
-    radius = (table_shape[0] - 1) // 2
-    width = table_shape[1]
-    x0 = np.clip(x0.astype(np.int64), 0, width - 2)
-    y0 = np.clip(y0.astype(np.int64) + radius, 0, table_shape[0] - 2)
-    n_grid = size * (half + 1)
-    source = np.full((len(psis_deg), n_grid), xs.size, np.int64)
-    source[:, disc] = np.arange(xs.size).reshape(xs.shape)
-    return _Sampling((len(psis_deg), size, half + 1), source.ravel(), (y0 * width + x0).ravel(),
-                     fx.ravel(), fy.ravel(), flip.ravel(), width)
+    rows, width = table_shape
+    radius = (rows - 1) // 2
+    index = np.clip(y0.astype(np.int64) + radius, 0, rows - 2) * width
+    index += np.clip(x0.astype(np.int64), 0, width - 2)
+    index[flip] += rows * width
+    index[:, outside] = 2 * rows * width
+    return index.ravel(), fx.ravel(), fy.ravel()
 
 
 def rotated_templates(table: Array, psis_deg: np.ndarray, lowpass_n: int, bk: Backend) -> Array:
@@ -97,34 +90,50 @@ def rotated_templates(table: Array, psis_deg: np.ndarray, lowpass_n: int, bk: Ba
 
 
 def rotate_tables(tables: list[Array], psis_deg: np.ndarray, lowpass_n: int,
-                  bk: Backend) -> list[Array]:
-    """:func:`rotated_templates` of several references, sharing the sampling positions."""
+                  bk: Backend, chunk: int = 1 << 18) -> list[Array]:
+    """:func:`rotated_templates` of several references, sharing the sampling positions.
+
+    Made a few ψ at a time (``chunk`` coefficients: the positions stay in cache and are read
+    by every reference), from tables of each interpolation tap and its conjugate, so that one
+    gather per tap reads both half-planes and the zeros outside the disc. With RELION's even
+    ψ samplings the second half is the conjugate of the first (ψ + 180°).
+    """
     xp = bk.xp
     if not tables:
         return []
-    where = _sampling(tuple(tables[0].shape), psis_deg, lowpass_n)
-    corner = bk.asarray(where.corner, dtype=xp.int64)
-    source = bk.asarray(where.source, dtype=xp.int64)
-    flip = bk.asarray(where.flip, dtype=xp.bool)
-    out = []
+    rows, width = (int(v) for v in tables[0].shape)
+    size, half = lowpass_n, lowpass_n // 2
+    n_psi, n_grid = len(psis_deg), lowpass_n * (half + 1)
+    ky = np.arange(size, dtype=np.float64)
+    ky[ky > half] -= size
+    kx = np.arange(half + 1, dtype=np.float64)
+    outside = np.flatnonzero(((ky[:, None] ** 2 + kx[None, :] ** 2) > half * half).ravel())
+    ky_pad, kx_pad = np.repeat(ky * PAD, half + 1), np.tile(kx * PAD, size)
+    taps = []  # per table: its four taps (00, 01, 10, 11), each [values, conjugates, 0]
     for table in tables:
         flat = xp.reshape(table, (-1,))
-        fx = bk.asarray(where.fx, dtype=flat.dtype)
-        fy = bk.asarray(where.fy, dtype=flat.dtype)
-
-        def gather(offset: int) -> Array:
-            return xp.take(flat, corner + offset, axis=0)
-
-        v00, v01 = gather(0), gather(1)
-        v10, v11 = gather(where.width), gather(where.width + 1)
-        top = v00 + (v01 - v00) * fx
-        bottom = v10 + (v11 - v10) * fx
-        values = top + (bottom - top) * fy
-        values = xp.where(flip, xp.conj(values), values)
         zero = xp.zeros(1, dtype=flat.dtype, **bk.device_kw)
-        rotated = xp.take(xp.concat([values, zero]), source, axis=0)  # zero outside the disc
-        out.append(xp.reshape(rotated, where.shape))
-    return out
+        ext = xp.concat([flat, xp.zeros(width + 1, dtype=flat.dtype, **bk.device_kw)])
+        taps.append([xp.concat([ext[o:o + rows * width], xp.conj(ext[o:o + rows * width]),
+                                zero]) for o in (0, 1, width, width + 1)])
+    out = [xp.empty((n_psi, n_grid), dtype=tables[0].dtype, **bk.device_kw) for _ in tables]
+    own = _half_turn_pairs(psis_deg) or n_psi
+    step = max(1, chunk // n_grid)
+    for a in range(0, own, step):
+        b = min(own, a + step)
+        index, fx, fy = _positions(psis_deg[a:b], (rows, width), lowpass_n, kx_pad, ky_pad,
+                                   outside)
+        index, fx, fy = bk.asarray(index), bk.asarray(fx), bk.asarray(fy)
+        for (t00, t01, t10, t11), rotated in zip(taps, out):
+            v00, v01 = xp.take(t00, index), xp.take(t01, index)
+            v10, v11 = xp.take(t10, index), xp.take(t11, index)
+            top = v00 + (v01 - v00) * fx
+            bottom = v10 + (v11 - v10) * fx
+            rotated[a:b, :] = xp.reshape(top + (bottom - top) * fy, (b - a, n_grid))
+    if own < n_psi:
+        for rotated in out:
+            rotated[own:, :] = xp.conj(rotated[:own, :])
+    return [xp.reshape(rotated, (n_psi, size, half + 1)) for rotated in out]
 
 
 def window_real_space(f_half: np.ndarray, n: int, box: int) -> np.ndarray:

@@ -12,7 +12,7 @@ from cryopick.io.spider import read_spider, write_spider
 from cryopick.io.star import write_star
 from cryopick.picking.peaks import Peaks, prune_peak_clusters, remove_close_neighbours
 from cryopick.picking.references import auto_mask_diameter, prepare_templates
-from cryopick.picking.rotation import padded_table, psi_angles, rotated_templates, \
+from cryopick.picking.rotation import padded_table, psi_angles, rotate_tables, rotated_templates, \
     window_real_space
 from cryopick.picking.template import TemplatePickParams, compute_fom_maps, peaks_from_maps, \
     prepare_rotations
@@ -110,6 +110,26 @@ def test_psi_zero_is_the_exact_low_passed_template_and_90_degrees_a_quarter_turn
     quarter = max(np.corrcoef(np.rot90(real0, k)[centre, centre].ravel(),
                               real90[centre, centre].ravel())[0, 1] for k in (1, -1))
     assert quarter > 0.98
+
+
+@pytest.mark.parametrize("chunk", [1, 1 << 18])
+def test_rotations_past_a_half_turn_are_the_conjugates_of_those_before(chunk):
+    """RELION's even ψ samplings: ψ + 180° is made as the conjugate (Friedel symmetry of a real
+    template), equal to sampling it, and ψ < 180° is sampled as for any ψ list."""
+    templates = _templates()[:2]
+    n, size = 128, 64
+    bk = get_backend("numpy")
+    tables = [bk.asarray(t) for t in padded_table(np.stack(templates), n, size)]
+    psis = psi_angles(10.0)
+    both = [np.asarray(r) for r in rotate_tables(tables, psis, size, bk, chunk=chunk)]
+    half = len(psis) // 2
+    for table, rotated in zip(tables, both):
+        first = np.asarray(rotated_templates(table, psis[:half], size, bk))
+        second = np.asarray(rotated_templates(table, psis[half:half + 1], size, bk))
+        np.testing.assert_array_equal(rotated[:half], first)  # the odd count: sampled
+        np.testing.assert_allclose(rotated[half], second[0], atol=1e-6 * np.abs(first).max())
+        np.testing.assert_array_equal(rotated[half:], np.conj(first))
+        assert np.abs(rotated[:, :, 0]).max() > 0 and not np.any(rotated[:, size // 2, size // 2])
 
 
 def test_psi_angles_follow_relions_rounding():

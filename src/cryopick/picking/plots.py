@@ -9,41 +9,98 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from matplotlib.collections import PatchCollection  # noqa: E402
-from matplotlib.patches import Circle  # noqa: E402
 
+from cryopick.binning import block_mean  # noqa: E402
+from cryopick.errors import atomic_output  # noqa: E402
 from cryopick.figures import save_figure  # noqa: E402
 
 __all__ = ["plot_pick_summary", "plot_picks"]
 
 
+_DISPLAY_PX = 720  # the longer side of a micrograph in its picture
+_BAR_PX = 16  # the colour bar's width
+
+
+def _display_view(preview: np.ndarray) -> tuple[np.ndarray, float]:
+    """``preview`` block-averaged to at most about ``_DISPLAY_PX`` on its longer side (a
+    tutorial-size micrograph's preview has ~3800 px); returns it and its px per preview px."""
+    step = max(1, int(np.ceil(max(preview.shape) / _DISPLAY_PX)))
+    return block_mean(preview, step), 1.0 / step
+
+
+def _font(size: int):
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.truetype(os.path.join(matplotlib.get_data_path(), "fonts", "ttf",
+                                               "DejaVuSans.ttf"), size)
+    except OSError:  # Pillow without FreeType
+        return ImageFont.load_default()
+
+
 def plot_picks(preview: np.ndarray, x_px: np.ndarray, y_px: np.ndarray, fom: np.ndarray,
                scale: float, radius_px: float, title: str, out_png: str | os.PathLike[str],
                fom_label: str = "rlnAutopickFigureOfMerit") -> None:
-    """Draw picks as circles over a low-passed micrograph, coloured blue (low) → red (high).
+    """Draw picks as circles over a low-passed micrograph, coloured blue (low) → red (high),
+    with a colour bar of the FOM and a title with the number of picks.
 
     ``preview`` is the micrograph at ``scale`` working px per micrograph px; ``x_px, y_px``
     are pick coordinates in micrograph px; ``radius_px`` the circle radius in micrograph px.
+    Drawn with Pillow on a view block-averaged to the picture's size: a micrograph's
+    picture costs ~30 ms, where matplotlib's figure took ~200 ms (it resampled the whole
+    preview on every draw, and drew twice to trim the margin).
     """
+    from PIL import Image, ImageDraw
+
+    view, view_scale = _display_view(preview)
+    height, width = view.shape
+    up = max(1, _DISPLAY_PX // max(height, width, 1))  # a small micrograph: enlarged
     # robust grey levels: median ± 4 MAD, so dark contamination does not flatten the particles
-    median = float(np.median(preview)) if preview.size else 0.0
-    spread = 1.4826 * float(np.median(np.abs(preview - median))) if preview.size else 1.0
+    median = float(np.median(view)) if view.size else 0.0
+    spread = 1.4826 * float(np.median(np.abs(view - median))) if view.size else 1.0
     lo, hi = median - 4 * spread, median + 4 * spread
-    height, width = preview.shape
-    fig, ax = plt.subplots(figsize=(7, 7 * height / max(width, 1) + 0.6), dpi=110)
-    ax.imshow(preview, cmap="gray", vmin=lo, vmax=hi, origin="upper", interpolation="bilinear")
+    grey = np.clip((view - lo) * (255.0 / max(hi - lo, 1e-12)), 0, 255).astype(np.uint8)
+    micrograph = Image.fromarray(grey, "L")
+    if up > 1:
+        micrograph = micrograph.resize((width * up, height * up), Image.Resampling.BILINEAR)
+    font, small = _font(13), _font(11)
+    top, right = 24, _BAR_PX + 70 if len(x_px) else 8
+    canvas = Image.new("RGB", (micrograph.width + right, micrograph.height + top), "white")
+    canvas.paste(micrograph.convert("RGB"), (0, top))
+    draw = ImageDraw.Draw(canvas)
+    draw.text((4, 4), f"{title}: {len(x_px)} picks", fill="black", font=font)
     if len(x_px):
-        circles = [Circle((x * scale, y * scale), radius_px * scale) for x, y in zip(x_px, y_px)]
-        coll = PatchCollection(circles, cmap="coolwarm", facecolor="none", linewidth=1.2)
-        coll.set_array(np.asarray(fom, dtype=float))
-        coll.set_edgecolor(plt.get_cmap("coolwarm")(
-            (np.asarray(fom) - np.min(fom)) / max(np.ptp(fom), 1e-12)))
-        coll.set_facecolor("none")
-        ax.add_collection(coll)
-        fig.colorbar(coll, ax=ax, fraction=0.04, pad=0.02, label=fom_label)
-    ax.set_title(f"{title}: {len(x_px)} picks", fontsize=9)
-    ax.set_axis_off()
-    save_figure(fig, out_png, trim_margin=True)
+        fom = np.asarray(fom, dtype=float)
+        low, span = float(np.min(fom)), max(float(np.ptp(fom)), 1e-12)
+        cmap = matplotlib.colormaps["coolwarm"]
+        colours = (cmap((fom - low) / span)[:, :3] * 255).round().astype(int)
+        to_px = scale * view_scale * up  # picture px per micrograph px
+        r = max(radius_px * to_px, 2.0)
+        for x, y, colour in zip(np.asarray(x_px) * to_px, np.asarray(y_px) * to_px + top,
+                                colours):
+            draw.ellipse((x - r, y - r, x + r, y + r), outline=tuple(colour), width=2)
+        _colour_bar(canvas, draw, cmap, micrograph.width + 10, top, micrograph.height,
+                    low, low + float(np.ptp(fom)), fom_label, small)
+    with atomic_output(out_png) as tmp:
+        canvas.save(tmp, format="png", compress_level=3)
+
+
+def _colour_bar(canvas, draw, cmap, left: int, top: int, height: int, low: float, high: float,
+                label: str, font) -> None:
+    """A vertical colour bar (high at the top) with its two end values and its label."""
+    from PIL import Image, ImageDraw
+
+    ramp = (cmap(np.linspace(1.0, 0.0, height))[:, :3] * 255).astype(np.uint8)
+    canvas.paste(Image.fromarray(np.repeat(ramp[:, None, :], _BAR_PX, axis=1), "RGB"),
+                 (left, top))
+    draw.rectangle((left, top, left + _BAR_PX - 1, top + height - 1), outline="black")
+    draw.text((left + _BAR_PX + 3, top), f"{high:.3g}", fill="black", font=font)
+    draw.text((left + _BAR_PX + 3, top + height - 14), f"{low:.3g}", fill="black", font=font)
+    text = Image.new("RGB", (int(draw.textlength(label, font=font)) + 4, 16), "white")
+    ImageDraw.Draw(text).text((2, 1), label, fill="black", font=font)
+    text = text.rotate(90, expand=True)
+    if text.height <= height:
+        canvas.paste(text, (left + _BAR_PX + 30, top + (height - text.height) // 2))
 
 
 def plot_pick_summary(counts: dict[str, int], foms: dict[str, np.ndarray], title: str,

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from cryopick.backend import get_backend, runs_on_host
+from cryopick.binning import block_mean
 from cryopick.errors import InputError
 from cryopick.io.mrc import read_micrograph, read_micrograph_shape
 from cryopick.io.spider import read_spider, write_spider
@@ -178,8 +179,7 @@ def _picture(job: AutopickJob, name: str, pixel: float, templates: TemplateSet, 
     else:  # re-picked from maps: a cheap block-averaged view of the micrograph
         image = read_micrograph(name) if image is None else image
         step = max(1, round(size.n / size.w))
-        preview = image[: ny - ny % step, : nx - nx % step].reshape(
-            ny // step, step, nx // step, step).mean(axis=(1, 3))
+        preview = block_mean(image, step)
         s32 = np.float32(1.0 / step)
     png = coordinate_path(job.png_dir, name, job.pickname).with_suffix(".png")
     plot_picks(preview, picks["rlnCoordinateX"].to_numpy(), picks["rlnCoordinateY"].to_numpy(),

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cryopick.binning import block_mean
 from cryopick.errors import InputError, atomic_output
 from cryopick.io.loop import read_star_loops
 from cryopick.io.mrc import read_micrograph
@@ -207,8 +208,7 @@ def _thumbnail(name: str, out_dir: Path) -> tuple[str, tuple[int, int], float]:
     if path.is_file() and path.stat().st_mtime_ns >= Path(name).stat().st_mtime_ns:
         return relative.as_posix(), shape, 1.0 / step
     image = read_micrograph(name)
-    small = image[: shape[0] * step, : shape[1] * step].reshape(
-        shape[0], step, shape[1], step).mean(axis=(1, 3))
+    small = block_mean(image, step)
     lo, hi = np.percentile(small, [0.5, 99.5])
     grey = np.clip((small - lo) / max(hi - lo, 1e-12) * 255.0, 0, 255).astype(np.uint8)
     buffer = io.BytesIO()

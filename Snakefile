@@ -23,8 +23,13 @@ include: "rules/class2d.smk"
 include: "rules/templates.smk"
 
 
+onsuccess:
+    cancel_rate_limit_timers()
+
+
 onerror:
     print_resource_advice(log)
+    cancel_rate_limit_timers()
 
 
 rule all:

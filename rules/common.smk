@@ -84,6 +84,16 @@ def class2d_mpi():
     return {"tasks": ranks, "mpi": launcher, "cpus_per_task": 1}
 
 
+def cancel_rate_limit_timers():
+    """When the run is over: no waiting ~1 s for Snakemake's last rate-limit timer
+    (cryopick.workflow.cancel_timers)."""
+    try:
+        from cryopick.workflow import cancel_timers
+    except ImportError:  # a Snakemake without cryopick beside it (conda deployment)
+        return
+    cancel_timers()
+
+
 def print_resource_advice(log):
     """After a failed run: which rule ran out of memory or time on SLURM, and what to raise."""
     try:

@@ -66,3 +66,19 @@ def test_resource_advice_names_each_rule_and_the_resource_to_raise():
     assert advice[0].startswith("rule class2d ran out of memory") and "`mem_mb`" in advice[0]
     assert "set-resources: class2d:" in advice[0] and "profiles/slurm" in advice[0]
     assert advice[1].startswith("rule extract_log ran out of time") and "`runtime`" in advice[1]
+
+
+def test_the_runs_end_cancels_the_timers_left_waiting():
+    """Snakemake's rate limiter leaves a non-daemon timer of ~1 s behind; the workflow's
+    onsuccess/onerror handlers cancel it, and the process need not wait for it."""
+    import threading
+
+    from cryopick.workflow import cancel_timers
+
+    fired = []
+    timer = threading.Timer(60.0, lambda: fired.append(True))
+    timer.start()
+    assert cancel_timers() >= 1
+    timer.join(timeout=5.0)
+    assert not timer.is_alive() and not fired
+    assert cancel_timers() == 0

@@ -21,9 +21,9 @@ from cryopick import __version__
 from cryopick.errors import atomic_output
 from cryopick.workflow.incremental import KeptMicrographs, micrograph_keys, settings_key
 
-__all__ = ["end_attempt", "job_key", "kept_extraction", "log_to_file", "picking_shard",
-           "publish_pictures", "resource_advice", "resumable_shard", "rule_micrographs",
-           "start_attempt", "with_picking_settings", "write_note", "write_picking_settings"]
+__all__ = ["cancel_timers", "end_attempt", "job_key", "kept_extraction", "log_to_file",
+           "picking_shard", "publish_pictures", "resource_advice", "resumable_shard",
+           "rule_micrographs", "start_attempt", "with_picking_settings", "write_note", "write_picking_settings"]
 
 logger = logging.getLogger(__name__)
 
@@ -312,6 +312,23 @@ _SHORT_OF = {"OUT_OF_MEMORY": ("memory", "mem_mb", "MB"), "TIMEOUT": ("time", "r
                                                                        "minutes")}
 _FAILED_RULE = re.compile(r"^Error in rule (?P<rule>\w+):\s*$")
 _SLURM_STATE = re.compile(r"SLURM status is: '(?P<state>[A-Z_]+)'")
+
+
+def cancel_timers() -> int:
+    """Cancel the ``threading.Timer`` threads still waiting in this process; returns how many.
+
+    Snakemake's job rate limiter (``--max-jobs-per-timespan``, 100/1s by default) starts a
+    timer of one timespan at every scheduling pass that waits for running jobs, to schedule
+    again. The timers are not daemon threads, so the interpreter waited for the last one and
+    every run ended about a second after its last job. The workflow's ``onsuccess`` and
+    ``onerror`` handlers call this once nothing is left to schedule.
+    """
+    import threading
+
+    timers = [t for t in threading.enumerate() if isinstance(t, threading.Timer) and t.is_alive()]
+    for timer in timers:
+        timer.cancel()
+    return len(timers)
 
 
 def resource_advice(snakemake_log: str) -> list[str]:

@@ -23,6 +23,10 @@ include: "rules/class2d.smk"
 include: "rules/templates.smk"
 
 
+onstart:
+    start_warm_server()
+
+
 onsuccess:
     cancel_rate_limit_timers()
 

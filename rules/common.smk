@@ -84,6 +84,17 @@ def class2d_mpi():
     return {"tasks": ranks, "mpi": launcher, "cpus_per_task": 1}
 
 
+def start_warm_server():
+    """Local runs (not a cluster, not a dry run): the jobs start warm (cryopick.warmstart)."""
+    if not config["warm_start"] or not workflow.local_exec or workflow.dryrun:
+        return
+    try:
+        from cryopick.warmstart import start_server
+    except ImportError:  # a Snakemake without cryopick beside it (conda deployment)
+        return
+    start_server()
+
+
 def cancel_rate_limit_timers():
     """When the run is over: no waiting ~1 s for Snakemake's last rate-limit timer
     (cryopick.workflow.cancel_timers)."""

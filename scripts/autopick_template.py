@@ -1,14 +1,14 @@
 """Snakemake adapter for the template-picking rules (a shard, or the whole job)."""
 
-from cryopick.workflow.rules import autopick_template
+from cryopick.warmstart import hand_over
 
 
 def main(smk) -> None:
+    from cryopick.workflow.rules import autopick_template
+
     autopick_template(smk)
 
 
 if __name__ == "__main__":
-    from cryopick.warmstart import hand_over
-
     hand_over(globals().get("__real_file__"))  # a local run's warm start: runs it, exits
     main(snakemake)  # noqa: F821 -- injected by Snakemake's `script:` directive

@@ -1,14 +1,14 @@
 """Snakemake adapter for the extraction rules."""
 
-from cryopick.workflow.rules import extract
+from cryopick.warmstart import hand_over
 
 
 def main(smk) -> None:
+    from cryopick.workflow.rules import extract
+
     extract(smk)
 
 
 if __name__ == "__main__":
-    from cryopick.warmstart import hand_over
-
     hand_over(globals().get("__real_file__"))  # a local run's warm start: runs it, exits
     main(snakemake)  # noqa: F821 -- injected by Snakemake's `script:` directive

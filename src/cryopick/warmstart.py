@@ -194,30 +194,8 @@ def _run_child(conn: socket.socket) -> None:
     import traceback
 
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    status = 1
     try:
-        message, fds, _, _ = socket.recv_fds(conn, _HEADER.size, 3)
-        size = _HEADER.unpack(message)[0] if len(message) == _HEADER.size else 0
-        request = b""
-        while len(request) < size:
-            chunk = conn.recv(size - len(request))
-            if not chunk:
-                raise ConnectionError("the job's process went away")
-            request += chunk
-        job = json.loads(request)
-        if job.get("executable") != sys.executable:  # another Python (a conda environment)
-            os._exit(1)
-        for target, fd in zip((0, 1, 2), fds):
-            os.dup2(fd, target)
-            os.close(fd)
-        os.chdir(job["cwd"])
-        os.environ.clear()
-        os.environ.update(job["env"])
-        sys.argv = list(job["argv"])
-        _reseed()
-        _limit_threads()
-        os.setpgid(0, 0)  # a group of its own: a signal reaches the job's workers too
-        conn.sendall(_STATUS.pack(os.getpid()))
+        job = _take_job(conn)
     except Exception:  # noqa: BLE001 -- the job's process runs the job itself
         os._exit(1)
 
@@ -246,6 +224,35 @@ def _run_child(conn: socket.socket) -> None:
     with contextlib.suppress(OSError):
         conn.sendall(_STATUS.pack(status))
     os._exit(status)
+
+
+def _take_job(conn: socket.socket) -> dict:
+    """Read the job (its streams come as file descriptors) and become its process: streams,
+    directory, environment, arguments, fresh random states, thread limits, a process group
+    of its own (a signal reaches the job's workers too); then send its pid."""
+    message, fds, _, _ = socket.recv_fds(conn, _HEADER.size, 3)
+    size = _HEADER.unpack(message)[0] if len(message) == _HEADER.size else 0
+    request = b""
+    while len(request) < size:
+        chunk = conn.recv(size - len(request))
+        if not chunk:
+            raise ConnectionError("the job's process went away")
+        request += chunk
+    job = json.loads(request)
+    if job.get("executable") != sys.executable:  # another Python (a conda environment)
+        raise RuntimeError("another Python")
+    for target, fd in zip((0, 1, 2), fds):
+        os.dup2(fd, target)
+        os.close(fd)
+    os.chdir(job["cwd"])
+    os.environ.clear()
+    os.environ.update(job["env"])
+    sys.argv = list(job["argv"])
+    _reseed()
+    _limit_threads()
+    os.setpgid(0, 0)
+    conn.sendall(_STATUS.pack(os.getpid()))
+    return job
 
 
 _LIMITS: list = []

@@ -65,12 +65,15 @@ def start_server(owner_pid: int | None = None) -> str | None:
     if os.environ.get(ENV_SWITCH, "1") == "0":
         return None
     owner_pid = os.getpid() if owner_pid is None else owner_pid
-    path = socket_path(owner_pid)
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
-    subprocess.Popen([sys.executable, "-m", "cryopick.warmstart", path, str(owner_pid)],
-                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                     stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)
+    try:
+        path = socket_path(owner_pid)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        subprocess.Popen([sys.executable, "-m", "cryopick.warmstart", path, str(owner_pid)],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)
+    except OSError:  # no temporary folder to write, no process to start: the jobs start cold
+        return None
     os.environ[ENV_SOCKET] = path
     os.environ[f"{ENV_SOCKET}_SINCE"] = repr(time.time())
     return path

@@ -138,3 +138,29 @@ def _exists(pid: int) -> bool:
         return False
     with open(f"/proc/{pid}/stat") as stat:  # a zombie waiting for the server to reap it
         return stat.read().split()[2] != "Z"
+
+
+def test_start_server_serves_the_jobs_of_its_owner_and_can_be_switched_off(tmp_path,
+                                                                          monkeypatch):
+    import tempfile
+
+    from cryopick.warmstart import ENV_SWITCH, start_server
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # gettempdir() reads TMPDIR again
+    monkeypatch.setenv(ENV_SOCKET, "")
+    monkeypatch.setenv(ENV_SWITCH, "0")
+    assert start_server() is None and os.environ[ENV_SOCKET] == ""
+    monkeypatch.setenv(ENV_SWITCH, "1")
+    owner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        sock = start_server(owner.pid)
+        assert sock.startswith(str(tmp_path)) and os.environ[ENV_SOCKET] == sock
+        assert _wait_for(lambda: os.path.exists(sock), timeout=60)
+        client = _client(tmp_path, sock)
+        out, _ = client.communicate(timeout=30)
+        assert client.returncode == 0 and out.startswith("job")
+    finally:
+        owner.kill()
+        owner.wait()
+    assert _wait_for(lambda: not os.path.exists(sock))

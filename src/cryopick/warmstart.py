@@ -160,8 +160,9 @@ def serve(path: str, owner_pid: int, preload: tuple[str, ...] = PRELOAD) -> None
     os.rename(staging, path)  # appears ready to take jobs
     inode = os.stat(path).st_ino
     listener.settimeout(0.2)
+    born = _start_time(owner_pid)
     try:
-        while _alive(owner_pid) and os.path.exists(path):
+        while _alive(owner_pid, born) and os.path.exists(path):
             try:
                 conn, _ = listener.accept()
             except TimeoutError:
@@ -178,14 +179,23 @@ def serve(path: str, owner_pid: int, preload: tuple[str, ...] = PRELOAD) -> None
         listener.close()
 
 
-def _alive(pid: int) -> bool:
+def _start_time(pid: int) -> str | None:
+    """When process ``pid`` started (Linux: /proc), to tell it from a later one of that pid."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _alive(pid: int, born: str | None) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        pass
+    return born is None or _start_time(pid) == born
 
 
 def _run_child(conn: socket.socket) -> None:

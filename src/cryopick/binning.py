@@ -18,7 +18,7 @@ def block_mean(image: np.ndarray, step: int) -> np.ndarray:
     h, w = image.shape[0] // step, image.shape[1] // step
     cropped = np.asarray(image[:h * step, :w * step], dtype=np.float32)
     if step == 1:
-        return cropped.copy() if cropped is image else cropped
+        return cropped.copy()
     columns = cropped[:, 0::step].copy()
     for k in range(1, step):
         columns += cropped[:, k::step]

@@ -47,7 +47,7 @@ def plot_picks(preview: np.ndarray, x_px: np.ndarray, y_px: np.ndarray, fom: np.
     ``preview`` is the micrograph at ``scale`` working px per micrograph px; ``x_px, y_px``
     are pick coordinates in micrograph px; ``radius_px`` the circle radius in micrograph px.
     Drawn with Pillow on a view block-averaged to the picture's size: a micrograph's
-    picture costs ~30 ms, where matplotlib's figure took ~200 ms (it resampled the whole
+    picture costs 35–85 ms, where matplotlib's figure took 160–270 ms (it resampled the whole
     preview on every draw, and drew twice to trim the margin).
     """
     from PIL import Image, ImageDraw

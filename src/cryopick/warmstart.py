@@ -33,12 +33,16 @@ __all__ = ["ENV_SOCKET", "PRELOAD", "hand_over", "serve", "socket_path", "start_
 ENV_SOCKET = "CRYOPICK_WARM_SOCKET"  # the server's socket, set for the jobs of a local run
 ENV_CHILD = "CRYOPICK_WARM_CHILD"  # set in the child: it runs the job itself
 ENV_SWITCH = "CRYOPICK_WARM_START"  # 0: no server
-WAIT_FOR_SERVER_S = 1.5  # a job that starts while the server is still importing waits for it
+# a job that starts while the server is still importing (up to SERVER_START_S after it was
+# started) waits for it, at most WAIT_FOR_SERVER_S (less than a cold start's imports)
+SERVER_START_S = 3.0
+WAIT_FOR_SERVER_S = 0.4
 
 # what the jobs import (cupy is left out: a CUDA context must not be made before a fork)
 PRELOAD = (
     "numpy", "scipy.fft", "scipy.ndimage", "scipy.sparse", "scipy.spatial", "scipy.special",
-    "scipy.optimize", "threadpoolctl", "pandas", "starfile", "mrcfile", "yaml", "PIL.Image", "matplotlib.pyplot",
+    "scipy.optimize", "threadpoolctl", "pandas", "starfile", "mrcfile", "yaml", "PIL.Image",
+    "matplotlib.pyplot",
     "snakemake.iocontainers", "snakemake.logging", "snakemake.script",
     "cryopick.workflow.rules", "cryopick.picking.log", "cryopick.picking.subset",
     "cryopick.picking.job", "cryopick.picking.gather", "cryopick.picking.template_job",
@@ -119,7 +123,8 @@ def hand_over(script: str | None) -> None:
 
 
 def _connect(path: str) -> socket.socket | None:
-    deadline = float(os.environ.get(f"{ENV_SOCKET}_SINCE", "0")) + WAIT_FOR_SERVER_S
+    since = float(os.environ.get(f"{ENV_SOCKET}_SINCE", "0"))
+    deadline = min(since + SERVER_START_S, time.time() + WAIT_FOR_SERVER_S)
     while True:
         conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:

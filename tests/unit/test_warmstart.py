@@ -23,7 +23,8 @@ if os.environ.get("JOB_SLEEP"):
 sys.exit(int(os.environ.get("JOB_STATUS", "0")))
 """
 
-SERVE = "import sys; from cryopick.warmstart import serve; serve(sys.argv[1], int(sys.argv[2]), {preload})"
+SERVE = ("import sys; from cryopick.warmstart import serve; "
+         "serve(sys.argv[1], int(sys.argv[2]), {preload})")
 
 CLIENT = """
 import sys

@@ -56,7 +56,7 @@ def _half_turn_pairs(psis_deg: np.ndarray) -> int:
     return n // 2
 
 
-def _positions(psis_deg: np.ndarray, table_shape: tuple[int, int], lowpass_n: int,
+def _positions(psis_deg: np.ndarray, table_shape: tuple[int, int],
                kx_pad: np.ndarray, ky_pad: np.ndarray, outside: np.ndarray
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Bilinear sampling of ``Aᵀk`` for a few ψ over the whole ``(L, L/2+1)`` grid: the flat
@@ -121,8 +121,7 @@ def rotate_tables(tables: list[Array], psis_deg: np.ndarray, lowpass_n: int,
     step = max(1, chunk // n_grid)
     for a in range(0, own, step):
         b = min(own, a + step)
-        index, fx, fy = _positions(psis_deg[a:b], (rows, width), lowpass_n, kx_pad, ky_pad,
-                                   outside)
+        index, fx, fy = _positions(psis_deg[a:b], (rows, width), kx_pad, ky_pad, outside)
         index, fx, fy = bk.asarray(index), bk.asarray(fx), bk.asarray(fy)
         for (t00, t01, t10, t11), rotated in zip(taps, out):
             v00, v01 = xp.take(t00, index), xp.take(t01, index)

@@ -23,7 +23,8 @@ from cryopick.workflow.incremental import KeptMicrographs, micrograph_keys, sett
 
 __all__ = ["cancel_timers", "end_attempt", "job_key", "kept_extraction", "log_to_file",
            "picking_shard", "publish_pictures", "resource_advice", "resumable_shard",
-           "rule_micrographs", "start_attempt", "with_picking_settings", "write_note", "write_picking_settings"]
+           "rule_micrographs", "start_attempt", "with_picking_settings", "write_note",
+           "write_picking_settings"]
 
 logger = logging.getLogger(__name__)
 

@@ -184,23 +184,36 @@ def serve(path: str, owner_pid: int, preload: tuple[str, ...] = PRELOAD) -> None
         listener.close()
 
 
-def _start_time(pid: int) -> str | None:
-    """When process ``pid`` started (Linux: /proc), to tell it from a later one of that pid."""
+def _stat(pid: int) -> list[str] | None:
+    """The fields of /proc/``pid``/stat after the command name (Linux): [0] is the state,
+    [19] the start time."""
     try:
         with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[19]
+            fields = stat.read().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return None
+    return fields if len(fields) > 19 else None
+
+
+def _start_time(pid: int) -> str | None:
+    """When process ``pid`` started (Linux: /proc), to tell it from a later one of that pid."""
+    fields = _stat(pid)
+    return fields[19] if fields else None
 
 
 def _alive(pid: int, born: str | None) -> bool:
+    """Whether the owner still runs: a zombie (ended, not yet reaped by a parent that may be
+    waiting for this server's exit first) counts as ended."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         pass
-    return born is None or _start_time(pid) == born
+    fields = _stat(pid)
+    if fields and fields[0] in ("Z", "X"):
+        return False
+    return born is None or (fields is not None and fields[19] == born)
 
 
 def _run_child(conn: socket.socket) -> None:

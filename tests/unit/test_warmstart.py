@@ -132,6 +132,23 @@ def test_the_server_ends_with_its_owner_and_removes_its_socket(tmp_path):
     assert not os.path.exists(sock)
 
 
+def test_the_server_ends_when_its_owner_has_ended_but_is_not_yet_reaped(tmp_path):
+    """A parent that waits for every descendant (py-spy --subprocesses, a job runner reading
+    the process tree) reaps Snakemake only after the server has gone: a zombie owner has ended."""
+    sock = str(tmp_path / "warm.sock")
+    owner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1.5)"])
+    proc = subprocess.Popen([sys.executable, "-c", SERVE.format(preload="()"), sock,
+                             str(owner.pid)])
+    try:
+        assert _wait_for(lambda: os.path.exists(sock))
+        assert _wait_for(lambda: not _exists(owner.pid))  # ended; this test has not reaped it
+        proc.wait(timeout=20)
+        assert not os.path.exists(sock)
+    finally:
+        proc.kill()
+        owner.wait()
+
+
 def _exists(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -11,9 +11,6 @@ import dataclasses
 import math
 
 import numpy as np
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import breadth_first_order, connected_components
-from scipy.spatial import cKDTree
 
 from cryopick.picking.working_size import first_xmipp_index
 
@@ -101,7 +98,7 @@ def prune_peak_clusters(peaks: Peaks, min_distance_px: int, radius2_px: int,
     highest-FOM member and drop all members closer than the (scaled) minimum distance to it.
 
     Computed without a loop over peaks: clusters are the connected components of the
-    closeness graph (found with a KD-tree), ordered by their first peak; within a cluster,
+    closeness graph (pairs found on a grid of cells), ordered by their first peak; within a cluster,
     peaks rank by FOM and, among equal FOMs, by the order RELION's breadth-first growth
     lists them (its ``>`` keeps the first of equals); the greedy keep-the-best-and-drop-its-
     neighbours is then run in rounds, each keeping every live peak that no live neighbour
@@ -156,14 +153,40 @@ def remove_close_neighbours(peaks: Peaks, min_distance_px: int, scale: float) ->
 
 def _pairs_within(x: np.ndarray, y: np.ndarray, limit2: float
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pairs ``i < j`` of integer positions with squared distance ``< limit2``, and that d2."""
+    """Pairs ``i < j`` of integer positions with squared distance ``< limit2``, and that d2.
+
+    The points are binned into square cells at least as wide as the distance, so a pair
+    lies in one cell or in two touching ones; each cell is compared with itself and with
+    four of its eight neighbours (the other four see it from their side). NumPy only: this
+    runs in every picking process, where SciPy's KD-tree and graph modules cost more to
+    import (~0.06 s) than the search itself.
+    """
     none = np.zeros(0, np.int64)
-    if len(x) < 2 or limit2 <= 0:
+    n = len(x)
+    if n < 2 or limit2 <= 0:
         return none, none, none
-    points = np.column_stack([x, y]).astype(np.float64)
-    # the tree's radius test is inclusive and in floating point: ask wider, then test exactly
-    pairs = cKDTree(points).query_pairs(math.sqrt(limit2) + 1.0, output_type="ndarray")
-    i, j = pairs[:, 0].astype(np.int64), pairs[:, 1].astype(np.int64)
+    x, y = np.asarray(x), np.asarray(y)
+    cell = max(1.0, math.ceil(math.sqrt(limit2)))
+    cx = np.floor((x - x.min()) / cell).astype(np.int64)
+    cy = np.floor((y - y.min()) / cell).astype(np.int64)
+    rows = int(cy.max()) + 2  # an empty row between columns: cy ± 1 never wraps into the next
+    key = cx * rows + cy
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
+    firsts, lasts = [], []
+    for dx, dy in ((0, 0), (0, 1), (1, -1), (1, 0), (1, 1)):
+        target = sorted_key + dx * rows + dy
+        lo = np.searchsorted(sorted_key, target, "left")
+        hi = np.searchsorted(sorted_key, target, "right")
+        if dx == 0 and dy == 0:  # within a cell: each pair once, the later point second
+            lo = np.arange(1, n + 1)
+        count = np.maximum(hi - lo, 0)
+        a = np.repeat(np.arange(n), count)
+        b = lo[a] + np.arange(len(a)) - np.repeat(np.cumsum(count) - count, count)
+        firsts.append(order[a])
+        lasts.append(order[b])
+    first, last = np.concatenate(firsts), np.concatenate(lasts)
+    i, j = np.minimum(first, last).astype(np.int64), np.maximum(first, last).astype(np.int64)
     d2 = (x[i] - x[j]) ** 2 + (y[i] - y[j]) ** 2
     inside = d2 < limit2
     return i[inside], j[inside], d2[inside]
@@ -174,22 +197,36 @@ def _clusters(n: int, i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndar
 
     RELION grows a cluster breadth-first from its first peak, adding a member's unvisited
     neighbours in index order. One breadth-first search from an extra node linked to every
-    cluster's first peak visits each cluster in that same relative order.
+    cluster's first peak (in index order) visits each cluster in that same relative order;
+    it runs a level at a time, a level's nodes in order of discovery: by the queue position
+    of the node that found them first, then by index.
     """
-    ones = np.ones(2 * len(i), np.int8)
-    graph = coo_matrix((ones, (np.concatenate([i, j]), np.concatenate([j, i]))),
-                       shape=(n, n)).tocsr()
-    n_clusters, label = connected_components(graph, directed=False)
-    first = np.full(n_clusters, n, np.int64)
-    np.minimum.at(first, label, np.arange(n))
-    rows = np.concatenate([i, j, np.full(n_clusters, n)])
-    cols = np.concatenate([j, i, first])
-    rooted = coo_matrix((np.ones(len(rows), np.int8), (rows, cols)), shape=(n + 1, n + 1)).tocsr()
-    rooted.sort_indices()  # the search follows each node's neighbours in stored order
-    visited = breadth_first_order(rooted, n, directed=True, return_predecessors=False)
-    position = np.empty(n, np.int64)
-    position[visited[1:]] = np.arange(n)
-    return first[label], position
+    source, target = np.concatenate([i, j]), np.concatenate([j, i])
+    by_source = np.lexsort((target, source))
+    source, target = source[by_source], target[by_source]
+    start = np.searchsorted(source, np.arange(n + 1))
+    first = np.arange(n)  # the smallest index of each component: spread minima, then jump
+    while True:
+        lowest = first.copy()
+        np.minimum.at(lowest, source, first[target])
+        lowest = lowest[lowest]
+        if np.array_equal(lowest, first):
+            break
+        first = lowest
+    position = np.full(n, -1, np.int64)
+    frontier = np.flatnonzero(first == np.arange(n))
+    position[frontier] = np.arange(len(frontier))
+    placed = len(frontier)
+    while len(frontier):
+        count = start[frontier + 1] - start[frontier]
+        offset = np.repeat(start[frontier] - (np.cumsum(count) - count), count)
+        found = target[offset + np.arange(int(count.sum()))]
+        found = found[position[found] < 0]
+        found = found[np.sort(np.unique(found, return_index=True)[1])]
+        position[found] = placed + np.arange(len(found))
+        placed += len(found)
+        frontier = found
+    return first, position
 
 
 def _greedy_keep(n: int, i: np.ndarray, j: np.ndarray, rank: np.ndarray) -> np.ndarray:

@@ -99,3 +99,38 @@ def test_duplicate_positions_and_empty_lists():
         _same(remove_close_neighbours(peaks, mind, 1.0), _remove_one_at_a_time(peaks, mind, 1.0))
     assert len(prune_peak_clusters(Peaks.empty(), 5, 25, 1.0)) == 0
     assert len(remove_close_neighbours(Peaks.empty(), 5, 1.0)) == 0
+
+
+def test_grid_pairs_and_growth_order_match_scipys_kd_tree_and_breadth_first_search():
+    """The NumPy-only pair search and cluster growth order give what SciPy's cKDTree and
+    csgraph breadth-first search give, for sparse to crowded points and every radius."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import breadth_first_order, connected_components
+    from scipy.spatial import cKDTree
+
+    from cryopick.picking.peaks import _clusters, _pairs_within
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        n, size = int(rng.integers(2, 300)), int(rng.integers(5, 300))
+        x, y = rng.integers(-20, size, n), rng.integers(0, size, n)
+        limit2 = float(rng.choice([0.5, 1, 2, 9, 25, 50.5, 400, 99999]))
+        pairs = cKDTree(np.column_stack([x, y]).astype(float)).query_pairs(
+            np.sqrt(limit2) + 1, output_type="ndarray")
+        d2 = (x[pairs[:, 0]] - x[pairs[:, 1]]) ** 2 + (y[pairs[:, 0]] - y[pairs[:, 1]]) ** 2
+        expected = sorted(map(tuple, np.column_stack([pairs, d2])[d2 < limit2].tolist()))
+        i, j, got_d2 = _pairs_within(x, y, limit2)
+        assert sorted(zip(i.tolist(), j.tolist(), got_d2.tolist())) == expected
+
+        graph = coo_matrix((np.ones(2 * len(i)), (np.r_[i, j], np.r_[j, i])), shape=(n, n))
+        n_clusters, label = connected_components(graph.tocsr(), directed=False)
+        first = np.full(n_clusters, n)
+        np.minimum.at(first, label, np.arange(n))
+        rooted = coo_matrix((np.ones(2 * len(i) + n_clusters),
+                             (np.r_[i, j, np.full(n_clusters, n)], np.r_[j, i, first])),
+                            shape=(n + 1, n + 1)).tocsr()
+        rooted.sort_indices()
+        order = breadth_first_order(rooted, n, directed=True, return_predecessors=False)[1:]
+        seed, position = _clusters(n, i, j)
+        assert np.array_equal(seed, first[label])
+        assert np.array_equal(order, np.argsort(position))

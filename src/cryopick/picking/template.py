@@ -157,19 +157,33 @@ def _fom_one_reference(rot: Array, ctf_l: Array | None, f_l: Array, avg: Array, 
     best_psi = xp.zeros((w, w), dtype=xp.float32, **bk.device_kw)
     chunk = max(1, chunk_pixels // (w * w))
     increasing = e_ratio > 1.0
+    # conj(A·CTF)·F = conj(A·conj(CTF·F)): one product per coefficient and ψ (the CTF is
+    # real), conjugated in place
+    g = xp.conj(f_l * ctf_l if ctf_l is not None else f_l)[None, ...]
+    host = bk.name == "numpy"
     for start in range(0, len(psis), chunk):
-        a = rot[start:min(start + chunk, len(psis)), ...]
-        if ctf_l is not None:
-            a = a * ctf_l[None, ...]
-        cc = inverse(fourier_window(xp.conj(a) * f_l[None, ...], lsize, w), (w, w))
+        product = rot[start:min(start + chunk, len(psis)), ...] * g
+        if host:  # a running maximum, ψ by ψ (a third of a strided argmax), scaled after
+            np.conj(product, out=product)
+            cc = bk.irfft2(fourier_window(product, lsize, w), (w, w))
+            if not increasing:
+                np.negative(cc, out=cc)
+            for k in range(cc.shape[0]):
+                better = np.greater(cc[k], best_cc)
+                np.fmax(best_cc, cc[k], out=best_cc)  # a NaN never wins, as below
+                np.copyto(best_psi, np.float32(psis[start + k]), where=better)
+            continue
+        cc = inverse(fourier_window(xp.conj(product), lsize, w), (w, w))
         cc = cc if increasing else -cc  # E < 1 (a degenerate reference): FOM falls with C
-        index = xp.argmax(cc, axis=0)
+        index = xp.argmax(cc, axis=0)  # the first ψ of equal maxima, as the loop above
         value = xp.max(cc, axis=0)
         chunk_psi = bk.asarray(psis[start:start + chunk].astype(np.float32))
         better = value > best_cc
         best_cc = xp.where(better, value, best_cc)
         psi_of_max = xp.reshape(xp.take(chunk_psi, xp.reshape(index, (-1,)), axis=0), (w, w))
         best_psi = xp.where(better, psi_of_max, best_psi)
+    if host:  # inverse()'s scale, after the maximum: the same values (rounding is monotone)
+        best_cc *= np.float32(w * w)
     best_cc = best_cc if increasing else -best_cc
     diff2 = (-2.0 * norm * xp.astype(best_cc, xp.float64) + 2.0 * s1 * avg) / std + s2
     fom = xp.astype((xp.exp(-diff2 / 2.0) - 1.0) / (e_ratio - 1.0), xp.float32)

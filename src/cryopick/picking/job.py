@@ -16,13 +16,13 @@ from pathlib import Path
 
 import mrcfile
 import numpy as np
-import pandas as pd
 
 from cryopick.backend import get_backend, runs_on_host
 from cryopick.errors import InputError, atomic_output
+from cryopick.io.loop import Loop
 from cryopick.io.mrc import read_micrograph
-from cryopick.io.star import MicrographSet, post_name, read_coordinates, write_coordinates, \
-    write_star
+from cryopick.io.star import MicrographSet, post_name, read_coordinate_loop, \
+    write_coordinates, write_star
 from cryopick.picking.log import LogPickParams, micrograph_seed, pick_log
 from cryopick.tasks import Skipped, map_micrographs, write_qc_star
 
@@ -128,9 +128,9 @@ def _pick_one(task: tuple) -> tuple[str, int, float, float]:
 
         png = coordinate_path(png_dir, name, pickname).with_suffix(".png")
         picks = result.picks
-        plot_picks(result.preview, picks["rlnCoordinateX"].to_numpy(),
-                   picks["rlnCoordinateY"].to_numpy(),
-                   picks["rlnAutopickFigureOfMerit"].to_numpy(), result.scale,
+        plot_picks(result.preview, np.asarray(picks["rlnCoordinateX"]),
+                   np.asarray(picks["rlnCoordinateY"]),
+                   np.asarray(picks["rlnAutopickFigureOfMerit"]), result.scale,
                    params.diameter_max_a / (2 * pixel), post_name(name), png)
     write_coordinates(out_path, result.picks)  # last: a coordinate file means all is written
     fom = result.picks["rlnAutopickFigureOfMerit"]
@@ -138,7 +138,7 @@ def _pick_one(task: tuple) -> tuple[str, int, float, float]:
         time.perf_counter() - started
 
 
-def run_autopick_log(mics: MicrographSet, params: LogPickParams, job: AutopickJob) -> pd.DataFrame:
+def run_autopick_log(mics: MicrographSet, params: LogPickParams, job: AutopickJob) -> Loop:
     """LoG-pick every micrograph of ``mics``; returns the per-micrograph summary table."""
     names = mics.names
     if not names:
@@ -162,11 +162,13 @@ def run_autopick_log(mics: MicrographSet, params: LogPickParams, job: AutopickJo
                 job.backend, job.jobs)
     if tasks and runs_on_host(job.backend):
         # imported once here, before the pool forks, not in each worker's first micrograph
+        # (LoG's pick tables are DataFrames; template picking's are pandas-free)
+        import pandas  # noqa: F401
         import scipy.fft  # noqa: F401
     if tasks and job.png_dir is not None:  # matplotlib: ~0.45 s in each worker otherwise
         import cryopick.picking.plots  # noqa: F401
     run_shard(tasks, job, bad)
-    return finish_job(mics, job) if job.n_shards == 1 and job.finish else pd.DataFrame()
+    return finish_job(mics, job) if job.n_shards == 1 and job.finish else Loop()
 
 
 def my_shard(tasks: list[tuple], job: AutopickJob) -> list[tuple]:
@@ -203,7 +205,7 @@ def unfinished(tasks: list[tuple], job: AutopickJob) -> list[tuple]:
     return todo
 
 
-def finish_job(mics: MicrographSet, job: AutopickJob) -> pd.DataFrame:
+def finish_job(mics: MicrographSet, job: AutopickJob) -> Loop:
     """Write the job-level files after picking (all shards); returns the per-micrograph summary."""
     summary = _summary(mics, job)
     _write_job_files(mics, job, summary)
@@ -249,19 +251,23 @@ def _gather_qc(mics: MicrographSet, job: AutopickJob) -> None:
         write_qc_star(qc_path(job), bad)
 
 
-def _summary(mics: MicrographSet, job: AutopickJob) -> pd.DataFrame:
+def _summary(mics: MicrographSet, job: AutopickJob) -> Loop:
     """Per micrograph: coordinate file, pick count and mean FOM (from the written files)."""
-    rows = []
+    names, paths, foms, counts = [], [], [], []
     for name in mics.names:
         path = coordinate_path(job.odir, name, job.pickname)
         if not path.is_file():
             continue
-        picks = read_coordinates(path)
+        picks = read_coordinate_loop(path)
         fom = picks["rlnAutopickFigureOfMerit"] if "rlnAutopickFigureOfMerit" in picks else []
-        rows.append({"rlnMicrographName": name, "rlnMicrographCoordinates": str(path),
-                     "rlnAutopickFigureOfMerit": float(np.mean(fom)) if len(fom) else 0.0,
-                     "rlnGroupNrParticles": len(picks)})
-    return pd.DataFrame(rows)
+        names.append(name)
+        paths.append(str(path))
+        foms.append(float(np.mean(fom)) if len(fom) else 0.0)
+        counts.append(len(picks))
+    return Loop({"rlnMicrographName": np.array(names, dtype=object),
+                 "rlnMicrographCoordinates": np.array(paths, dtype=object),
+                 "rlnAutopickFigureOfMerit": np.array(foms, dtype=np.float64),
+                 "rlnGroupNrParticles": np.array(counts, dtype=np.int64)}, len(names))
 
 
 def _summary_picture(mics: MicrographSet, job: AutopickJob) -> None:
@@ -272,21 +278,19 @@ def _summary_picture(mics: MicrographSet, job: AutopickJob) -> None:
     for name in mics.names:
         path = coordinate_path(job.odir, name, job.pickname)
         if path.is_file():
-            picks = read_coordinates(path)
+            picks = read_coordinate_loop(path)
             counts[post_name(name)] = len(picks)
-            foms[post_name(name)] = picks["rlnAutopickFigureOfMerit"].to_numpy(float) \
+            foms[post_name(name)] = np.asarray(picks["rlnAutopickFigureOfMerit"], float) \
                 if "rlnAutopickFigureOfMerit" in picks else np.zeros(0)
     plot_pick_summary(counts, foms, f"{job.odir}: {sum(counts.values())} picks on "
                       f"{len(counts)} micrograph(s)", Path(job.png_dir) / "summary.png")
 
 
-def _write_job_files(mics: MicrographSet, job: AutopickJob, summary: pd.DataFrame) -> None:
+def _write_job_files(mics: MicrographSet, job: AutopickJob, summary: Loop) -> None:
     """RELION's job-level outputs: coords_suffix (3.1), the coordinate list (4.x), summary."""
     odir = Path(job.odir)
-    write_star(odir / "summary.star", {"": summary[["rlnMicrographName",
-                                                    "rlnAutopickFigureOfMerit",
-                                                    "rlnGroupNrParticles"]]})
-    write_star(odir / f"{job.pickname}.star",
-               {"coordinate_files": summary[["rlnMicrographName", "rlnMicrographCoordinates"]]})
+    write_star(odir / "summary.star", {"": summary.drop(["rlnMicrographCoordinates"])})
+    write_star(odir / f"{job.pickname}.star", {"coordinate_files": summary.drop(
+        ["rlnAutopickFigureOfMerit", "rlnGroupNrParticles"])})
     with atomic_output(odir / f"coords_suffix_{job.pickname}.star") as tmp:
         tmp.write_text(f"{job.micrograph_list or mics.path}\n")

@@ -13,9 +13,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from cryopick.backend import Array, Backend, backend_of
 from cryopick.errors import InputError
@@ -23,6 +23,9 @@ from cryopick.fourier import inverse, relion_round, shell_radius2
 from cryopick.picking.micrograph_ft import cropped_transforms, embed_square, \
     normalise_micrograph
 from cryopick.picking.working_size import WorkingSize, first_xmipp_index, working_size
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "WORKFLOW_ONLY",
@@ -312,6 +315,8 @@ def _thresholds(bk: Backend, best: Array, ok: Array, params: LogPickParams
 def _picks_table(best: np.ndarray, peaks: list, w: int, nx_s: int, ny_s: int, scale: float
                  ) -> pd.DataFrame:
     """The picks of the working-size peaks ``(row, col)``, in micrograph pixels."""
+    import pandas as pd  # here: the template picker imports this module and needs no pandas
+
     rows = np.array([p[0] for p in peaks], dtype=np.int64)
     cols = np.array([p[1] for p in peaks], dtype=np.int64)
     return pd.DataFrame({

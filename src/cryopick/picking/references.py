@@ -12,8 +12,8 @@ import numpy as np
 from cryopick.backend import get_backend
 from cryopick.errors import InputError
 from cryopick.fourier import forward, fourier_window, inverse, relion_round
+from cryopick.io.loop import read_star_loops
 from cryopick.io.mrc import read_image_stack, read_mrc_header_pixel_size
-from cryopick.io.star import read_star
 
 __all__ = ["TemplateSet", "auto_mask_diameter", "prepare_templates", "read_references"]
 
@@ -64,7 +64,7 @@ def read_references(path: str, angpix_ref: float, micrograph_pixel_a: float,
         logger.info("%s: %d projections (HEALPix order %d, %s)", file, len(stack),
                     healpix_order, symmetry)
     elif file.suffix == ".star":
-        table = next(iter(read_star(file).values()))
+        table = next(iter(read_star_loops(file).values()))  # pandas-free: ~0.2 s less
         label = "rlnReferenceImage" if "rlnReferenceImage" in table else "rlnImageName"
         if label not in table:
             raise InputError(f"{file}: needs rlnReferenceImage or rlnImageName")

@@ -15,13 +15,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from cryopick.backend import get_backend, runs_on_host
 from cryopick.binning import block_mean
 from cryopick.errors import InputError
 from cryopick.io.mrc import read_micrograph, read_micrograph_shape
 from cryopick.io.spider import read_spider, write_spider
+from cryopick.io.loop import Loop
 from cryopick.io.star import MicrographSet, post_name, write_coordinates
 from cryopick.picking.job import AutopickJob, check_micrograph_files, coordinate_path, \
     finish_job, my_shard, run_shard
@@ -31,7 +31,7 @@ from cryopick.picking.qc import recorded_image_statistics, write_record
 from cryopick.picking.references import TemplateSet, prepare_templates
 from cryopick.picking.rotation import prepare_window
 from cryopick.picking.template import FomMaps, TemplatePickParams, compute_fom_maps, \
-    noise_filter_losses, peaks_from_maps, prepare_rotations
+    noise_filter_losses, peak_table, prepare_rotations
 from cryopick.picking.working_size import first_xmipp_index, working_size
 
 __all__ = ["TemplateSpec", "fom_map_paths", "from_config", "read_fom_maps", "run_autopick_template"]
@@ -150,7 +150,7 @@ def _pick_one(task: tuple) -> tuple[str, int, float, float]:
                                 get_backend(job.backend), seed)
         if spec.write_fom_maps:
             _write_maps(maps, paths)
-    picks = peaks_from_maps(maps, nx, ny, pixel, templates, params)
+    picks = peak_table(maps, nx, ny, pixel, templates, params)
     if job.png_dir is not None:
         _picture(job, name, pixel, templates, maps, picks, image, nx, ny)
     if job.record_qc:
@@ -166,7 +166,7 @@ def _pick_one(task: tuple) -> tuple[str, int, float, float]:
 
 
 def _picture(job: AutopickJob, name: str, pixel: float, templates: TemplateSet, maps: FomMaps,
-             picks: pd.DataFrame, image: np.ndarray | None, nx: int, ny: int) -> None:
+             picks: Loop, image: np.ndarray | None, nx: int, ny: int) -> None:
     """Picks over the low-passed micrograph, coloured by FOM."""
     from cryopick.picking.plots import plot_picks
 
@@ -182,13 +182,13 @@ def _picture(job: AutopickJob, name: str, pixel: float, templates: TemplateSet, 
         preview = block_mean(image, step)
         s32 = np.float32(1.0 / step)
     png = coordinate_path(job.png_dir, name, job.pickname).with_suffix(".png")
-    plot_picks(preview, picks["rlnCoordinateX"].to_numpy(), picks["rlnCoordinateY"].to_numpy(),
-               picks["rlnAutopickFigureOfMerit"].to_numpy(), float(s32),
+    plot_picks(preview, picks["rlnCoordinateX"], picks["rlnCoordinateY"],
+               picks["rlnAutopickFigureOfMerit"], float(s32),
                templates.diameter_a / (2 * pixel), post_name(name), png)
 
 
 def run_autopick_template(mics: MicrographSet, params: TemplatePickParams, spec: TemplateSpec,
-                          job: AutopickJob) -> pd.DataFrame:
+                          job: AutopickJob) -> Loop:
     """Template-pick every micrograph of ``mics``; returns the per-micrograph summary table."""
     names = mics.names
     if not names:
@@ -226,7 +226,7 @@ def run_autopick_template(mics: MicrographSet, params: TemplatePickParams, spec:
                     and task[1] not in job.borrow_maps]
         _prepare_before_fork(readable, templates, params, spec, job)
         run_shard(tasks, job, bad, worker=_pick_one, desc="template picking")
-    return finish_job(mics, job) if job.n_shards == 1 and job.finish else pd.DataFrame()
+    return finish_job(mics, job) if job.n_shards == 1 and job.finish else Loop()
 
 
 def from_config(cfg: dict, stage: str, references: str,

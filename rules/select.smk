@@ -15,6 +15,7 @@ rule select_micrographs:
         ),
     log:
         "logs/select_micrographs.log",
+    threads: 2  # LoG picks counted on two micrographs at a time
     params:
         select=config["select"],
         log=subset_log_params(),

@@ -44,3 +44,10 @@ def test_the_subset_grows_until_the_picks_reach_the_target(mics, tmp_path):
     assert (tmp_path / "subset.png").stat().st_size > 0
     with pytest.raises(InputError, match="target_picks"):
         select_by_picks(mics, PARAMS, target_picks=0, min_micrographs=1)
+
+
+@pytest.mark.parametrize(("target", "at_least"), [(8, 1), (8, 3), (10_000, 1)])
+def test_counting_on_two_workers_stops_where_one_at_a_time_does(mics, target, at_least):
+    one = select_by_picks(mics, PARAMS, target_picks=target, min_micrographs=at_least)
+    two = select_by_picks(mics, PARAMS, target_picks=target, min_micrographs=at_least, jobs=2)
+    assert two[1] == one[1] and two[0].names == one[0].names

@@ -47,26 +47,64 @@ def select_micrographs(mics: MicrographSet, first_n: int | None = None,
     return mics.subset(list(range(min(first_n, len(mics.names)))))
 
 
-def select_by_picks(mics: MicrographSet, params: LogPickParams, target_picks: int,
-                    min_micrographs: int, backend: str = "numpy") -> tuple[MicrographSet,
-                                                                           list[int]]:
-    """The first micrographs whose LoG picks (``params``, as the LoG job picks them) add up
-    to ``target_picks``, at least ``min_micrographs`` of them; returns them and the counts."""
+def _count_log_picks(task: tuple[int, str, float, LogPickParams, str]) -> int:
+    """Worker: the number of LoG picks on one micrograph, as the LoG job picks it."""
     from cryopick.backend import get_backend
     from cryopick.io.mrc import read_micrograph
     from cryopick.picking.log import micrograph_seed, pick_log
 
+    index, name, pixel, params, backend = task
+    seed = micrograph_seed(params.random_seed, index, name, params.seed_by_name)
+    image = read_micrograph(name, mapped=True)
+    return len(pick_log(image, pixel, params, get_backend(backend), seed).picks)
+
+
+def select_by_picks(mics: MicrographSet, params: LogPickParams, target_picks: int,
+                    min_micrographs: int, backend: str = "numpy", jobs: int = 1
+                    ) -> tuple[MicrographSet, list[int]]:
+    """The first micrographs whose LoG picks (``params``, as the LoG job picks them) add up
+    to ``target_picks``, at least ``min_micrographs`` of them; returns them and the counts.
+
+    With ``jobs`` > 1 (on the CPU), that many micrographs are picked at a time in forked
+    workers, in order; counting stops at the same micrograph as one at a time does, and at
+    most ``jobs`` − 1 micrographs past it are picked for nothing.
+    """
+    from cryopick.backend import runs_on_host
+
     if target_picks < 1 or min_micrographs < 1:
         raise InputError(f"select: target_picks and min_micrographs must be ≥ 1, got "
                          f"{target_picks}, {min_micrographs}")
-    bk = get_backend(backend)
+    tasks = [(index, name, mics.pixel_size_a, params, backend)
+             for index, name in enumerate(mics.names)]
     counts: list[int] = []
-    for index, name in enumerate(mics.names):
-        seed = micrograph_seed(params.random_seed, index, name, params.seed_by_name)
-        image = read_micrograph(name, mapped=True)
-        counts.append(len(pick_log(image, mics.pixel_size_a, params, bk, seed).picks))
-        if sum(counts) >= target_picks and len(counts) >= min_micrographs:
-            break
+
+    def enough() -> bool:
+        return sum(counts) >= target_picks and len(counts) >= min_micrographs
+
+    if jobs <= 1 or len(tasks) <= 1 or not runs_on_host(backend):
+        for task in tasks:
+            counts.append(_count_log_picks(task))
+            if enough():
+                break
+    else:
+        import collections
+        import concurrent.futures
+        import multiprocessing
+
+        import pandas  # noqa: F401  (LoG's pick tables) and the FFTs: once, before the fork
+        import scipy.fft  # noqa: F401
+
+        context = multiprocessing.get_context("fork")
+        with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
+            queue = collections.deque(tasks)
+            running = collections.deque(pool.submit(_count_log_picks, queue.popleft())
+                                        for _ in range(min(jobs, len(queue))))
+            while running and not enough():
+                counts.append(running.popleft().result())
+                if queue and not enough():
+                    running.append(pool.submit(_count_log_picks, queue.popleft()))
+            for future in running:
+                future.cancel()
     logger.info("subset: %d micrograph(s) with %d LoG picks (target %d)", len(counts),
                 sum(counts), target_picks)
     return mics.subset(list(range(len(counts)))), counts

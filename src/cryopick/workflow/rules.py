@@ -46,7 +46,7 @@ def select_micrographs(rule) -> None:
     if opts["first_n"] == "auto" and not opts["micrographs"]:
         selection, counts = select_by_picks(
             mics, log_params_from_config(rule.params.log), int(opts["target_picks"]),
-            int(opts["min_micrographs"]), rule.params.backend)
+            int(opts["min_micrographs"]), rule.params.backend, jobs=rule.threads)
         decisions = [f"subset: the first {len(counts)} micrographs, {sum(counts)} LoG picks "
                      f"(target {opts['target_picks']}, at least {opts['min_micrographs']} "
                      f"micrographs)"]

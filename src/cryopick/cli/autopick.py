@@ -12,7 +12,7 @@ from cryopick.io.star import read_micrographs_star
 from cryopick.picking.job import AutopickJob, run_autopick_log
 from cryopick.picking.log import LogPickParams
 
-if TYPE_CHECKING:  # template picking's modules (SciPy's sparse graphs, KD-trees) load on use
+if TYPE_CHECKING:  # template picking's modules load on use: a LoG run does not need them
     from cryopick.picking.template import TemplatePickParams
     from cryopick.picking.template_job import TemplateSpec
 

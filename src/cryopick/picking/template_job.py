@@ -10,6 +10,7 @@ threshold, minimum distance or noise filter costs only the peak search:
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import time
 from pathlib import Path
@@ -92,13 +93,19 @@ def read_fom_maps(paths: dict[str, Path], n_refs: int, size) -> FomMaps:
     return FomMaps(foms, psis, expected, stddev, avg, size)
 
 
-# Per-process state: references and their rotations, prepared once per working size.
+# Per-process state: the rotated references of the job running in this process.
 _STATE: dict = {}
 
 
 def _rotations(templates: TemplateSet, size, params: TemplatePickParams, backend: str):
-    key = (size, backend)
+    """The references' rotations, made once per job: keyed by what they are made from (the
+    references themselves, the ψ sampling, the working size, the backend), so that a second
+    job in the same process (a script, the test suite) never reuses another's."""
+    digest = hashlib.blake2b(np.ascontiguousarray(templates.images).tobytes(),
+                             digest_size=16).hexdigest()
+    key = (size, backend, params.angular_sampling_deg, templates.images.shape, digest)
     if key not in _STATE:
+        _STATE.clear()  # one job's rotations at a time
         _STATE[key] = prepare_rotations(templates, size, params, get_backend(backend))
     return _STATE[key]
 

@@ -147,3 +147,25 @@ def test_borrowed_maps_give_the_picks_of_computed_ones(project, monkeypatch):
                                       _picks(project / f"C/Movies/{m}_autopick.star"))
     assert len(_picks(project / "A/Movies/m0_autopick.star")) == 0
     assert len(_picks(project / "B/Movies/m0_autopick.star")) == 4
+
+
+def test_a_second_job_in_the_same_process_gets_the_rotations_of_its_own_references():
+    """The per-process rotations are keyed by the references and the ψ sampling: a script
+    (or this test suite) running two jobs with references of the same size gets each job's."""
+    from cryopick.backend import get_backend
+    from cryopick.picking.references import TemplateSet
+    from cryopick.picking.template import TemplatePickParams, prepare_rotations
+    from cryopick.picking.template_job import _rotations
+    from cryopick.picking.working_size import working_size
+
+    rng = np.random.default_rng(3)
+    size = working_size(256, 256, 2.0, 20.0, 0, False)
+    params = TemplatePickParams(angular_sampling_deg=30.0)
+    first, second = (TemplateSet(rng.normal(size=(2, 32, 32)).astype(np.float32), 32, 100,
+                                 300, 40.0) for _ in range(2))
+    for templates in (first, second, first):
+        got = _rotations(templates, size, params, "numpy")
+        expected = prepare_rotations(templates, size, params, get_backend("numpy"))
+        assert all(np.array_equal(a, b) for a, b in zip(got, expected, strict=True))
+    coarser = _rotations(first, size, TemplatePickParams(angular_sampling_deg=60.0), "numpy")
+    assert coarser[0].shape[0] == got[0].shape[0] // 2

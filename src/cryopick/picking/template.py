@@ -167,7 +167,7 @@ def _fom_one_reference(rot: Array, ctf_l: Array | None, f_l: Array, avg: Array, 
     host = bk.name == "numpy"
     for start in range(0, len(psis), chunk):
         product = rot[start:min(start + chunk, len(psis)), ...] * g
-        if host:  # a running maximum, ψ by ψ (a third of a strided argmax), scaled after
+        if host:  # a running maximum, ψ by ψ (a fifth of a strided argmax), scaled after
             np.conj(product, out=product)
             cc = bk.irfft2(fourier_window(product, lsize, w), (w, w))
             if not increasing:

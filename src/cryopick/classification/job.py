@@ -27,6 +27,7 @@ from cryopick.classification.mstep import (
     projector_tau2,
 )
 from cryopick.classification.outputs import IterationInfo, read_state, write_iteration
+from cryopick.classification.overlap import InOrder, beside, in_order
 from cryopick.classification.parallel import Reducer, get_reducer
 from cryopick.classification.params import Class2DParams
 from cryopick.classification.particles import ImageSource, ParticleSet, read_particles
@@ -72,6 +73,7 @@ class _Run:
     bk: object
     history: dict[str, list]
     order: tuple[int, np.ndarray] = (-1, np.zeros(0, np.int64))  # (iteration, its order)
+    writer: InOrder = dataclasses.field(default_factory=lambda: InOrder(None))  # _write's
 
 
 def run_class2d(job: Class2DJob) -> Path:
@@ -105,9 +107,11 @@ def _run_class2d(job: Class2DJob) -> Path:
         model = initial_model(particles, source, params, _batches(run, np.arange(particles.n),
                                                                   model_k=params.n_classes),
                               reducer, bk)
-    _write(run, model, state, start, None, {})
-    for iteration in range(start + 1, params.n_iter + 1):
-        model, state = _iterate(run, model, state, iteration)
+    # each iteration's files are written beside the next iteration (on the CPU, one rank)
+    with in_order(_threaded(run) and run.reducer.size == 1) as run.writer:
+        _write(run, model, state, start, None, {})
+        for iteration in range(start + 1, params.n_iter + 1):
+            model, state = _iterate(run, model, state, iteration)
     return Path(f"{job.output_root}_it{max(params.n_iter, start):03d}_model.star")
 
 
@@ -181,11 +185,14 @@ def _iterate(run: _Run, model: Model, state: ParticleState, iteration: int
         for name, value in vars(own).items():  # batch sums added in batch order
             setattr(acc, name, getattr(acc, name) + value)
         _store(results, indices, outcome)
-    num, den = buckets_to_reference(acc.buckets, params.n_classes, sampling.psi_fine_deg,
-                                    particles.box_px, sizes[2])
-    totals = run.reducer.sum(_sums(run, acc, num, den, results))
-    new_model, new_state = _maximize(run, model, state, totals, tau2, perturb, iteration)
-    acc_rot, acc_trans = _accuracies(run, model, state, iteration, sizes, coeffs)
+    # the accuracy estimate reads only the previous model: beside the M-step (on the CPU)
+    with beside(_threaded(run), _accuracies, run, model, state, iteration, sizes,
+                coeffs) as accuracies:
+        num, den = buckets_to_reference(acc.buckets, params.n_classes, sampling.psi_fine_deg,
+                                        particles.box_px, sizes[2])
+        totals = run.reducer.sum(_sums(run, acc, num, den, results))
+        new_model, new_state = _maximize(run, model, state, totals, tau2, perturb, iteration)
+        acc_rot, acc_trans = accuracies()
     new_model = dataclasses.replace(new_model, image_size_used=sizes[2], acc_rot_deg=acc_rot,
                                     acc_trans_a=acc_trans)
     changes = _changes(state, new_state, totals["done"] > 0, particles.pixel_a)
@@ -193,6 +200,11 @@ def _iterate(run: _Run, model: Model, state: ParticleState, iteration: int
     _write(run, new_model, new_state, iteration, sampling, changes,
            seconds=time.perf_counter() - started)
     return new_model, new_state
+
+
+def _threaded(run: _Run) -> bool:
+    """Whether serial steps may overlap in a second thread: a CPU backend, ≥ 2 threads."""
+    return run.job.threads > 1 and run.bk.name in ("numpy", "strict")
 
 
 def _accuracies(run: _Run, model: Model, state: ParticleState, iteration: int,
@@ -369,8 +381,13 @@ def _write(run: _Run, model: Model, state: ParticleState, iteration: int, sampli
     if run.reducer.is_root:
         info = IterationInfo(iteration, sampling, changes, run.job.command,
                              {key: np.asarray(v) for key, v in h.items()})
-        paths = write_iteration(run.job.output_root, model, state, run.particles, run.params,
-                                info)
-        logger.info("wrote %s (%d classes, %d particles)", paths["model"], model.n_classes,
-                    run.particles.n)
+        run.writer.submit(_write_files, run.job.output_root, model, state, run.particles,
+                          run.params, info)
     run.reducer.barrier()
+
+
+def _write_files(root: str, model: Model, state: ParticleState, particles: ParticleSet,
+                 params: Class2DParams, info: IterationInfo) -> None:
+    paths = write_iteration(root, model, state, particles, params, info)
+    logger.info("wrote %s (%d classes, %d particles)", paths["model"], model.n_classes,
+                particles.n)

@@ -1,11 +1,14 @@
 """RELION 3.1.3's chain for the hands-free benchmark, with an oracle class choice.
 
-On the workflow's LoG subset: ``relion_autopick --LoG``, ``relion_preprocess --extract``,
+The tutorial's chain, as ``benchmarks/workflow.py`` runs it, on the workflow's LoG subset and
+micrographs: ``relion_autopick --LoG`` and ``relion_preprocess --extract`` on the subset,
 ``relion_refine`` 2D with the K and iterations the workflow used; then the classes nearest the
-true projections as references, leaving out classes that match no true view (what a user
-with perfect knowledge would pick, see :func:`oracle_classes`), re-centred as
-RELION's Select job does, and ``relion_autopick`` with them on every micrograph, FOM maps
-written once and re-read at each threshold of a sweep; the best F1 is reported.
+true projections as references, leaving out classes that match no true view (what a user with
+perfect knowledge would pick, see :func:`oracle_classes`), re-centred as RELION's Select job
+does; the optimisation pass on the subset (one ``relion_autopick --write_fom_maps`` process,
+like the GUI's), template picking on every micrograph and the extraction of its picks. Timed:
+those steps, once each. Not timed: the best threshold, found by a sweep that re-reads FOM maps
+of every micrograph written once; the extraction extracts the picks at that threshold.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from cryopick.simulate import CTF_STAR
 
 LOG_DIR, EXTRACT_DIR = "Relion/LoG/", "Relion/Extract/"
 CLASS2D_DIR, SELECT_DIR, PICK_DIR = "Relion/Class2D/", "Relion/Select/", "Relion/AutoPick/"
+OPTIMISE_DIR, FINAL_EXTRACT_DIR = "Relion/optimise/", "Relion/Extract2/"
 SWEEP = [round(0.1 * i, 1) for i in range(0, 16)]
 
 
@@ -76,7 +80,7 @@ def _classification_size(project: Path, config: dict) -> tuple[int, int]:
 
 def _log_and_extract(result: RelionResult, project: Path, subset: str, config: dict,
                      j: int) -> None:
-    log, ext = config["autopick_log"], config["extract"]
+    log = config["autopick_log"]
     _run(result, "LoG", [*_mpi("relion_autopick", j), "--i", subset, "--odir", LOG_DIR,
                          "--pickname", "autopick", "--LoG",
                          "--LoG_diam_min", str(log["diameter_min_a"]),
@@ -84,14 +88,20 @@ def _log_and_extract(result: RelionResult, project: Path, subset: str, config: d
                          str(log["shrink"]), "--lowpass", str(log["lowpass_a"]),
                          "--LoG_adjust_threshold", str(log["threshold_adjust"]),
                          "--LoG_upper_threshold", str(log["threshold_upper"])], project)
+    _extract(result, "extract", project, subset, LOG_DIR, EXTRACT_DIR, config, j)
+
+
+def _extract(result: RelionResult, step: str, project: Path, micrographs: str, coords: str,
+             out: str, config: dict, j: int) -> None:
+    ext = config["extract"]
     bg_radius = ext["bg_diameter_px"] / 2 * ext["rescaled_size_px"] / ext["box_size_px"]
-    _run(result, "extract", [*_mpi("relion_preprocess", j), "--i", subset, "--coord_dir",
-                             LOG_DIR, "--coord_suffix", "_autopick.star", "--part_star",
-                             EXTRACT_DIR + "particles.star", "--part_dir", EXTRACT_DIR,
-                             "--extract", "--extract_size", str(ext["box_size_px"]),
-                             "--scale", str(ext["rescaled_size_px"]), "--norm", "--bg_radius",
-                             f"{bg_radius:g}", "--white_dust", "-1", "--black_dust", "-1",
-                             "--invert_contrast"], project)
+    _run(result, step, [*_mpi("relion_preprocess", j), "--i", micrographs, "--coord_dir",
+                        coords, "--coord_suffix", "_autopick.star", "--part_star",
+                        out + "particles.star", "--part_dir", out,
+                        "--extract", "--extract_size", str(ext["box_size_px"]),
+                        "--scale", str(ext["rescaled_size_px"]), "--norm", "--bg_radius",
+                        f"{bg_radius:g}", "--white_dust", "-1", "--black_dust", "-1",
+                        "--invert_contrast"], project)
 
 
 def _classify(result: RelionResult, project: Path, config: dict, j: int) -> Path:
@@ -144,22 +154,31 @@ def _write_references(project: Path, model: Path, classes: list[int]) -> tuple[s
     return star, pixel
 
 
-def _pick_flags(refs: str, pixel: float, config: dict) -> list[str]:
+def _pick_flags(refs: str, pixel: float, config: dict, micrographs: str = CTF_STAR,
+                odir: str = PICK_DIR, stage: str = "final") -> list[str]:
     tpl, mask = config["autopick_template"], config["class2d"]["mask_diameter_a"]
-    flags = ["--i", CTF_STAR, "--odir", PICK_DIR, "--pickname", "autopick", "--ref", refs,
+    flags = ["--i", micrographs, "--odir", odir, "--pickname", "autopick", "--ref", refs,
              "--angpix_ref", f"{pixel:g}", "--invert", "--ang",
              str(tpl["angular_sampling_deg"]), "--lowpass", str(tpl["lowpass_a"]),
              "--shrink", str(tpl["shrink"]), "--particle_diameter", str(mask),
-             "--min_distance", str(tpl["final"]["min_distance_a"]),
+             "--min_distance", str(tpl[stage]["min_distance_a"]),
              "--max_stddev_noise", "-1", "--min_avg_noise", "-999"]
     return [*flags, "--ctf"] if tpl["ctf"] else flags
+
+
+def _optimise_threshold(config: dict) -> float:
+    """The optimisation pass's threshold: the config's number (RELION's GUI default 0.05
+    where the config says auto)."""
+    value = config["autopick_template"]["optimise"].get("threshold", 0.05)
+    return float(value) if not isinstance(value, str) else 0.05
 
 
 def run_relion_chain(project: Path, subset: str, config: dict, radius_px: float,
                      j: int) -> RelionResult:
     """RELION's chain on the workflow's subset and micrographs (see the module docstring)."""
     result = RelionResult()
-    for folder in (LOG_DIR, EXTRACT_DIR, CLASS2D_DIR, SELECT_DIR, PICK_DIR):
+    for folder in (LOG_DIR, EXTRACT_DIR, CLASS2D_DIR, SELECT_DIR, PICK_DIR, OPTIMISE_DIR,
+                   FINAL_EXTRACT_DIR):
         (project / folder).mkdir(parents=True, exist_ok=True)
     try:
         _log_and_extract(result, project, subset, config, j)
@@ -168,10 +187,15 @@ def run_relion_chain(project: Path, subset: str, config: dict, radius_px: float,
         n = config["select_templates"]["n_templates"]
         result.classes = oracle_classes(ncc, n if isinstance(n, int) else 4)
         refs, pixel = _write_references(project, model, result.classes)
+        _run(result, "optimise", ["relion_autopick", *_pick_flags(
+            refs, pixel, config, subset, OPTIMISE_DIR, "optimise"), "--threshold",
+            f"{_optimise_threshold(config):g}", "--write_fom_maps"], project)
         flags = _pick_flags(refs, pixel, config)
         _run(result, "template", [*_mpi("relion_autopick", j), *flags, "--threshold",
-                                  f"{SWEEP[0]:g}", "--write_fom_maps"], project)
-        result.time_s = sum(result.steps.values())
+                                  f"{SWEEP[0]:g}"], project)
+        # not timed: the best threshold, from FOM maps written once and re-read
+        timed(["relion_autopick", *flags, "--threshold", f"{SWEEP[0]:g}", "--write_fom_maps"],
+              project, project / "relion_sweep.log")
         best = None
         for threshold in SWEEP:
             if threshold != SWEEP[0]:
@@ -183,6 +207,11 @@ def run_relion_chain(project: Path, subset: str, config: dict, radius_px: float,
                 best = (score, on_junk, threshold)
         score, result.on_junk, result.threshold = best
         result.f1, result.precision, result.recall = score.f1, score.precision, score.recall
+        timed(["relion_autopick", *flags, "--threshold", f"{result.threshold:g}",
+               "--read_fom_maps"], project, project / "relion_sweep.log")
+        _extract(result, "extract all", project, CTF_STAR, PICK_DIR, FINAL_EXTRACT_DIR, config,
+                 j)
+        result.time_s = sum(result.steps.values())
         result.ok = True
     except Exception as err:  # report RELION's failure with the data set's row, go on
         result.error = f"{type(err).__name__}: {err}"

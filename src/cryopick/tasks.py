@@ -17,7 +17,8 @@ from typing import Any
 
 from cryopick.errors import InputError
 
-__all__ = ["BAD_MICROGRAPH_POLICIES", "Skipped", "map_micrographs", "write_qc_star"]
+__all__ = ["BAD_MICROGRAPH_POLICIES", "Skipped", "map_micrographs", "side_by_side",
+           "write_qc_star"]
 
 BAD_MICROGRAPH_POLICIES = ("skip", "fail")  # config on_bad_micrograph
 
@@ -94,6 +95,23 @@ def map_micrographs(worker: Callable[[Any], Any], tasks: Sequence[Any], n_jobs: 
                 report(result)
     bar.close()
     return results
+
+
+def side_by_side(calls: Sequence[tuple[Callable[..., Any], tuple]], n_jobs: int) -> list[Any]:
+    """``func(*args)`` for each ``(func, args)`` of ``calls``: independent steps (pictures, a
+    threshold sweep) at most ``n_jobs`` at a time in a fork pool, or one after the other in
+    this process with ``n_jobs`` 1 or a single call. Results come back in order; the first
+    error raised is raised here, after the other calls have ended. ``func`` is a module-level
+    function; each writes its own files (under a temporary name, then renamed).
+    """
+    if n_jobs <= 1 or len(calls) <= 1:
+        return [func(*args) for func, args in calls]
+    ctx = multiprocessing.get_context("fork")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=min(n_jobs, len(calls)),
+                                                mp_context=ctx) as pool:
+        futures = [pool.submit(func, *args) for func, args in calls]
+        concurrent.futures.wait(futures)
+    return [future.result() for future in futures]
 
 
 def write_qc_star(path: str | os.PathLike[str], skipped: dict[str, str]) -> None:

@@ -15,9 +15,11 @@ from cryopick.io.loop import read_star_loops
 from cryopick.io.star import MicrographSet, read_coordinates
 from cryopick.picking.auto_threshold import plot_fom_histogram, threshold_or_keep, \
     threshold_pick_files, write_threshold
-from cryopick.picking.job import AutopickJob, coordinate_path, finish_job, qc_path
+from cryopick.picking.job import AutopickJob, coordinate_path, finish_job, qc_path, \
+    summary_picture
 from cryopick.picking.repick import SWEEP_THRESHOLDS, peak_foms, plot_sweep, sweep_thresholds
 from cryopick.picking.template_job import from_config
+from cryopick.tasks import side_by_side
 
 __all__ = ["JobOutputs", "gather_picking_job"]
 
@@ -40,7 +42,8 @@ class JobOutputs:
 
 def gather_picking_job(mics: MicrographSet, odir: str, micrograph_list: str, n_shards: int = 1,
                        outputs: JobOutputs = JobOutputs(), pick_config: dict | None = None,
-                       references: str | None = None, apply_log_threshold: bool = False) -> None:
+                       references: str | None = None, apply_log_threshold: bool = False,
+                       jobs: int = 1) -> None:
     """Finish a picking job in ``odir`` after its ``n_shards`` shards.
 
     LoG (no sweep, a threshold file declared): the automatic threshold of the picks' FOMs,
@@ -49,43 +52,61 @@ def gather_picking_job(mics: MicrographSet, odir: str, micrograph_list: str, n_s
     saved FOM maps, the final pass's automatic threshold (the optimisation pass's own
     threshold where no peak stands out of the noise), and, if the config asks for it, the
     tutorial's "gentle clean" of the maps. Micrographs the job skipped as unreadable (its
-    qc.star) are left out.
+    qc.star) are left out. The pictures, the sweep and the final pass's threshold, each
+    reading the written files, run ``jobs`` at a time (:func:`cryopick.tasks.side_by_side`).
     """
     job = AutopickJob(odir=odir, png_dir=odir, micrograph_list=micrograph_list,
                       n_shards=n_shards)
+    steps: list[tuple] = []
     if outputs.sweep_png is None and outputs.threshold_yaml is not None:
-        _log_threshold(mics, job, outputs, apply_log_threshold)
-    finish_job(mics, job)
-    if outputs.sweep_png is None:
-        return
-    params, spec = from_config(pick_config, "optimise", references)
-    skipped = set(read_star_loops(qc_path(job))["skipped_micrographs"]["rlnMicrographName"])
-    plot_sweep(sweep_thresholds(mics, params, spec, odir, job.pickname, SWEEP_THRESHOLDS,
-                                skipped), outputs.sweep_png)
-    if outputs.threshold_yaml is not None:
-        # the final pass's candidates: its minimum distance, every peak whatever its FOM
-        final = dataclasses.replace(params, min_distance_a=pick_config["final"]["min_distance_a"])
-        foms = peak_foms(mics, final, spec, odir, job.pickname, skipped)
-        choice = threshold_or_keep(foms, fallback=params.threshold)
-        write_threshold(outputs.threshold_yaml, choice)
-        plot_fom_histogram(foms, choice, "Final-pass threshold from the subset's FOM maps",
-                           outputs.fom_histogram_png)
-    if pick_config["delete_fom_maps"]:  # the tutorial's "gentle clean"
+        steps.append(_log_threshold(mics, job, outputs, apply_log_threshold))
+    finish_job(mics, job, picture=False)
+    steps.append((summary_picture, (mics, job)))
+    if outputs.sweep_png is not None:
+        params, spec = from_config(pick_config, "optimise", references)
+        skipped = set(read_star_loops(qc_path(job))["skipped_micrographs"]["rlnMicrographName"])
+        steps.insert(0, (_sweep, (mics, params, spec, job, skipped, outputs.sweep_png)))
+        if outputs.threshold_yaml is not None:
+            # the final pass's candidates: its minimum distance, every peak whatever its FOM
+            final = dataclasses.replace(params,
+                                        min_distance_a=pick_config["final"]["min_distance_a"])
+            steps.insert(1, (_final_threshold, (mics, final, params.threshold, spec, job,
+                                                skipped, outputs)))
+    side_by_side(steps, jobs)
+    if outputs.sweep_png is not None and pick_config["delete_fom_maps"]:  # "gentle clean"
         for path in Path(odir).rglob("*.spi"):
             path.unlink()
 
 
+def _sweep(mics: MicrographSet, params, spec, job: AutopickJob, skipped: set[str],
+           out_png: str) -> None:
+    """The optimisation pass's threshold sweep on its saved FOM maps, drawn."""
+    plot_sweep(sweep_thresholds(mics, params, spec, job.odir, job.pickname, SWEEP_THRESHOLDS,
+                                skipped), out_png)
+
+
+def _final_threshold(mics: MicrographSet, final, fallback: float, spec, job: AutopickJob,
+                     skipped: set[str], outputs: JobOutputs) -> None:
+    """The final pass's automatic threshold from the subset's FOM maps, written and drawn."""
+    foms = peak_foms(mics, final, spec, job.odir, job.pickname, skipped)
+    choice = threshold_or_keep(foms, fallback=fallback)
+    write_threshold(outputs.threshold_yaml, choice)
+    plot_fom_histogram(foms, choice, "Final-pass threshold from the subset's FOM maps",
+                       outputs.fom_histogram_png)
+
+
 def _log_threshold(mics: MicrographSet, job: AutopickJob, outputs: JobOutputs,
-                   apply: bool) -> None:
-    """LoG: the automatic threshold of the gathered picks' FOMs; applied if asked."""
+                   apply: bool) -> tuple:
+    """LoG: the automatic threshold of the gathered picks' FOMs; applied if asked. Returns
+    the step that draws it, ``(func, args)``."""
     paths = [coordinate_path(job.odir, name, job.pickname) for name in mics.names]
     paths = [p for p in paths if p.is_file()]
     foms = np.concatenate([np.zeros(0)] + [
         read_coordinates(p)["rlnAutopickFigureOfMerit"].to_numpy(float) for p in paths])
     choice = threshold_or_keep(foms)
     write_threshold(outputs.threshold_yaml, choice)
-    plot_fom_histogram(foms, choice, "LoG picks of the subset" + (
-        "" if apply else " (cut shown, not applied: autopick_log.auto_threshold false)"),
-        outputs.fom_histogram_png)
     if apply:
         threshold_pick_files(paths, choice)
+    return plot_fom_histogram, (foms, choice, "LoG picks of the subset" + (
+        "" if apply else " (cut shown, not applied: autopick_log.auto_threshold false)"),
+        outputs.fom_histogram_png)

@@ -27,7 +27,8 @@ from cryopick.picking.log import LogPickParams, micrograph_seed, pick_log
 from cryopick.tasks import Skipped, map_micrographs, write_qc_star
 
 __all__ = ["AutopickJob", "check_micrograph_files", "coordinate_path", "finish_job",
-           "my_shard", "qc_path", "run_autopick_log", "run_shard", "run_tasks", "unfinished"]
+           "my_shard", "qc_path", "run_autopick_log", "run_shard", "run_tasks", "summary_picture",
+           "unfinished"]
 
 logger = logging.getLogger(__name__)
 
@@ -205,13 +206,15 @@ def unfinished(tasks: list[tuple], job: AutopickJob) -> list[tuple]:
     return todo
 
 
-def finish_job(mics: MicrographSet, job: AutopickJob) -> Loop:
-    """Write the job-level files after picking (all shards); returns the per-micrograph summary."""
+def finish_job(mics: MicrographSet, job: AutopickJob, picture: bool = True) -> Loop:
+    """Write the job-level files after picking (all shards); returns the per-micrograph summary.
+    ``picture``: also the summary picture (the caller may draw it with :func:`summary_picture`
+    beside other steps)."""
     summary = _summary(mics, job)
     _write_job_files(mics, job, summary)
     _gather_qc(mics, job)
-    if job.png_dir is not None:
-        _summary_picture(mics, job)
+    if picture:
+        summary_picture(mics, job)
     total = int(summary["rlnGroupNrParticles"].sum()) if len(summary) else 0
     logger.info("%s: %d particles on %d micrograph(s)", job.odir, total, len(summary))
     return summary
@@ -270,9 +273,13 @@ def _summary(mics: MicrographSet, job: AutopickJob) -> Loop:
                  "rlnGroupNrParticles": np.array(counts, dtype=np.int64)}, len(names))
 
 
-def _summary_picture(mics: MicrographSet, job: AutopickJob) -> None:
-    """``<png_dir>/summary.png``: picks per micrograph and FOM histograms."""
+def summary_picture(mics: MicrographSet, job: AutopickJob) -> None:
+    """``<png_dir>/summary.png``: picks per micrograph and FOM histograms (none without a
+    ``png_dir``)."""
     from cryopick.picking.plots import plot_pick_summary
+
+    if job.png_dir is None:
+        return
 
     counts, foms = {}, {}
     for name in mics.names:

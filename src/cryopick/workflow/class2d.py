@@ -132,5 +132,8 @@ def run_class2d_stage(particles_star: str, config: Mapping[str, object], backend
                                command=shlex.join(run_command[1:]), threads=threads))
     if not Path(model_star).is_file():
         raise InputError(f"{model_star}: the classification did not write it")
-    write_pictures(model_star, gallery_png, convergence_png)
+    from cryopick.backend import runs_on_host
+
+    write_pictures(model_star, gallery_png, convergence_png,
+                   jobs=threads if runs_on_host(backend) else 1)
     return command

@@ -61,6 +61,14 @@ def select_micrographs(rule) -> None:
                               or rule.input.micrographs), opts, decisions)
 
 
+def _host_jobs(rule) -> int:
+    """Processes for a job's closing steps (pictures, sweeps): the rule's threads where the
+    job computes on the host, else 1 (a CUDA context must not cross a fork)."""
+    from cryopick.backend import runs_on_host
+
+    return int(rule.threads) if runs_on_host(rule.params.backend) else 1
+
+
 def autopick_log(rule) -> None:
     """Rules autopick_log_shard / autopick_log: LoG picking of a shard (with one shard, the
     whole job, which then also does the job-level step)."""
@@ -77,7 +85,8 @@ def autopick_log(rule) -> None:
     if "summary" in rule.output.keys():  # shards: 1, so this job is also the gather job
         gather_picking_job(mics, job.odir, rule.input.micrographs,
                            outputs=JobOutputs.from_rule(rule.output),
-                           apply_log_threshold=rule.params.pick["auto_threshold"])
+                           apply_log_threshold=rule.params.pick["auto_threshold"],
+                           jobs=_host_jobs(rule))
 
 
 def autopick_template(rule) -> None:
@@ -108,7 +117,8 @@ def autopick_template(rule) -> None:
     if "summary" in rule.output.keys():  # shards: 1, so this job is also the gather job
         gather_picking_job(mics, job.odir, rule.input.micrographs,
                            outputs=JobOutputs.from_rule(rule.output),
-                           pick_config=pick, references=rule.input.references)
+                           pick_config=pick, references=rule.input.references,
+                           jobs=_host_jobs(rule))
 
 
 def finish_picking(rule) -> None:
@@ -123,7 +133,8 @@ def finish_picking(rule) -> None:
                        rule.input.micrographs, n_shards=rule.params.n_shards,
                        outputs=JobOutputs.from_rule(rule.output), pick_config=pick,
                        references=rule.input.get("references"),
-                       apply_log_threshold=bool(pick and pick.get("auto_threshold")))
+                       apply_log_threshold=bool(pick and pick.get("auto_threshold")),
+                       jobs=rule.threads)
 
 
 def extract(rule) -> None:

@@ -149,8 +149,14 @@ def _resolve(params: Class2DParams, particles: ParticleSet) -> Class2DParams:
 
 
 def _batches(run: _Run, order: np.ndarray, model_k: int) -> list[np.ndarray]:
-    """This rank's batches of ``order`` (global batches dealt round-robin to ranks)."""
-    size = run.params.batch_size or _auto_batch_size(run, model_k)
+    """This rank's batches of ``order`` (global batches dealt round-robin to ranks). Auto
+    (``batch_size`` 0): an even number of equal batches within the memory budget, so two
+    threads or ranks get the same work; they do not depend on the threads, nor do results."""
+    size = run.params.batch_size
+    if not size:
+        n_batches = -(-len(order) // _auto_batch_size(run, model_k))
+        n_batches += n_batches % 2
+        size = max(1, -(-len(order) // max(n_batches, 1)))
     batches = [order[i:i + size] for i in range(0, len(order), size)]
     return run.reducer.mine(batches)
 

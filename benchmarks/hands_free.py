@@ -9,10 +9,13 @@ templates and why, how close each is to a true projection, the final precision/r
 against the truth, the picks on junk, the LoG picks' composition and the time. Then (unless ``--skip-relion``) RELION 3.1.3's
 chain on the same LoG subset: relion_autopick --LoG, relion_preprocess, relion_refine 2D with
 the same K and iterations, an oracle class choice (the classes nearest the true projections),
-relion_autopick with those references at its best threshold over a sweep. Usage::
+relion_autopick with those references at its best threshold over a sweep.
+``--n-micrographs N`` simulates N micrographs in place of the preset's number (the first ones
+stay the same: each micrograph has its own random stream), to see how the times scale with
+the size of a data set. Usage::
 
     python benchmarks/hands_free.py [--split heldout|tune|seen] [--datasets a,b] [--skip-relion]
-        [--j 2] [--out-dir DIR] [--keep]
+        [--j 2] [--out-dir DIR] [--keep] [--n-micrographs N]
 """
 
 from __future__ import annotations
@@ -202,8 +205,9 @@ def run_dataset(name: str, root: Path, args: argparse.Namespace) -> Row:
     row = Row(name, dataset.split)
     project = root / name
     started = time.perf_counter()
-    simulate_project(project, name)
-    sim = dataset.config
+    simulate_project(project, name, n_micrographs=args.n_micrographs)
+    sim = dataclasses.replace(dataset.config,
+                              n_micrographs=args.n_micrographs or dataset.config.n_micrographs)
     print(f"\n=== {name} ({dataset.split}): {dataset.description}\n    simulated "
           f"{sim.n_micrographs} micrographs {sim.nx}x{sim.ny} px at {sim.pixel_size_a} Å/px in "
           f"{time.perf_counter() - started:.0f} s under {project}", flush=True)
@@ -262,6 +266,8 @@ def main() -> None:
     parser.add_argument("--j", type=int, default=2, help="cores for the workflow and RELION")
     parser.add_argument("--out-dir", default=None, help="where the projects go (default: temporary)")
     parser.add_argument("--keep", action="store_true", help="keep the projects")
+    parser.add_argument("--n-micrographs", type=int, default=None,
+                        help="micrographs per data set (default: the preset's)")
     args = parser.parse_args()
     names = [n for n in args.datasets.split(",") if n] or datasets_in_split(args.split)
     unknown = [n for n in names if n not in DATASETS]

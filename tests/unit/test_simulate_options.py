@@ -160,7 +160,7 @@ def test_the_corpus_holds_varied_held_out_sets_apart_from_the_tune_sets():
     sizes = [d for c in configs for d in c.diameters_a]
     pixels = [c.pixel_size_a for c in configs]
     assert min(sizes) <= 120 and max(sizes) >= 250 and min(pixels) <= 0.8 and max(pixels) >= 2
-    assert all(max(c.nx, c.ny) <= 2048 and c.n_micrographs <= 12 for c in configs)
+    assert all(max(c.nx, c.ny) <= 2048 and c.n_micrographs <= 20 for c in configs)
 
 
 def test_a_default_config_is_the_demo_stream():

@@ -167,3 +167,24 @@ def test_a_view_much_fainter_than_the_others_is_not_a_template(model):
     images[2] /= 0.3 / 0.7  # at 0.7 of the others it stays
     choice = choose_classes(table, images, SelectionCriteria(n_templates=4), GEOMETRY)
     assert choice.table.set_index("rlnClassNumber").loc[3, "chosen"]
+
+
+@pytest.mark.parametrize("share", [0.02, 0.15])
+def test_a_view_far_denser_than_the_main_view_is_contamination(model, share):
+    """At low SNR a class of ice or contamination specks outshines every particle view; judged
+    against the strongest view, the real views would all look faint. A class several times
+    denser than the view holding most particles goes first, whatever its share below the main
+    view's; the views then stay."""
+    table, images, _ = read_class_averages("Class2D/job008/run_it025_model.star")
+    table["rlnClassDistribution"] = [0.2, 0.2, share, 0.2, 0.1, 0.095, 0.005, 0.05]
+    images = images.copy()
+    images[2] *= 6.0 * np.sqrt(np.mean(images[0] ** 2) / np.mean(images[2] ** 2))
+    choice = choose_classes(table, images, SelectionCriteria(n_templates=4), GEOMETRY)
+    verdicts = choice.table.set_index("rlnClassNumber")
+    assert sorted(verdicts.index[verdicts["chosen"]]) == [1, 2]
+    assert verdicts.loc[3, "reason"].startswith("far denser than the main view")
+    # within the ratio a denser view stays, and it is the fainter views that go (as before)
+    choice = choose_classes(table, images, SelectionCriteria(n_templates=4,
+                                                             max_contrast_ratio=10.0), GEOMETRY)
+    verdicts = choice.table.set_index("rlnClassNumber")
+    assert verdicts.loc[3, "chosen"] and verdicts.loc[1, "reason"].startswith("faint")

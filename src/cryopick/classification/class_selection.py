@@ -6,7 +6,9 @@ noise, density at the mask edge, off-centre mass, featureless discs and blobs), 
 the classification says about it (too few particles, poor estimated resolution, particles that
 align poorly: a low mean ``rlnMaxValueProbDistribution`` against the best class's). The rest
 are ranked by share × mean Pmax / resolution and kept greedily while they are distinct views
-(best rotational cross-correlation with every kept class below a limit). Chosen averages are
+(best rotational cross-correlation with every kept class below a limit); a kept class far
+denser than the main view (specks of contamination or ice) and then views much fainter than
+the strongest one left are dropped, as their FOMs would not compare. Chosen averages are
 re-centred on their centre of mass as RELION's ``--recenter`` does and written as
 ``class_averages.star`` + ``class_averages.mrcs``.
 """
@@ -53,6 +55,10 @@ class SelectionCriteria:
     min_contrast_fraction: float = 0.5  # drop a view whose RMS over the particle disc is
     #                                     below this × the strongest kept view's: faint,
     #                                     mostly empty ice (its FOMs would dwarf the others')
+    max_contrast_ratio: float = 4.0  # drop, first, a view whose RMS over the particle disc is
+    #                                  above this × the main view's (the kept view holding
+    #                                  most particles): denser than any view of the particle,
+    #                                  contamination or ice (at low SNR it is the strongest)
     limits: FeatureLimits = FeatureLimits()
 
 
@@ -234,26 +240,43 @@ def choose_classes(table: pd.DataFrame, images: np.ndarray, criteria: SelectionC
         feats.loc[index, ["chosen", "reason"]] = [True, "distinct view"]
     if not kept:
         raise NoTemplateError(ClassChoice(feats))
-    _drop_faint(feats, images, kept, criteria, geometry)
+    _drop_contrast_outliers(feats, images, kept, criteria, geometry)
     return ClassChoice(feats)
 
 
-def _drop_faint(feats: pd.DataFrame, images: np.ndarray, kept: list[int],
-                criteria: SelectionCriteria, geometry: ClassGeometry) -> None:
-    """Un-choose kept views much fainter than the strongest one.
+def _drop_contrast_outliers(feats: pd.DataFrame, images: np.ndarray, kept: list[int],
+                            criteria: SelectionCriteria, geometry: ClassGeometry) -> None:
+    """Un-choose kept views far denser than the main view, then those much fainter than the
+    strongest one left.
 
-    Class averages share one intensity scale. A view far fainter than the others over the
-    particle disc averages few particles with many empty-ice picks, and template picking
-    divides each reference's FOM by that reference's expected excess for a perfect match
-    (RELION's E − 1, which scales with the template's power): a faint template's FOMs would
-    come out several times larger than the others' on noise alone.
+    Class averages share one intensity scale. Views of one particle differ in contrast over
+    its disc by about the square root of its aspect ratio (an end-on rod against its side
+    view), and two species by their mass; a class several times denser than the view holding
+    most particles is denser than the particle: specks of contamination or ice, which at low
+    SNR outshine every view. It is judged against the main view, not against the others, as
+    the others' contrast is what it would distort. A view far fainter than the strongest
+    left averages few particles with many empty-ice picks, and template picking divides each
+    reference's FOM by that reference's expected excess for a perfect match (RELION's E − 1,
+    which scales with the template's power): a faint template's FOMs would come out several
+    times larger than the others' on noise alone.
     """
     n = images.shape[-1]
     yy, xx = np.mgrid[:n, :n] - n // 2
     disc = np.hypot(yy, xx) < geometry.particle_radius_px
     rms = {i: float(np.sqrt(np.mean(images[i][disc].astype(np.float64) ** 2))) for i in kept}
-    strongest = max(rms.values())
+    main = max(kept, key=lambda i: feats.loc[i, "rlnClassDistribution"])
+    left = []
     for index in kept:
+        ratio = rms[index] / max(rms[main], 1e-12)
+        if ratio > criteria.max_contrast_ratio:
+            reason = (f"far denser than the main view (class "
+                      f"{feats.loc[main, 'rlnClassNumber']}): {ratio:.1f}× its contrast; "
+                      "contamination or ice")
+            feats.loc[index, ["chosen", "reason"]] = [False, reason]
+        else:
+            left.append(index)
+    strongest = max(rms[i] for i in left)
+    for index in left:
         if rms[index] < criteria.min_contrast_fraction * strongest:
             feats.loc[index, ["chosen", "reason"]] = [
                 False, f"faint ({rms[index] / strongest:.2f} of the strongest view's contrast)"]

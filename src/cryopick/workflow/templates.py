@@ -71,7 +71,8 @@ def criteria_from_config(opts: Mapping[str, object]) -> SelectionCriteria:
         max_similarity=float(opts["max_similarity"]),
         min_pmax_fraction=float(opts["min_pmax_fraction"]),
         max_class_share=float(opts.get("max_class_share", 0.8)),
-        min_contrast_fraction=float(opts.get("min_contrast_fraction", 0.5)), limits=limits)
+        min_contrast_fraction=float(opts.get("min_contrast_fraction", 0.5)),
+        max_contrast_ratio=float(opts.get("max_contrast_ratio", 4.0)), limits=limits)
 
 
 def _judge(model_star: str, stage: TemplateStage, criteria: SelectionCriteria,

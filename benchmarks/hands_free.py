@@ -245,7 +245,7 @@ def run_dataset(name: str, root: Path, args: argparse.Namespace) -> Row:
 def print_table(rows: list[Row]) -> None:
     """The summary table: cryopick hands-free against RELION's oracle chain."""
     print("\nHands-free cryopick (default config) vs RELION 3.1.3 with oracle class choice")
-    print(f"{'data set':27s} {'split':7s} {'LoG empty':>9s} {'templates':>12s} {'time s':>7s} "
+    print(f"{'data set':30s} {'split':7s} {'LoG empty':>9s} {'templates':>12s} {'time s':>7s} "
           f"{'P':>5s} {'R':>5s} {'F1':>5s} {'junk':>4s} | {'RELION s':>8s} {'thr':>4s} "
           f"{'F1':>5s} {'ratio':>6s}")
     for r in rows:
@@ -253,7 +253,7 @@ def print_table(rows: list[Row]) -> None:
         rel_part = (f"{rel.time_s:8.0f} {rel.threshold:4.1f} {rel.f1:5.3f} "
                     f"{rel.time_s / r.time_s:5.1f}x") if rel and rel.ok else \
             (f"{'failed':>8s}" if rel else f"{'-':>8s}")
-        print(f"{r.name:27s} {r.split:7s} {r.log_empty:9.0%} {r.templates or '-':>12s} "
+        print(f"{r.name:30s} {r.split:7s} {r.log_empty:9.0%} {r.templates or '-':>12s} "
               f"{r.time_s:7.0f} {r.precision:5.3f} {r.recall:5.3f} {r.f1:5.3f} "
               f"{r.on_junk:4d} | {rel_part}" + (f"  ({r.error})" if r.error else ""))
 

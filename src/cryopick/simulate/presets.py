@@ -56,6 +56,11 @@ def _two_species(particle_snr: float) -> SimulationConfig:
                    n_carbon=2, empty_fraction=0.25)
 
 
+# contamination of every size, a strong ice gradient and carbon on 3 micrographs
+_DIRTY: dict[str, object] = {"n_contaminations": (2, 5), "contamination_size": (0.8, 6.0),
+                              "contamination_depth": (0.5, 3.0), "n_specks": (8, 20),
+                              "speck_size": (0.2, 1.2), "ice_gradient": 1.5, "n_carbon": 3}
+
 _DEMO = SimulationConfig(n_micrographs=8, nx=2048, ny=2048, pixel_size_a=0.885,
                          particles_per_micrograph=30)
 
@@ -86,9 +91,7 @@ DATASETS: dict[str, Dataset] = {
     # heavy contamination, tuned on, so that heldout_dirty stays held out
     "tune_dirty": Dataset(
         _config(10, 1920, 1920, 1.0, 22, 150.0, 800.0, shape="dumbbell",
-                n_contaminations=(2, 5), contamination_size=(0.8, 6.0),
-                contamination_depth=(0.5, 3.0), n_specks=(8, 20), speck_size=(0.2, 1.2),
-                ice_gradient=1.5, n_carbon=3),
+                **_DIRTY),
         32, "tune", "dumbbell 150 Å at 1.0 Å/px: contamination of every size, strong ice "
                     "gradient, carbon on 3 micrographs"),
     "heldout_shell": Dataset(
@@ -118,9 +121,7 @@ DATASETS: dict[str, Dataset] = {
                 n_contaminations=(0, 2)),
         27, "seen", "dumbbell 140 Å, crowded: touching neighbours, 1.1 Å/px"),
     "heldout_dirty": Dataset(
-        _config(10, 2048, 2048, 0.7, 20, 110.0, 700.0, n_contaminations=(2, 5),
-                contamination_size=(0.8, 6.0), contamination_depth=(0.5, 3.0),
-                n_specks=(8, 20), speck_size=(0.2, 1.2), ice_gradient=1.5, n_carbon=3),
+        _config(10, 2048, 2048, 0.7, 20, 110.0, 700.0, **_DIRTY),
         28, "seen", "asymmetric 110 Å at 0.7 Å/px: contamination of every size, "
                        "strong ice gradient, carbon on 3 micrographs"),
     "heldout_large": Dataset(
@@ -184,9 +185,7 @@ DATASETS: dict[str, Dataset] = {
         52, "heldout", "hollow shell 280 Å at 1.9 Å/px, phase-flipped, ice gradient"),
     "heldout3_dumbbell_dirty": Dataset(
         _config(20, 2048, 1600, 0.8, 30, 130.0, 700.0, shape="dumbbell",
-                n_contaminations=(2, 5), contamination_size=(0.8, 6.0),
-                contamination_depth=(0.5, 3.0), n_specks=(8, 20), speck_size=(0.2, 1.2),
-                ice_gradient=1.5, n_carbon=3),
+                **_DIRTY),
         53, "heldout", "dumbbell 130 Å at 0.8 Å/px, 2048 × 1600 px: contamination of every "
                        "size, strong ice gradient, carbon on 3 micrographs"),
     "heldout3_rod_crowded": Dataset(

@@ -275,7 +275,7 @@ def _drop_contrast_outliers(feats: pd.DataFrame, images: np.ndarray, kept: list[
             feats.loc[index, ["chosen", "reason"]] = [False, reason]
         else:
             left.append(index)
-    strongest = max(rms[i] for i in left)
+    strongest = max((rms[i] for i in left), default=0.0)
     for index in left:
         if rms[index] < criteria.min_contrast_fraction * strongest:
             feats.loc[index, ["chosen", "reason"]] = [

@@ -138,9 +138,8 @@ DATASETS: dict[str, Dataset] = {
                 n_specks=(3, 8)),
         30, "seen", "dumbbell 260 Å at 1.9 Å/px"),
     # the second held-out batch: defined together and run at the defaults they were written
-    # against; seen since its figures at 20 micrographs showed template-choice limits (a
-    # faint large view, a hollow shell's disc-like view, no-CTF views at coarse resolution)
-    # that were then worked on
+    # against; seen since its classes at 20 micrographs were looked at and one limit they
+    # showed (a speck class that made the real views look faint) was worked on
     "heldout2_small": Dataset(
         _config(10, 1800, 1800, 0.8, 40, 100.0, 600.0, n_contaminations=(1, 3),
                 n_specks=(4, 10)),

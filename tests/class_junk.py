@@ -37,6 +37,21 @@ def views(diameter_a: float, n: int = 3, seed: int = 0) -> list[np.ndarray]:
     return [finish(project_blobs(blobs, a, N, PIXEL_A), seed + i) for i, a in enumerate(angles)]
 
 
+def lobed_view(rotation_deg: float, shift_px: tuple[float, float], lobe_px: float = 2.2,
+               seed: int = 0) -> np.ndarray:
+    """A side view of a ring of lobes (two rows of four, 0.85 of the mask long) whose lobes do
+    not join: most lie farther than 0.6 particle radii from the centre, as a large ring's or
+    a dumbbell's do in a class average at 4-5 Å/px; moved ``shift_px`` off the box centre."""
+    t = np.radians(rotation_deg)
+    image = np.zeros((N, N))
+    for x0 in (-0.67 * MASK_R, -0.22 * MASK_R, 0.22 * MASK_R, 0.67 * MASK_R):
+        for y0 in (-0.18 * MASK_R, 0.18 * MASK_R):
+            y = x0 * np.sin(t) + y0 * np.cos(t) + shift_px[0]
+            x = x0 * np.cos(t) - y0 * np.sin(t) + shift_px[1]
+            image += np.exp(-((_YY - y) ** 2 + (_XX - x) ** 2) / (2 * lobe_px**2))
+    return finish(image, seed)
+
+
 def junk(kind: str, size: float, seed: int = 0) -> np.ndarray:
     """One junk class average; ``size`` is its extent as a fraction of the mask diameter."""
     radius = size * MASK_R

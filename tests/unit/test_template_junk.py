@@ -12,7 +12,7 @@ import functools
 import numpy as np
 import pandas as pd
 import pytest
-from class_junk import JUNK_KINDS, JUNK_SIZES, MASK_R, PIXEL_A, junk, views
+from class_junk import JUNK_KINDS, JUNK_SIZES, MASK_R, PIXEL_A, junk, lobed_view, views
 
 from cryopick.classification.class_features import ClassGeometry
 from cryopick.classification.class_selection import NoTemplateError, SelectionCriteria, choose_classes
@@ -55,6 +55,18 @@ def test_junk_is_never_a_template_whatever_its_size_and_share(kind, diameter_a):
                                                             verdict.loc[1].to_dict())
             assert verdict.loc[2:, "reason"].isin(PASSED).all(), (kind, size, share,
                                                                   verdict["reason"])
+
+
+@pytest.mark.parametrize("shift_px", [(0.0, 0.0), (3.0, -2.0), (-4.0, 0.0)])
+def test_views_whose_lobes_do_not_join_are_views_also_off_the_box_centre(shift_px):
+    # a large ring's side views: separate lobes out to 0.85 of the mask, a few px off centre
+    images = [lobed_view(rotation, shift_px, lobe, seed=i)
+              for i, (rotation, lobe) in enumerate([(0, 1.8), (30, 2.2), (75, 2.8)])]
+    table, stack = _model(images, [0.4, 0.3, 0.3], [25.0] * 3)
+    choice = choose_classes(table, stack, SelectionCriteria(n_templates=1),
+                            ClassGeometry(PIXEL_A, MASK_R, 0.9 * MASK_R))
+    assert choice.table["reason"].isin(PASSED).all(), choice.table.to_dict("records")
+    assert (choice.table["scattered"] < 0.05).all() and (choice.table["solvent"] < 0.1).all()
 
 
 @pytest.mark.parametrize("kind", JUNK_KINDS)

@@ -6,12 +6,19 @@ does not depend on how many particles the class holds or on what the other class
 
 - ``snr``: the central density's height over the high-frequency residue (what a low-pass
   removes); noise classes have no density standing out of their own noise;
-- ``scattered``: the share of the density outside the central island (speckled noise);
-- ``edge``: the share of a ring just inside the mask (beyond the particle radius) covered by
-  density: contamination, carbon and crowded neighbours (stripes, lattices) fill it;
-- ``offcentre``: the centre of mass's distance from the box centre, in mask radii;
+- ``scattered``: the share of the density outside the particle's island (speckled noise).
+  The island is the density's connected parts (above half its central peak) that reach within
+  0.6 particle radii of the particle's centre or lie mostly within its radius: the domains of
+  a view, lobes that do not join included (a ring's, a dumbbell's). It is found about the box
+  centre, then again about the island's centre of mass, so that a view a few pixels off the
+  box centre is judged as the view it is;
+- ``edge``: the share of the mask's outer ring farther than the particle radius from the
+  particle's centre covered by density: contamination, carbon and crowded neighbours
+  (stripes, lattices) fill it;
+- ``offcentre``: the centre of mass's distance from the box centre, in mask radii (the
+  island found about the box centre);
 - ``solvent``: the spread of the density around the particle (inside the mask, outside the
-  central island), relative to its peak: flat around a view, blotchy to the mask edge in
+  island), relative to its peak: flat around a view, blotchy to the mask edge in
   classes of empty-ice picks (RELION 4's ranker reads the solvent's std too);
 - ``anisotropy``: the part of the density that is not its rotational average (about its
   centre of mass; near 1: no centred density, noise); ``radial_dip``: how deep the rotational
@@ -93,11 +100,34 @@ def _rotational_residue(image: np.ndarray, centre: tuple[float, float],
     return float(np.linalg.norm(rest)) / total, profile[counts > 0]
 
 
-def _central_island(support: np.ndarray, radius: np.ndarray, seed_px: float) -> np.ndarray:
-    """The connected parts of ``support`` that reach within ``seed_px`` of the centre."""
+def _island(support: np.ndarray, weights: np.ndarray, radius: np.ndarray,
+            particle_px: float) -> np.ndarray:
+    """The connected parts of ``support`` that reach within 0.6 ``particle_px`` of the centre
+    ``radius`` is measured from, or hold most of their ``weights`` within ``particle_px``."""
     labels, n = ndimage.label(support)
-    seeds = np.unique(labels[(radius < seed_px) & support])
-    return np.isin(labels, seeds[seeds > 0]) if n else support
+    if not n:
+        return support
+    index = np.arange(1, n + 1)
+    reach = np.unique(labels[(radius < 0.6 * particle_px) & support])
+    total = ndimage.sum(weights, labels, index)
+    within = ndimage.sum(weights * (radius < particle_px), labels, index)
+    parts = np.union1d(reach[reach > 0], index[within >= 0.5 * np.maximum(total, 1e-12)])
+    return np.isin(labels, parts)
+
+
+def _centre_of_mass(weights: np.ndarray, y: np.ndarray, x: np.ndarray) -> tuple[float, float]:
+    total = float(weights.sum()) or 1e-12
+    return float((weights * y).sum()) / total, float((weights * x).sum()) / total
+
+
+def _particle(support: np.ndarray, positive: np.ndarray, y: np.ndarray, x: np.ndarray,
+              particle_px: float) -> tuple[np.ndarray, tuple[float, float], float]:
+    """The particle's island and centre of mass (found about the box centre, then about that
+    centre of mass), and the first centre's distance from the box centre (px)."""
+    island = _island(support, positive, np.hypot(y, x), particle_px)
+    first = _centre_of_mass(positive * island, y, x)
+    island = _island(support, positive, np.hypot(y - first[0], x - first[1]), particle_px)
+    return island, _centre_of_mass(positive * island, y, x), math.hypot(*first)
 
 
 def class_features(image: np.ndarray, geometry: ClassGeometry) -> dict[str, float]:
@@ -117,18 +147,16 @@ def class_features(image: np.ndarray, geometry: ClassGeometry) -> dict[str, floa
     if peak <= 0:
         return out
     support = inside & (smooth > 0.5 * peak)
-    island = _central_island(support, radius, 0.6 * min(g.particle_radius_px, mask_r))
     positive = np.where(inside, np.clip(smooth, 0.0, None), 0.0)
+    island, centre, off_px = _particle(support, positive, y, x,
+                                       min(g.particle_radius_px, mask_r))
     out["scattered"] = 1.0 - float(positive[island].sum()) / max(float(positive[support].sum()),
                                                                  1e-12)
-    # the ring between the particle's radius and the mask edge: a centred particle leaves it empty
+    # the mask's outer ring beyond the particle's radius: a particle leaves it empty
     r_in = min(max(0.85 * mask_r, 1.05 * g.particle_radius_px), mask_r - 1.5)
-    ring = (radius >= r_in) & (radius < mask_r - 0.5)
+    ring = (np.hypot(y - centre[0], x - centre[1]) >= r_in) & (radius < mask_r - 0.5)
     out["edge"] = float(np.mean(smooth[ring] > 0.3 * peak)) if ring.any() else 0.0
-    weights = positive * island
-    total = float(weights.sum()) or 1e-12
-    centre = (float((weights * y).sum()) / total, float((weights * x).sum()) / total)
-    out["offcentre"] = math.hypot(*centre) / mask_r
+    out["offcentre"] = off_px / mask_r
     centre_px = (centre[0] + n // 2, centre[1] + n // 2)
     out["anisotropy"], profile = _rotational_residue(smooth, centre_px, inside)
     profile = profile[: max(int(math.ceil(min(g.particle_radius_px, mask_r))), 2)]

@@ -40,8 +40,8 @@ def views(diameter_a: float, n: int = 3, seed: int = 0) -> list[np.ndarray]:
 def lobed_view(rotation_deg: float, shift_px: tuple[float, float], lobe_px: float = 2.2,
                seed: int = 0) -> np.ndarray:
     """A side view of a ring of lobes (two rows of four, 0.85 of the mask long) whose lobes do
-    not join: most lie farther than 0.6 particle radii from the centre, as a large ring's or
-    a dumbbell's do in a class average at 4-5 Å/px; moved ``shift_px`` off the box centre."""
+    not join: the outer half lie farther than 0.6 particle radii from the centre, as a large
+    ring's do in a class average at 4-5 Å/px; moved ``shift_px`` off the box centre."""
     t = np.radians(rotation_deg)
     image = np.zeros((N, N))
     for x0 in (-0.67 * MASK_R, -0.22 * MASK_R, 0.22 * MASK_R, 0.67 * MASK_R):

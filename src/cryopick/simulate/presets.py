@@ -171,9 +171,9 @@ DATASETS: dict[str, Dataset] = {
         _config(10, 1800, 1800, 1.0, 30, 150.0, 130.0, shape="dumbbell", ice_gradient=0.6),
         47, "seen", "dumbbell 150 Å at 1.0 Å/px at very low SNR (hard)"),
     # the third batch: defined together, before the second batch's limits were worked on,
-    # and run once (held out until then). 20 micrographs each: the LoG subset is sized by particles
-    # (select.target_picks), and at 10 micrographs most sets of the earlier batches could
-    # not fill it, as no real project of hundreds of micrographs fails to
+    # and run once (held out until then). 20 micrographs each: the LoG subset is sized by
+    # particles (select.target_picks), and at 10 micrographs most sets of the earlier batches
+    # could not fill it, as no real project of hundreds of micrographs fails to
     "heldout3_ring_small_no_ctf": Dataset(
         _config(20, 1600, 1600, 0.9, 45, 120.0, 500.0, shape="ring", ctf_mode="none",
                 n_specks=(4, 10), n_contaminations=(0, 2)),

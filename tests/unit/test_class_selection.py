@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 from scipy import ndimage
 
-from cryopick.classification.class_features import ClassGeometry
-from cryopick.classification.class_selection import COLLAPSED, NoTemplateError, SelectionCriteria, \
+from cryopick.classification.class_features import ClassGeometry, FeatureLimits, junk_reason
+from cryopick.classification.class_selection import COLLAPSED, SelectionCriteria, \
     below_resolution_limit, choose_classes, read_class_averages, recenter, resolution_limit_a, rotational_similarity, \
     write_templates
 from cryopick.classification.kernels import center_of_mass
@@ -111,19 +111,29 @@ def test_the_resolution_limit_follows_the_particle_size(model, diameter_a, kept)
     limit is max(max_resolution_a, 2× Nyquist, diameter / 8)."""
     table, images, pixel = read_class_averages("Class2D/job008/run_it025_model.star")
     table["rlnEstimatedResolution"] = 36.0
+    table.loc[table["rlnClassNumber"] != 1, "rlnEstimatedResolution"] = 20.0
     geometry = ClassGeometry(pixel_a=pixel, mask_radius_px=20,
                              particle_radius_px=diameter_a / (2 * pixel))
     assert resolution_limit_a(SelectionCriteria(), geometry) == \
         pytest.approx(max(30.0, 4 * pixel, diameter_a / 8))
-    if kept:
-        choice = choose_classes(table, images, SelectionCriteria(n_templates=4), geometry)
-        assert choice.table["chosen"].any()
-    else:
-        with pytest.raises(NoTemplateError) as raised:
-            choose_classes(table, images, SelectionCriteria(n_templates=4), geometry)
-        choice = raised.value.choice
+    choice = choose_classes(table, images, SelectionCriteria(n_templates=4), geometry)
     reasons = dict(zip(choice.table["rlnClassNumber"], choice.table["reason"]))
     assert (reasons[1] != "low resolution") == kept
+
+
+def test_when_no_class_reaches_the_resolution_limit_the_views_are_judged_by_their_image(model):
+    """A classification low-resolution as a whole (no CTF, few particles): its classes that
+    look like views are kept, said to be below the limit; the others keep their verdict."""
+    table, images, pixel = read_class_averages("Class2D/job008/run_it025_model.star")
+    table["rlnEstimatedResolution"] = 60.0
+    geometry = ClassGeometry(pixel_a=pixel, mask_radius_px=20, particle_radius_px=127 / (2 * pixel))
+    choice = choose_classes(table, images, SelectionCriteria(n_templates=4), geometry).table
+    assert choice["chosen"].any()
+    assert choice.loc[choice["chosen"], "reason"].str.endswith(
+        "(below the resolution limit, as every class is)").all()
+    assert (choice.loc[~choice["chosen"], "reason"] != "").all()
+    looks = [junk_reason(row, FeatureLimits()) == "" for row in choice.to_dict("records")]
+    assert all(looks[i] for i in np.flatnonzero(choice["chosen"].to_numpy()))
 
 
 @pytest.mark.parametrize("box, pixel_a, shells_kept", [

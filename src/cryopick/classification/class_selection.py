@@ -4,7 +4,9 @@ Classes are taken from a list, or chosen automatically. Junk is dropped by what 
 itself shows, whatever its size or share of the particles (:mod:`cryopick.classification.class_features`:
 noise, density at the mask edge, off-centre mass, featureless discs and blobs), and by what
 the classification says about it (too few particles, poor estimated resolution, particles that
-align poorly: a low mean ``rlnMaxValueProbDistribution`` against the best class's). The rest
+align poorly: a low mean ``rlnMaxValueProbDistribution`` against the best class's); when no
+class reaches the resolution limit, those that look like views are judged by their image
+alone (a classification low-resolution as a whole: images without CTF, large particles). The rest
 are ranked by share × mean Pmax / resolution and kept greedily while they are distinct views
 (best rotational cross-correlation with every kept class below a limit); a kept class far
 denser than the main view (specks of contamination or ice) and then views much fainter than
@@ -146,6 +148,7 @@ def _features(table: pd.DataFrame, images: np.ndarray, geometry: ClassGeometry,
     out["score"] = out["rlnClassDistribution"] * weight / \
         out["rlnEstimatedResolution"].clip(lower=1e-3)
     out["chosen"] = False
+    out["relaxed"] = False  # kept below the resolution limit (no class reaches it)
     out["reason"] = ""
     return out
 
@@ -206,6 +209,19 @@ def _mark_junk(feats: pd.DataFrame, criteria: SelectionCriteria,
         feats.loc[bad & (feats["reason"] == ""), "reason"] = reason
     for index in feats.index[feats["reason"] == ""]:
         feats.loc[index, "reason"] = junk_reason(feats.loc[index].to_dict(), criteria.limits)
+    if not (feats["reason"] == "").any():
+        # no class reaches the limit, and some look like views: a classification that is
+        # low-resolution as a whole (images without CTF, large particles, few particles);
+        # those views are judged by what they show, not by a limit none of its classes meets
+        views = (feats["reason"] == "low resolution") & pd.Series(
+            [junk_reason(feats.loc[i].to_dict(), criteria.limits) == "" for i in feats.index],
+            index=feats.index)
+        feats.loc[views, ["reason", "relaxed"]] = ["", True]
+    _drop_poor_alignment(feats, criteria)
+
+
+def _drop_poor_alignment(feats: pd.DataFrame, criteria: SelectionCriteria) -> None:
+    """Candidates whose mean Pmax is under ``min_pmax_fraction`` × the best candidate's."""
     candidates = feats["reason"] == ""
     if candidates.any() and feats.loc[candidates, "pmax"].notna().any():
         best = feats.loc[candidates, "pmax"].max()
@@ -237,7 +253,9 @@ def choose_classes(table: pd.DataFrame, images: np.ndarray, criteria: SelectionC
             feats.loc[index, "reason"] = f"same view as class {twin}"
             continue
         kept.append(index)
-        feats.loc[index, ["chosen", "reason"]] = [True, "distinct view"]
+        feats.loc[index, ["chosen", "reason"]] = [True, "distinct view" + (
+            " (below the resolution limit, as every class is)" if feats.loc[index, "relaxed"]
+            else "")]
     if not kept:
         raise NoTemplateError(ClassChoice(feats))
     _drop_contrast_outliers(feats, images, kept, criteria, geometry)

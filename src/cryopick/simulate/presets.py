@@ -203,37 +203,66 @@ DATASETS: dict[str, Dataset] = {
         _config(20, 1800, 1800, 2.0, 10, 300.0, 500.0, shape="dumbbell", empty_fraction=0.5,
                 n_specks=(3, 8)),
         57, "seen", "dumbbell 300 Å at 2.0 Å/px, sparse: half of each micrograph empty ice"),
-    # the fourth held-out batch: defined together, after the third batch was run and
-    # diagnosed and before any of it was looked at; 20 micrographs each, as the third
+    # the fourth batch: defined together, after the third batch was run and diagnosed and
+    # before any of it was looked at, and run once (held out until then); 20 micrographs each
     "heldout4_rod_small": Dataset(
         _config(20, 2048, 2048, 0.75, 35, 110.0, 450.0, shape="elongated", empty_fraction=0.2,
                 n_specks=(4, 10)),
-        61, "heldout", "elongated rod 110 Å at 0.75 Å/px, 20 % empty ice"),
+        61, "seen", "elongated rod 110 Å at 0.75 Å/px, 20 % empty ice"),
     "heldout4_asym_nonsquare_carbon": Dataset(
         _config(20, 2048, 1440, 1.3, 26, 200.0, 600.0, n_carbon=3, n_contaminations=(1, 3),
                 ice_gradient=0.8),
-        62, "heldout", "asymmetric 200 Å at 1.3 Å/px, 2048 × 1440 px, carbon on 3 micrographs"),
+        62, "seen", "asymmetric 200 Å at 1.3 Å/px, 2048 × 1440 px, carbon on 3 micrographs"),
     "heldout4_two_species_empty": Dataset(
         _config(20, 1800, 1800, 1.6, 24, 160.0, 500.0, shape="dumbbell",
                 second_species=Species("elongated", 260.0, 0.35), empty_fraction=0.45,
                 n_specks=(4, 10)),
-        63, "heldout", "two species (160 Å dumbbell, 260 Å rod), 45 % empty ice"),
+        63, "seen", "two species (160 Å dumbbell, 260 Å rod), 45 % empty ice"),
     "heldout4_ring_large_hard": Dataset(
         _config(20, 1600, 1600, 2.0, 16, 260.0, 180.0, shape="ring", ice_gradient=1.0),
-        64, "heldout", "C7 ring 260 Å at 2.0 Å/px at low SNR (hard), ice gradient"),
+        64, "seen", "C7 ring 260 Å at 2.0 Å/px at low SNR (hard), ice gradient"),
     "heldout4_shell_small_crowded": Dataset(
         _config(20, 1800, 1800, 1.0, 55, 120.0, 500.0, shape="shell", min_separation=0.9,
                 n_specks=(3, 8)),
-        65, "heldout", "hollow shell 120 Å at 1.0 Å/px, crowded (touching)"),
+        65, "seen", "hollow shell 120 Å at 1.0 Å/px, crowded (touching)"),
     "heldout4_dumbbell_no_ctf": Dataset(
         _config(20, 1800, 1800, 1.2, 26, 200.0, 450.0, shape="dumbbell", ctf_mode="none",
                 ice_gradient=1.2, empty_fraction=0.3),
-        66, "heldout", "dumbbell 200 Å at 1.2 Å/px, images without CTF, ice gradient, 30 % "
+        66, "seen", "dumbbell 200 Å at 1.2 Å/px, images without CTF, ice gradient, 30 % "
                        "empty ice"),
     "heldout4_asym_dirty_small": Dataset(
         _config(20, 1800, 1800, 1.0, 40, 110.0, 800.0, **_DIRTY),
-        67, "heldout", "asymmetric 110 Å at 1.0 Å/px: contamination of every size, strong ice "
+        67, "seen", "asymmetric 110 Å at 1.0 Å/px: contamination of every size, strong ice "
                        "gradient, carbon on 3 micrographs"),
+    # the fifth held-out batch: defined together, after the fourth batch was run and its
+    # blob fallback on images without CTF diagnosed; 20 micrographs each
+    "heldout5_asym_small_no_ctf": Dataset(
+        _config(20, 1800, 1800, 0.8, 40, 100.0, 500.0, ctf_mode="none", n_specks=(4, 10)),
+        71, "heldout", "asymmetric 100 Å at 0.8 Å/px, images without CTF"),
+    "heldout5_dumbbell_large_flipped": Dataset(
+        _config(20, 1600, 1600, 2.0, 14, 280.0, 500.0, shape="dumbbell", ctf_mode="flipped",
+                ice_gradient=1.0),
+        72, "heldout", "dumbbell 280 Å at 2.0 Å/px, phase-flipped, ice gradient"),
+    "heldout5_two_species_shell": Dataset(
+        _config(20, 1800, 1800, 1.4, 26, 180.0, 550.0, shape="elongated",
+                second_species=Species("shell", 150.0, 0.4), empty_fraction=0.4,
+                n_specks=(4, 10)),
+        73, "heldout", "two species (180 Å rod, 150 Å hollow shell), 40 % empty ice"),
+    "heldout5_ring_dirty": Dataset(
+        _config(20, 1800, 1800, 1.2, 28, 180.0, 650.0, shape="ring", **_DIRTY),
+        74, "heldout", "C7 ring 180 Å at 1.2 Å/px: contamination of every size, strong ice "
+                       "gradient, carbon on 3 micrographs"),
+    "heldout5_rod_nonsquare_no_ctf": Dataset(
+        _config(20, 2048, 1536, 1.6, 20, 240.0, 450.0, shape="elongated", ctf_mode="none",
+                empty_fraction=0.25),
+        75, "heldout", "elongated rod 240 Å at 1.6 Å/px, 2048 × 1536 px, images without CTF"),
+    "heldout5_asym_hard_crowded": Dataset(
+        _config(20, 1800, 1800, 1.2, 40, 150.0, 150.0, min_separation=0.9),
+        76, "heldout", "asymmetric 150 Å at 1.2 Å/px at low SNR (hard), crowded (touching)"),
+    "heldout5_shell_large_no_ctf": Dataset(
+        _config(20, 1800, 1800, 1.8, 16, 260.0, 500.0, shape="shell", ctf_mode="none",
+                empty_fraction=0.3),
+        77, "heldout", "hollow shell 260 Å at 1.8 Å/px, images without CTF, 30 % empty ice"),
 }
 
 # the simulation of every named data set (simulate_project's `preset`)

@@ -6,13 +6,13 @@ noise, density at the mask edge, off-centre mass, featureless discs and blobs), 
 the classification says about it (too few particles, poor estimated resolution, particles that
 align poorly: a low mean ``rlnMaxValueProbDistribution`` against the best class's); when no
 class reaches the resolution limit, those that look like views are judged by their image
-alone (a classification low-resolution as a whole: images without CTF, large particles). The rest
-are ranked by share × mean Pmax / resolution and kept greedily while they are distinct views
-(best rotational cross-correlation with every kept class below a limit); a kept class far
-denser than the main view (specks of contamination or ice) and then views much fainter than
-the strongest one left are dropped, as their FOMs would not compare. Chosen averages are
-re-centred on their centre of mass as RELION's ``--recenter`` does and written as
-``class_averages.star`` + ``class_averages.mrcs``.
+alone (a classification low-resolution as a whole: images without CTF, large particles).
+The rest are ranked by share × mean Pmax / resolution and kept greedily while they are
+distinct views (best rotational cross-correlation with every kept class below a limit); a kept
+class far denser than the main view (specks of contamination or ice) and then views much
+fainter than the strongest one left are dropped, as their FOMs would not compare. Chosen
+averages are re-centred on their centre of mass as RELION's ``--recenter`` does and written
+as ``class_averages.star`` + ``class_averages.mrcs``.
 """
 
 from __future__ import annotations
@@ -213,9 +213,8 @@ def _mark_junk(feats: pd.DataFrame, criteria: SelectionCriteria,
         # no class reaches the limit, and some look like views: a classification that is
         # low-resolution as a whole (images without CTF, large particles, few particles);
         # those views are judged by what they show, not by a limit none of its classes meets
-        views = (feats["reason"] == "low resolution") & pd.Series(
-            [junk_reason(feats.loc[i].to_dict(), criteria.limits) == "" for i in feats.index],
-            index=feats.index)
+        views = [i for i in feats.index[feats["reason"] == "low resolution"]
+                 if junk_reason(feats.loc[i].to_dict(), criteria.limits) == ""]
         feats.loc[views, ["reason", "relaxed"]] = ["", True]
     _drop_poor_alignment(feats, criteria)
 

@@ -121,10 +121,12 @@ def _centre_of_mass(weights: np.ndarray, y: np.ndarray, x: np.ndarray) -> tuple[
 
 
 def _particle(support: np.ndarray, positive: np.ndarray, y: np.ndarray, x: np.ndarray,
-              particle_px: float) -> tuple[np.ndarray, tuple[float, float], float]:
-    """The particle's island and centre of mass (found about the box centre, then about that
-    centre of mass), and the first centre's distance from the box centre (px)."""
-    island = _island(support, positive, np.hypot(y, x), particle_px)
+              radius: np.ndarray, particle_px: float
+              ) -> tuple[np.ndarray, tuple[float, float], float]:
+    """The particle's island and centre of mass (found about the box centre, whose distance
+    is ``radius``, then about that centre of mass), and the first centre's distance from the
+    box centre (px)."""
+    island = _island(support, positive, radius, particle_px)
     first = _centre_of_mass(positive * island, y, x)
     island = _island(support, positive, np.hypot(y - first[0], x - first[1]), particle_px)
     return island, _centre_of_mass(positive * island, y, x), math.hypot(*first)
@@ -148,7 +150,7 @@ def class_features(image: np.ndarray, geometry: ClassGeometry) -> dict[str, floa
         return out
     support = inside & (smooth > 0.5 * peak)
     positive = np.where(inside, np.clip(smooth, 0.0, None), 0.0)
-    island, centre, off_px = _particle(support, positive, y, x,
+    island, centre, off_px = _particle(support, positive, y, x, radius,
                                        min(g.particle_radius_px, mask_r))
     out["scattered"] = 1.0 - float(positive[island].sum()) / max(float(positive[support].sum()),
                                                                  1e-12)

@@ -20,7 +20,7 @@ demo: venv
 	$(BIN)/snakemake -s $(CURDIR)/Snakefile --directory $(DEMO_DIR) --cores $(CORES) \
 		--configfile $(CURDIR)/config/config.yaml
 	$(BIN)/snakemake -s $(CURDIR)/Snakefile --directory $(DEMO_DIR) --cores $(CORES) \
-		--configfile $(CURDIR)/config/config.yaml --report $(CURDIR)/$(DEMO_DIR)/report.html
+		--configfile $(CURDIR)/config/config.yaml --report $(abspath $(DEMO_DIR))/report.html
 
 # The suite runs on TEST_WORKERS processes, each taking whole test files in the order of
 # tests/conftest.py (kept: xdist would reorder files by their number of tests): the SLURM

@@ -77,6 +77,8 @@ def template_command(micrographs_star: str, params: TemplatePickParams, spec: Te
         cmd += ["--min_avg_noise", f"{params.min_avg_noise:g}"]
     if params.auto_noise_mads > 0:
         cmd += ["--auto_noise_mads", f"{params.auto_noise_mads:g}"]
+    if params.auto_noise_pick_mads > 0:
+        cmd += ["--auto_noise_pick_mads", f"{params.auto_noise_pick_mads:g}"]
     flags = [("--invert", spec.invert), ("--ctf", params.ctf),
              ("--ctf_intact_first_peak", params.ctf_intact_first_peak),
              ("--write_fom_maps", spec.write_fom_maps), ("--read_fom_maps", spec.read_fom_maps),

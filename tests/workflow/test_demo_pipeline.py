@@ -79,7 +79,7 @@ def test_report_gathers_every_stages_pictures(demo):
         assert picture in html, picture
 
 
-def test_few_final_picks_lie_on_contamination_or_carbon(demo):
+def test_no_final_pick_lies_on_contamination_or_carbon(demo):
     from cryopick.simulate import junk_mask
 
     picks_on_junk, n_picks = [], 0
@@ -90,9 +90,9 @@ def test_few_final_picks_lie_on_contamination_or_carbon(demo):
         n_picks += len(xy)
         x, y = np.rint(xy).astype(int).T
         picks_on_junk += [(stem, int(a), int(b)) for a, b in zip(x, y) if mask[b, a]]
-    # The aim is none; picks inside large, faint contamination (its background is uniform,
-    # only slightly darker than ice) still pass the background filter: 8 of 106 here
-    assert n_picks > 40 and len(picks_on_junk) <= 0.1 * n_picks, picks_on_junk
+    # a large, faint blob on mic002 (its background uniform, only a little darker than the
+    # ice) held 8 of 106 picks while the micrograph's area was the filter's only reference
+    assert n_picks > 40 and not picks_on_junk, picks_on_junk
     note = (demo / "AutoPick/template/note.txt").read_text()
     assert "threshold auto:" in note  # the automatic threshold is stated where it was used
 

@@ -85,6 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
                       help="also skip peaks whose local background std is above, or mean "
                            "below, the micrograph's median by this many MADs: contamination "
                            "and carbon edges (-1: off)")
+    ours.add_argument("--auto_noise_pick_mads", type=float, default=-1.0,
+                      help="template picking: then also skip peaks whose local background is "
+                           "this many MADs from the median of the picks' own backgrounds (a "
+                           "carbon film or a large blob over much of the micrograph widens "
+                           "its MADs; the picks are mostly on ice; -1: off)")
     ours.add_argument("--png_dir", default=None,
                       help="write a PNG of each micrograph's picks under this directory")
     ours.add_argument("--verbose", action="store_true")
@@ -177,7 +182,7 @@ def template_params(args: argparse.Namespace) -> tuple[TemplatePickParams, Templ
         max_stddev_noise=args.max_stddev_noise, min_avg_noise=args.min_avg_noise,
         skip_side=args.skip_side, outlier_zscore=args.outlier_removal_zscore,
         random_seed=args.random_seed, optimise_size=not args.skip_optimise_scale,
-        auto_noise_mads=args.auto_noise_mads,
+        auto_noise_mads=args.auto_noise_mads, auto_noise_pick_mads=args.auto_noise_pick_mads,
         deterministic_fom_scale=args.deterministic_fom_scale)
     spec = TemplateSpec(
         references=args.ref, angpix_ref=args.angpix_ref,

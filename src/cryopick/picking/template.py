@@ -36,7 +36,8 @@ if TYPE_CHECKING:
 
 __all__ = ["FomMaps", "TemplatePickParams", "TemplatePickResult", "background_limits",
            "background_outlier_limits", "compute_fom_maps", "noise_filter_losses",
-           "peak_table", "peaks_from_maps", "prepare_rotations"]
+           "peak_table", "peaks_from_maps", "pick_background_limits", "picking_limits",
+           "prepare_rotations"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,6 +61,8 @@ class TemplatePickParams:
     auto_noise_mads: float = -1.0  # cryopick: also drop peaks whose local background std is
     # above, or mean below, this micrograph's median by this many MADs (≤0: off); see
     # background_outlier_limits
+    auto_noise_pick_mads: float = -1.0  # cryopick: then tighten the limits to this many MADs
+    # about the picks' own backgrounds (≤0: off); see pick_background_limits
     deterministic_fom_scale: bool = False  # cryopick: the expected ratio E without RELION's
     # one noise draw, so that every reference's FOM has the scale of a perfect match
 
@@ -238,6 +241,51 @@ def background_limits(maps: FomMaps, nx: int, ny: int, params: TemplatePickParam
     return background_outlier_limits(maps, *_shrunk(maps, nx, ny), params)
 
 
+# fewer picks than this on a micrograph: its picks say too little about its ice
+MIN_REFERENCE_PICKS = 12
+
+
+def pick_background_limits(maps: FomMaps, nx: int, ny: int, pixel_a: float,
+                           templates: TemplateSet, params: TemplatePickParams,
+                           limits: tuple[float, float]) -> tuple[float, float]:
+    """``limits`` tightened to the backgrounds of the picks they keep: a std more than
+    ``auto_noise_pick_mads`` MADs above the picks' median, or a mean as far below it.
+
+    The micrograph's area is a poor reference where junk covers much of it: a carbon film
+    over a quarter of the area, or a large contamination blob, widens the area's MADs until
+    their own backgrounds are no longer outliers. The picks that pass the area's limits lie
+    mostly on ice around particles, so their backgrounds are what ice looks like on this
+    micrograph, neighbours included. Off (``limits`` unchanged) when
+    ``auto_noise_pick_mads ≤ 0`` or fewer than :data:`MIN_REFERENCE_PICKS` picks pass.
+    """
+    if params.auto_noise_pick_mads <= 0:
+        return limits
+    picks, _ = _final_peaks(maps, nx, ny, pixel_a, templates, params, limits)
+    if len(picks.x) < MIN_REFERENCE_PICKS:
+        return limits
+    rows, cols = _grid_indices(maps, nx, ny, picks)
+    return outlier_limits(maps.stddev[rows, cols], maps.avg[rows, cols],
+                          params.auto_noise_pick_mads, *limits)
+
+
+def picking_limits(maps: FomMaps, nx: int, ny: int, pixel_a: float, templates: TemplateSet,
+                   params: TemplatePickParams, area_limits: tuple[float, float] | None = None
+                   ) -> tuple[float, float]:
+    """The background limits the peak search applies: RELION's flags, tightened to the
+    micrograph's area (:func:`background_limits`, or ``area_limits`` when already known),
+    then to its picks (:func:`pick_background_limits`)."""
+    if area_limits is None:
+        area_limits = background_limits(maps, nx, ny, params)
+    return pick_background_limits(maps, nx, ny, pixel_a, templates, params, area_limits)
+
+
+def _grid_indices(maps: FomMaps, nx: int, ny: int, peaks: Peaks) -> tuple[np.ndarray, np.ndarray]:
+    """Working-grid indices (rows, cols) of ``peaks`` (as :func:`peak_search` indexes)."""
+    nx_s, ny_s = _shrunk(maps, nx, ny)
+    w = maps.stddev.shape[0]
+    return peaks.y + w // 2 + first_xmipp_index(ny_s), peaks.x + w // 2 + first_xmipp_index(nx_s)
+
+
 def peaks_from_maps(maps: FomMaps, nx: int, ny: int, pixel_a: float, templates: TemplateSet,
                     params: TemplatePickParams, limits: tuple[float, float] | None = None
                     ) -> pd.DataFrame:
@@ -253,10 +301,10 @@ def peak_table(maps: FomMaps, nx: int, ny: int, pixel_a: float, templates: Templ
 
     ``limits``: :func:`background_limits` of these maps and ``params`` when already
     known (a threshold sweep over one micrograph's maps: they do not depend on the threshold,
-    and their medians cost more than a peak search).
+    and their medians cost more than a peak search). The picks' own limits
+    (:func:`pick_background_limits`) follow the threshold, and are found here.
     """
-    if limits is None:
-        limits = background_limits(maps, nx, ny, params)
+    limits = picking_limits(maps, nx, ny, pixel_a, templates, params, limits)
     final, scale = _final_peaks(maps, nx, ny, pixel_a, templates, params, limits)
     return Loop({
         "rlnCoordinateX": final.x / scale,
@@ -272,16 +320,14 @@ def noise_filter_losses(maps: FomMaps, nx: int, ny: int, pixel_a: float,
     """Picks each background filter removes: of the picks found without either filter, how
     many lie where the local background std is above the limit (``stddev``) and where its
     mean is below the limit (``avg``); a pick may count for both. Limits as the peak search
-    applies them (RELION's flags tightened by ``auto_noise_mads``); 0 for a filter that is off.
+    applies them (RELION's flags tightened by ``auto_noise_mads`` and
+    ``auto_noise_pick_mads``); 0 for a filter that is off.
     """
-    nx_s, ny_s = _shrunk(maps, nx, ny)
-    max_std, min_avg = background_outlier_limits(maps, nx_s, ny_s, params)
+    max_std, min_avg = picking_limits(maps, nx, ny, pixel_a, templates, params)
     if max_std <= 0 and min_avg <= -900:
         return {"stddev": 0, "avg": 0}
     unfiltered, _ = _final_peaks(maps, nx, ny, pixel_a, templates, params, (-1.0, -999.0))
-    w = maps.stddev.shape[0]
-    rows = unfiltered.y + w // 2 + first_xmipp_index(ny_s)  # working-grid indices (peak_search)
-    cols = unfiltered.x + w // 2 + first_xmipp_index(nx_s)
+    rows, cols = _grid_indices(maps, nx, ny, unfiltered)
     std_lost = int((maps.stddev[rows, cols] > max_std).sum()) if max_std > 0 else 0
     avg_lost = int((maps.avg[rows, cols] < min_avg).sum()) if min_avg > -900 else 0
     return {"stddev": std_lost, "avg": avg_lost}

@@ -256,6 +256,7 @@ def from_config(cfg: dict, stage: str, references: str,
         threshold=float(threshold), min_distance_a=cfg[stage]["min_distance_a"],
         max_stddev_noise=cfg["max_stddev_noise"], min_avg_noise=cfg["min_avg_noise"],
         random_seed=cfg["random_seed"], auto_noise_mads=cfg.get("auto_noise_mads", -1.0),
+        auto_noise_pick_mads=cfg.get("auto_noise_pick_mads", -1.0),
         deterministic_fom_scale=bool(cfg.get("deterministic_fom_scale", False)))
     spec = TemplateSpec(references=references, angpix_ref=cfg["angpix_ref_a"],
                         particle_diameter_a=cfg["mask_diameter_a"], invert=cfg["invert"],

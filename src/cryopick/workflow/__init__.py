@@ -241,7 +241,7 @@ def _fom_map(odir: str, name: str) -> Path:
 
 # template-picking settings the FOM maps do not depend on (only the peak search does)
 _PEAK_SETTINGS = ("final", "optimise", "max_stddev_noise", "min_avg_noise", "auto_noise_mads",
-                  "delete_fom_maps")
+                  "auto_noise_pick_mads", "delete_fom_maps")
 
 
 def _maps_key(smk) -> str:

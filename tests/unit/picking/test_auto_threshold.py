@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -163,3 +165,53 @@ def test_peaks_far_below_the_noise_do_not_raise_the_null_cut():
     # triple the noise width (0.30 to 0.86) and put the cut three times as far above the noise
     rise = with_outliers.threshold - clean.threshold
     assert rise < 0.25 * (clean.threshold - clean.noise_mode), (clean, with_outliers)
+
+
+def _maps_with_carbon(rng, ice_picks, carbon_picks):
+    """Working-grid maps of a 480 px micrograph: ice (tight background statistics) with the
+    rims of contamination blobs (wide: 30 % of the area) and a carbon film (25 %: a little
+    higher std, a little lower mean); FOM peaks on a grid over the ice and on the carbon."""
+    from cryopick.picking.template import FomMaps
+    from cryopick.picking.working_size import working_size
+
+    size = working_size(480, 480, 1.0, -1.0, 1.0, False)
+    w = size.w
+    stddev = 1.0 + 0.01 * rng.normal(size=(w, w))
+    avg = 0.02 * rng.normal(size=(w, w))
+    rim = np.zeros((w, w), bool)
+    rim[:144, :360] = True
+    stddev[rim], avg[rim] = rng.uniform(1.0, 1.4, rim.sum()), rng.uniform(-0.6, 0.1, rim.sum())
+    stddev[:, 360:], avg[:, 360:] = 1.07, -0.12
+    fom = np.zeros((w, w))
+    yy, xx = np.mgrid[:w, :w]
+    for y, x in [*ice_picks, *carbon_picks]:
+        fom = np.maximum(fom, 2.0 * np.exp(-((yy - y) ** 2 + (xx - x) ** 2) / 8.0))
+    maps = FomMaps([fom.astype(np.float32)], [np.zeros((w, w), np.float32)], [1.0],
+                   stddev.astype(np.float32), avg.astype(np.float32), size)
+    return maps
+
+
+def test_picks_on_carbon_are_outliers_of_the_picks_backgrounds_not_of_the_area():
+    from cryopick.picking.references import TemplateSet
+    from cryopick.picking.template import TemplatePickParams, peaks_from_maps
+
+    rng = np.random.default_rng(6)
+    ice = [(y, x) for y in range(170, 460, 40) for x in range(30, 340, 40)]
+    carbon = [(200, 400), (300, 420), (420, 400)]
+    maps = _maps_with_carbon(rng, ice, carbon)
+    templates = TemplateSet(np.zeros((1, 32, 32), np.float32), 32, 144, 452, 32.0)
+    area = TemplatePickParams(threshold=0.5, min_distance_a=20, auto_noise_mads=2.5)
+
+    def picked(params, maps=maps):
+        table = peaks_from_maps(maps, 480, 480, 1.0, templates, params)
+        return {(int(y), int(x)) for y, x in table[["rlnCoordinateY", "rlnCoordinateX"]]
+                .to_numpy()}
+
+    # the rims widen the area's MADs: the carbon's background is no outlier of the area
+    assert picked(area) == set(ice) | set(carbon)
+    # the picks lie mostly on ice, and carbon is an outlier of their backgrounds
+    assert picked(dataclasses.replace(area, auto_noise_pick_mads=3.0)) == set(ice)
+    # too few picks to say what the ice looks like: the area's limits alone
+    few = _maps_with_carbon(rng, ice[:8], carbon)
+    assert picked(dataclasses.replace(area, auto_noise_pick_mads=3.0), few) == \
+        set(ice[:8]) | set(carbon)

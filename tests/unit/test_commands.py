@@ -35,7 +35,8 @@ def test_template_command_parses_back_to_the_same_job():
                                 ctf=True, ctf_intact_first_peak=True, shrink=0.0,
                                 threshold=0.4, min_distance_a=100.0, max_stddev_noise=2.0,
                                 min_avg_noise=-0.3, random_seed=3, optimise_size=False,
-                                auto_noise_mads=2.5, deterministic_fom_scale=True)
+                                auto_noise_mads=2.5, auto_noise_pick_mads=3.5,
+                                deterministic_fom_scale=True)
     spec = TemplateSpec(references="Select/t/class_averages.star", angpix_ref=3.54,
                         particle_diameter_a=200.0, invert=True, write_fom_maps=True,
                         seed_by_name=True)

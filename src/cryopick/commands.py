@@ -143,6 +143,8 @@ def refine_command(particles_star: str, root: str, params: Class2DParams, backen
     cmd += [flag for flag, on in switches if on]
     if params.strict_highres_exp_a > 0:
         cmd += ["--strict_highres_exp", f"{params.strict_highres_exp_a:g}"]
+    if params.stop_when_collapsed > 0:
+        cmd += ["--stop_when_collapsed", f"{params.stop_when_collapsed:g}"]
     return cmd
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import sys
 
-from cryopick.cli import autopick, preprocess
+from cryopick.classification.params import Class2DParams
+from cryopick.cli import autopick, preprocess, refine
 from cryopick.commands import log_command, mpi_command, preprocess_command, template_command
 from cryopick.extraction import CoordinateFiles, ExtractJob, ExtractParams
 from cryopick.picking.job import AutopickJob
@@ -58,6 +59,21 @@ def test_preprocess_command_parses_back_to_the_same_job():
         "AutoPick/LoG/", "_autopick.star", "Extract/LoG/", "Extract/LoG/particles.star", 2)
     assert (args.extract_size, args.scale, args.bg_radius, args.white_dust, args.black_dust,
             args.invert_contrast, args.norm) == (256, 64, 25, 5.0, 4.0, True, True)
+
+
+def test_refine_command_parses_back_to_the_same_options():
+    from cryopick.classification.params import Class2DConfig
+    from cryopick.commands import refine_command
+
+    params = Class2DConfig(n_classes=12, ctf=True, rerun_when_collapsed=0.98).to_params()
+    assert params.stop_when_collapsed == 0.98  # CTF-corrected, nothing ignored: it may stop
+    cmd = refine_command("p.star", "Class2D/LoG/run", params, "numpy", 2)
+    args = refine.build_parser().parse_args(cmd[2:])
+    assert Class2DParams(**refine._given(args)) == params
+    # RELION's own line (no cryopick option) never stops early; nor does the rerun
+    assert Class2DConfig(n_classes=12).to_params().stop_when_collapsed == 0
+    assert Class2DConfig(n_classes=12, ctf=True, ctf_intact_first_peak=True,
+                         rerun_when_collapsed=0.98).to_params().stop_when_collapsed == 0
 
 
 def test_mpi_command_starts_the_same_program_on_each_rank():

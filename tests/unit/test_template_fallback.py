@@ -80,8 +80,15 @@ def test_junk_only_classes_end_with_a_blob_template_and_say_so(tmp_path, monkeyp
     assert (tmp_path / "Select/t/templates.png").stat().st_size > 0
 
 
-def _collapsed_model(path: str, view: np.ndarray) -> None:
+def _optimiser(model_star: str, first_peak: bool) -> None:
+    """The run's ``_optimiser.star``: what the template stage reads of how it classified."""
+    write_star(model_star.replace("_model.star", "_optimiser.star"),
+               {"optimiser_general": {"rlnDoIgnoreCtfUntilFirstPeak": int(first_peak)}})
+
+
+def _collapsed_model(path: str, view: np.ndarray, first_peak: bool = False) -> None:
     """Six classes, one holding 95 % of the particles (an average of everything)."""
+    _optimiser(path, first_peak)
     images = np.stack([view] + [junk("noise", JUNK_SIZES[0])] * 5)
     stack = path.replace("_model.star", "_classes.mrcs")
     write_mrc(stack, images.astype(np.float32), PIXEL_A, stack=True)
@@ -98,16 +105,18 @@ def _two_lobes() -> np.ndarray:
     return (lobe(0, -7, 5) + lobe(0, 7, 5) + 0.8 * lobe(-9, 0, 3)).astype(np.float32)
 
 
-@pytest.mark.parametrize("ctf, first_peak, first_retry", [
-    (True, False, "retry_first_peak"), (False, False, "retry"), (True, True, "retry")])
+@pytest.mark.parametrize("ctf, first_peak, ran_first_peak, first_retry", [
+    (True, False, False, "retry_first_peak"), (False, False, False, "retry"),
+    (True, True, True, "retry"), (True, False, True, "retry")])
 def test_a_collapsed_classification_is_retried_ignoring_the_ctfs_until_the_first_peak(
-        tmp_path, monkeypatch, ctf, first_peak, first_retry):
+        tmp_path, monkeypatch, ctf, first_peak, ran_first_peak, first_retry):
     """The tutorial's remedy for "all particles get classified together in very few, fuzzy
     classes": classify again ignoring the CTFs until their first peak; template picking then
-    does the same (picking.yaml). Without CTF correction, or with it already ignored, the
-    retry is the most confident picks'."""
+    does the same (picking.yaml). Without CTF correction, or with the CTFs already ignored (by
+    the config, or by the 2D job's own rerun after a collapse), the retry is the most
+    confident picks'."""
     monkeypatch.chdir(tmp_path)
-    _collapsed_model("Class2D/LoG/run_it025_model.star", _two_lobes())
+    _collapsed_model("Class2D/LoG/run_it025_model.star", _two_lobes(), ran_first_peak)
     _particles("Extract/LoG/particles.star", [float(v) for v in range(300)])
     ran = []
 
@@ -123,6 +132,7 @@ def test_a_collapsed_classification_is_retried_ignoring_the_ctfs_until_the_first
                   stack=True)
         write_star(model, {"model_general": {"rlnReferenceDimensionality": 2},
                            "model_classes": table})
+        _optimiser(model, bool(cfg.get("ctf_intact_first_peak")))
         return model
 
     monkeypatch.setattr(templates_stage, "_classify", classify)
@@ -143,3 +153,28 @@ def test_a_collapsed_classification_is_retried_ignoring_the_ctfs_until_the_first
     pick = with_picking_settings({"ctf": True, "ctf_intact_first_peak": False},
                                  "Select/t/picking.yaml")
     assert pick["ctf_intact_first_peak"] == (first_retry == "retry_first_peak")
+
+
+@pytest.mark.parametrize("ran_first_peak", [False, True])
+def test_templates_of_the_2d_jobs_rerun_after_a_collapse_are_picked_ignoring_the_ctfs_too(
+        tmp_path, monkeypatch, ran_first_peak):
+    """When the 2D job itself stopped a collapsed run and classified again ignoring the CTFs
+    until their first peak (class2d.rerun_when_collapsed), its classes are judged as they
+    come, and template picking ignores the CTFs the same way; the decision says so."""
+    monkeypatch.chdir(tmp_path)
+    model = "Class2D/LoG/run_it025_model.star"
+    write_mrc("Class2D/LoG/c.mrcs", np.stack([_two_lobes(), _two_lobes().T,
+                                              junk("noise", JUNK_SIZES[0])]), PIXEL_A, stack=True)
+    write_star(model, {"model_general": {"rlnReferenceDimensionality": 2},
+                       "model_classes": pd.DataFrame({
+                           "rlnReferenceImage": [f"{i:06d}@Class2D/LoG/c.mrcs" for i in (1, 2, 3)],
+                           "rlnClassDistribution": [0.5, 0.3, 0.2],
+                           "rlnEstimatedResolution": [14.0] * 3})})
+    _optimiser(model, ran_first_peak)
+    stage = TemplateStage(model, "Extract/LoG/particles.star", "Select/t/class_averages.star",
+                          "Select/t/templates.png", 150.0, MASK_A,
+                          {"n_iter": 25, "ctf": True, "ctf_intact_first_peak": False})
+    decisions, picking = select_templates_stage(stage, OPTS)
+    assert decisions[-1].startswith("templates: classes 1")
+    assert picking == ({"ctf_intact_first_peak": True} if ran_first_peak else {})
+    assert any("first peak" in line for line in decisions) == ran_first_peak

@@ -112,7 +112,9 @@ def _run_class2d(job: Class2DJob) -> Path:
         _write(run, model, state, start, None, {})
         for iteration in range(start + 1, params.n_iter + 1):
             model, state = _iterate(run, model, state, iteration)
-    return Path(f"{job.output_root}_it{max(params.n_iter, start):03d}_model.star")
+            if iteration < params.n_iter and model.collapsed(params.stop_when_collapsed):
+                break  # cryopick's --stop_when_collapsed: the classes cannot recover
+    return Path(f"{job.output_root}_it{max(model.iteration, start):03d}_model.star")
 
 
 def continued_params(optimiser_star: str, changes: dict[str, object]) -> Class2DParams:
@@ -298,10 +300,8 @@ def _empty_results(n: int, n_shells: int) -> dict[str, np.ndarray]:
 
 
 def _store(results: dict[str, np.ndarray], indices: np.ndarray, outcome: BatchOutcome) -> None:
-    results["done"][indices] = 1.0
     for key, values in results.items():
-        if key != "done":
-            values[indices] = getattr(outcome, key)
+        values[indices] = 1.0 if key == "done" else getattr(outcome, key)
 
 
 def _sums(run: _Run, acc: Accumulator, num: np.ndarray, den: np.ndarray,

@@ -8,10 +8,13 @@ iteration. Offsets are stored in pixels as (y, x) arrays and converted to RELION
 from __future__ import annotations
 
 import dataclasses
+import logging
 
 import numpy as np
 
 __all__ = ["Model", "ParticleState"]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
@@ -57,6 +60,20 @@ class Model:
     @property
     def box_px(self) -> int:
         return self.refs.shape[-1]
+
+    def collapsed(self, share: float) -> bool:
+        """Whether one class holds at least ``share`` of the particles (``share`` ≤ 0: never).
+
+        Such a classification has collapsed and does not recover: its empty classes draw no
+        particles back. cryopick's ``--stop_when_collapsed`` stops there (logged).
+        """
+        largest = float(np.max(self.pdf_class))
+        if share <= 0 or largest < share:
+            return False
+        logger.warning("iteration %d: one class holds %.1f%% of the particles: the "
+                       "classification has collapsed (--stop_when_collapsed %g); stopping",
+                       self.iteration, 100 * largest, share)
+        return True
 
     def arrays(self) -> dict[str, np.ndarray]:
         """All fields as arrays (for the exact side file that ``--continue`` reads)."""

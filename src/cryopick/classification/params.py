@@ -46,6 +46,7 @@ class Class2DParams:
     preread_images: bool = False
     batch_size: int = 0  # particles per E-step batch; 0: from a memory budget
     memory_budget_mb: float = 256.0
+    stop_when_collapsed: float = 0.0  # cryopick: stop once one class holds this share; 0: off
 
     def __post_init__(self) -> None:
         checks = [
@@ -64,6 +65,8 @@ class Class2DParams:
              "--fast_subsets needs at least 20 iterations (--iter), as in RELION"),
             (not self.ctf_intact_first_peak or self.ctf,
              "--ctf_intact_first_peak needs --ctf"),
+            (0 <= self.stop_when_collapsed <= 1,
+             f"--stop_when_collapsed must be in [0, 1], got {self.stop_when_collapsed}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -96,6 +99,7 @@ class Class2DConfig:
     pool: int = 30
     mpi_ranks: int = 1
     center_classes: bool = False
+    rerun_when_collapsed: float = 0.0  # cryopick: see to_params; 0: off
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, object]) -> Class2DConfig:
@@ -107,7 +111,13 @@ class Class2DConfig:
         return cls(**dict(values))
 
     def to_params(self) -> Class2DParams:
-        """relion_refine options as the RELION GUI sets them (flatten, norm, scale, ×2 steps)."""
+        """relion_refine options as the RELION GUI sets them (flatten, norm, scale, ×2 steps).
+
+        With ``rerun_when_collapsed`` F > 0, a CTF-corrected run that ignores nothing stops once
+        one class holds F of the particles (cryopick's ``--stop_when_collapsed``); the workflow
+        then classifies again with the CTFs ignored until their first peak.
+        """
+        rerun = self.ctf and not self.ctf_intact_first_peak
         return Class2DParams(
             n_classes=int(self.n_classes), n_iter=int(self.n_iter),
             tau2_fudge=float(self.tau2_fudge), particle_diameter_a=float(self.mask_diameter_a),
@@ -119,4 +129,5 @@ class Class2DConfig:
             strict_highres_exp_a=float(self.strict_highres_exp_a),
             fast_subsets=bool(self.fast_subsets), flatten_solvent=True, norm=True, scale=True,
             random_seed=int(self.random_seed), center_classes=bool(self.center_classes),
-            preread_images=bool(self.preread_images))
+            preread_images=bool(self.preread_images),
+            stop_when_collapsed=float(self.rerun_when_collapsed) if rerun else 0.0)

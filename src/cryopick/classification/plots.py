@@ -87,9 +87,11 @@ def plot_convergence(history: dict[str, np.ndarray], out_png: str | os.PathLike[
 
 
 def write_pictures(model_star: str | os.PathLike[str], gallery_png: str | os.PathLike[str],
-                   convergence_png: str | os.PathLike[str], jobs: int = 1) -> None:
+                   convergence_png: str | os.PathLike[str], jobs: int = 1,
+                   note: str = "") -> None:
     """Both pictures for the iteration of ``model_star`` (its classes and its run's history),
-    side by side with ``jobs`` > 1 (:func:`cryopick.tasks.side_by_side`)."""
+    side by side with ``jobs`` > 1 (:func:`cryopick.tasks.side_by_side`); ``note`` is a
+    line added to the gallery's title."""
     from cryopick.tasks import side_by_side
 
     model_star = Path(model_star)
@@ -99,16 +101,16 @@ def write_pictures(model_star: str | os.PathLike[str], gallery_png: str | os.Pat
     state = model_star.with_name(model_star.name.replace("_model.star", "_cryopick.npz"))
     if not state.is_file():
         raise InputError(f"{model_star}: {state.name} (the run's history) not found beside it")
-    side_by_side([(_gallery_picture, (model_star, blocks["model_classes"], gallery_png)),
+    side_by_side([(_gallery_picture, (model_star, blocks["model_classes"], gallery_png, note)),
                   (_convergence_picture, (model_star, state, convergence_png))], jobs)
 
 
-def _gallery_picture(model_star: Path, classes, gallery_png) -> None:
+def _gallery_picture(model_star: Path, classes, gallery_png, note: str = "") -> None:
     stack = str(classes["rlnReferenceImage"].iloc[0]).partition("@")[2]
     images = read_image_stack(stack)
     plot_class_gallery(images, classes["rlnClassDistribution"].to_numpy(float),
                        classes["rlnEstimatedResolution"].to_numpy(float), gallery_png,
-                       title=model_star.name)
+                       title=f"{note}\n{model_star.name}" if note else model_star.name)
 
 
 def _convergence_picture(model_star: Path, state: Path, convergence_png) -> None:

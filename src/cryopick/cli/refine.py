@@ -72,6 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="oversampling of the references' Fourier grid: only RELION's "
                           "default 2 is implemented")
     run.add_argument("--verbose", action="store_true")
+    own = p.add_argument_group("cryopick's own (not relion_refine's)")
+    own.add_argument("--stop_when_collapsed", type=float, default=None, metavar="F",
+                     help="stop once one class holds at least this share of the particles (a "
+                          "collapsed classification does not recover); default 0: off, as in "
+                          "RELION")
     for flag in _IGNORED:
         p.add_argument(f"--{flag}", nargs="?", const=True, default=None, help=argparse.SUPPRESS)
     return p
@@ -90,8 +95,9 @@ def _given(args: argparse.Namespace) -> dict[str, object]:
         out["norm"] = False
     if args.no_scale:
         out["scale"] = False
-    if args.memory_budget_mb is not None:
-        out["memory_budget_mb"] = args.memory_budget_mb
+    for field in ("memory_budget_mb", "stop_when_collapsed"):
+        if getattr(args, field) is not None:
+            out[field] = getattr(args, field)
     if out.get("psi_step_deg", 1.0) <= 0:
         out["psi_step_deg"] = 10.0  # RELION: -1 means its default of 10°
     return out

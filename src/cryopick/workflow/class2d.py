@@ -99,15 +99,47 @@ def _resolve_auto(particles_star: str, config: Mapping[str, object]) -> dict[str
 
 def run_class2d_stage(particles_star: str, config: Mapping[str, object], backend: str,
                       model_star: str, gallery_png: str, convergence_png: str,
-                      threads: int = 1, mpi_launcher: str = "mpirun") -> list[str]:
+                      threads: int = 1, mpi_launcher: str = "mpirun",
+                      decisions: list[str] | None = None) -> list[str]:
     """Run the configured classification into the job folder of ``model_star``; draw pictures.
 
     With ``mpi_ranks > 1`` in the config and the launcher available, the classification runs as
     ``<mpi_launcher> -n R python -m cryopick.cli.main refine …`` (``mpirun`` on one machine,
     ``srun`` inside a SLURM job). ``n_classes: auto`` takes K from the particle count
-    (:func:`auto_n_classes`). Returns the equivalent command.
+    (:func:`auto_n_classes`). With ``rerun_when_collapsed`` F, a CTF-corrected run stops once
+    one class holds F of the particles; its files move to ``collapsed/`` and the same particles
+    are classified again with the CTFs ignored until their first peak (RELION's remedy), into
+    the job's usual files. Returns the equivalent command of the run that wrote
+    ``model_star``; what was decided is appended to ``decisions``.
     """
     section = Class2DConfig.from_mapping(_resolve_auto(particles_star, config))
+    command = _classify(particles_star, section, backend, model_star, threads, mpi_launcher)
+    note = ""
+    if not Path(model_star).is_file():
+        stopped = _set_aside_collapsed(model_star, section, threads, backend)
+        line = (f"the CTF-corrected classification collapsed: at iteration {stopped[0]} one "
+                f"class held {stopped[1]:.1%} of the particles (rerun_when_collapsed "
+                f"{section.rerun_when_collapsed:g}); it stopped there ({stopped[2]}/) and the "
+                "same particles were classified again ignoring the CTFs until their first peak")
+        logger.warning("%s", line)
+        if decisions is not None:
+            decisions.append(line)
+        note = (f"CTFs ignored until their first peak: the CTF-corrected run collapsed at "
+                f"iteration {stopped[0]} (collapsed/classes.png)")
+        section = dataclasses.replace(section, ctf_intact_first_peak=True)
+        command = _classify(particles_star, section, backend, model_star, threads, mpi_launcher)
+    if not Path(model_star).is_file():
+        raise InputError(f"{model_star}: the classification did not write it")
+    from cryopick.backend import runs_on_host
+
+    write_pictures(model_star, gallery_png, convergence_png,
+                   jobs=threads if runs_on_host(backend) else 1, note=note)
+    return command
+
+
+def _classify(particles_star: str, section: Class2DConfig, backend: str, model_star: str,
+              threads: int, mpi_launcher: str) -> list[str]:
+    """One classification run (resumed where an interrupted one stopped); its command."""
     params = section.to_params()
     root = output_root(model_star, params.n_iter)
     command = refine_command(particles_star, root, params, backend, threads)
@@ -130,10 +162,31 @@ def run_class2d_stage(particles_star: str, config: Mapping[str, object], backend
         run_class2d(Class2DJob(output_root=root, params=params, particles_star=particles_star,
                                continue_from=resume, backend=backend,
                                command=shlex.join(run_command[1:]), threads=threads))
-    if not Path(model_star).is_file():
-        raise InputError(f"{model_star}: the classification did not write it")
-    from cryopick.backend import runs_on_host
-
-    write_pictures(model_star, gallery_png, convergence_png,
-                   jobs=threads if runs_on_host(backend) else 1)
     return command
+
+
+def _set_aside_collapsed(model_star: str, section: Class2DConfig, threads: int,
+                         backend: str) -> tuple[int, float, str]:
+    """Move the iterations of a run stopped as collapsed to ``collapsed/`` (with its gallery
+    and convergence plot); returns (its last iteration, the largest class share, the folder).
+    A run that stopped early without collapsing is an error."""
+    from cryopick.backend import runs_on_host
+    from cryopick.io.star import read_star
+
+    root = output_root(model_star, int(section.n_iter))
+    folder = Path(root).parent
+    models = sorted(folder.glob(f"{Path(root).name}_it*_model.star"))
+    last = models[-1] if models else None
+    share = 0.0
+    if last is not None:
+        share = float(read_star(last)["model_classes"]["rlnClassDistribution"].max())
+    if last is None or not 0 < section.rerun_when_collapsed <= share:
+        raise InputError(f"{model_star}: the classification did not write it")
+    aside = folder / "collapsed"
+    shutil.rmtree(aside, ignore_errors=True)
+    aside.mkdir()
+    write_pictures(str(last), str(aside / "classes.png"), str(aside / "convergence.png"),
+                   jobs=threads if runs_on_host(backend) else 1)
+    for path in folder.glob(f"{Path(root).name}_it*"):  # kept for the record
+        path.rename(aside / path.name)
+    return int(_MODEL.match(str(last))["it"]), share, str(aside)

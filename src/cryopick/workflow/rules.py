@@ -165,12 +165,14 @@ def class2d(rule) -> None:
     from cryopick.workflow.class2d import run_class2d_stage
 
     log_to_file(rule.log[0])
+    decisions: list[str] = []
     command = run_class2d_stage(
         particles_star=rule.input.particles, config=rule.params.class2d,
         backend=rule.params.backend, model_star=rule.output.model,
         gallery_png=rule.output.gallery, convergence_png=rule.output.convergence,
-        threads=rule.threads, mpi_launcher=rule.resources.get("mpi", "mpirun"))
-    write_note(Path(rule.output.model).parent, command, rule.params.class2d)
+        threads=rule.threads, mpi_launcher=rule.resources.get("mpi", "mpirun"),
+        decisions=decisions)
+    write_note(Path(rule.output.model).parent, command, rule.params.class2d, decisions)
 
 
 def select_templates(rule) -> None:

@@ -35,7 +35,8 @@ from cryopick.errors import InputError
 from cryopick.io.mrc import write_mrc
 from cryopick.io.star import read_star, write_star
 
-__all__ = ["TemplateStage", "blob_template", "confident_subset", "select_templates_stage"]
+__all__ = ["TemplateStage", "blob_template", "confident_subset", "ignored_ctf_first_peak",
+           "select_templates_stage"]
 
 logger = logging.getLogger(__name__)
 
@@ -112,29 +113,27 @@ def blob_template(diameter_a: float, pixel_a: float, box_px: int) -> np.ndarray:
     return (1.0 / (1.0 + np.exp((np.hypot(y, x) - radius_px) / edge_px))).astype(np.float32)
 
 
-def _retry_confident(stage: TemplateStage, decisions: list[str]) -> tuple[str | None, dict]:
+def _retry_confident(stage: TemplateStage, decisions: list[str]) -> str | None:
     """Classify the most confident LoG picks again (the model to judge, or None)."""
     folder = Path(stage.out_star).parent / "retry"
     subset = str(folder / "particles.star")
     n = confident_subset(stage.particles_star, subset)
     if n < 2 * 4:
         decisions.append(f"retry skipped: only {n} LoG particles")
-        return None, {}
+        return None
     decisions.append(f"retry: 2D classification of the {n} LoG particles with the highest "
                      f"FOM ({folder}/)")
-    return _classify(stage, subset, {**stage.class2d, "n_classes": "auto"}, folder,
-                     decisions), {}
+    return _classify(stage, subset, {**stage.class2d, "n_classes": "auto"}, folder, decisions)
 
 
-def _retry_first_peak(stage: TemplateStage, decisions: list[str]) -> tuple[str | None, dict]:
+def _retry_first_peak(stage: TemplateStage, decisions: list[str]) -> str | None:
     """Classify the same particles again ignoring the CTFs until their first peak."""
     folder = Path(stage.out_star).parent / "retry_first_peak"
     decisions.append("retry: 2D classification of the same particles ignoring the CTFs until "
                      "their first peak (RELION's remedy when every particle falls into one "
                      f"fuzzy class; {folder}/); template picking then does the same")
     cfg = {**stage.class2d, "ctf_intact_first_peak": True}
-    return _classify(stage, stage.particles_star, cfg, folder, decisions), \
-        {"ctf_intact_first_peak": True}
+    return _classify(stage, stage.particles_star, cfg, folder, decisions)
 
 
 def _classify(stage: TemplateStage, particles_star: str, cfg: Mapping[str, object],
@@ -144,8 +143,17 @@ def _classify(stage: TemplateStage, particles_star: str, cfg: Mapping[str, objec
     logger.info("%s", decisions[-1])
     model = str(folder / f"run_it{int(cfg['n_iter']):03d}_model.star")
     run_class2d_stage(particles_star, cfg, stage.backend, model, str(folder / "classes.png"),
-                      str(folder / "convergence.png"), threads=stage.threads)
+                      str(folder / "convergence.png"), threads=stage.threads,
+                      decisions=decisions)
     return model
+
+
+def ignored_ctf_first_peak(model_star: str) -> bool:
+    """Whether the classification of ``model_star`` ignored the CTFs until their first peak
+    (``rlnDoIgnoreCtfUntilFirstPeak`` of its ``_optimiser.star``; False without one)."""
+    optimiser = Path(model_star.replace("_model.star", "_optimiser.star"))
+    general = read_star(optimiser).get("optimiser_general") if optimiser.is_file() else None
+    return general is not None and bool(int(general["rlnDoIgnoreCtfUntilFirstPeak"].iloc[0]))
 
 
 def _retries(stage: TemplateStage, choice: ClassChoice) -> list:
@@ -153,11 +161,21 @@ def _retries(stage: TemplateStage, choice: ClassChoice) -> list:
     full CTF correction, the same particles with the CTFs ignored until their first peak;
     then the most confident picks."""
     collapsed = (choice.table["reason"] == COLLAPSED).any()
-    cfg = stage.class2d
     retries = []
-    if collapsed and cfg.get("ctf", False) and not cfg.get("ctf_intact_first_peak", False):
+    if collapsed and stage.class2d.get("ctf", False) \
+            and not ignored_ctf_first_peak(stage.model_star):
         retries.append(_retry_first_peak)
     return [*retries, _retry_confident]
+
+
+def _picking_settings(stage: TemplateStage, source: str, decisions: list[str]) -> dict:
+    """``ctf_intact_first_peak`` for template picking when the templates' classification
+    ignored the CTFs until their first peak and the config did not ask for it (a retry)."""
+    if stage.class2d.get("ctf_intact_first_peak", False) or not ignored_ctf_first_peak(source):
+        return {}
+    decisions.append(f"{source} ignored the CTFs until their first peak (the CTF-corrected "
+                     "classification collapsed); template picking does the same")
+    return {"ctf_intact_first_peak": True}
 
 
 def select_templates_stage(stage: TemplateStage, opts: Mapping[str, object]
@@ -169,23 +187,25 @@ def select_templates_stage(stage: TemplateStage, opts: Mapping[str, object]
     classes = list(opts.get("classes") or []) or None
     decisions: list[str] = []
     table, images, pixel, choice = _judge(stage.model_star, stage, criteria, classes)
-    source, picking = stage.model_star, {}
+    source = stage.model_star
     if not choice.table["chosen"].any():
         decisions.append(f"no particle-like class in {stage.model_star}: "
                          + _reasons(choice))
         logger.warning("%s", decisions[-1])
         for retry in _retries(stage, choice):
-            retry_model, settings = retry(stage, decisions)
+            retry_model = retry(stage, decisions)
             if retry_model is None:
                 continue
             judged = _judge(retry_model, stage, criteria, None)
             if judged[3].table["chosen"].any():
                 table, images, pixel, choice = judged
-                source, picking = retry_model, settings
+                source = retry_model
                 break
             decisions.append("retry: no particle-like class either: " + _reasons(judged[3]))
+    picking: dict = {}
     if choice.table["chosen"].any():
         write_templates(table, images, choice, pixel, stage.out_star, bool(opts["recenter"]))
+        picking = _picking_settings(stage, source, decisions)
         chosen = choice.table.loc[choice.table["chosen"], "rlnClassNumber"].tolist()
         decisions.append(f"templates: classes {', '.join(map(str, chosen))} of {source}")
     else:

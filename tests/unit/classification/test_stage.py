@@ -7,6 +7,7 @@ import pytest
 
 from cryopick.classification.plots import plot_class_gallery, plot_convergence
 from cryopick.workflow.class2d import output_root, run_class2d_stage
+from cryopick.workflow.templates import ignored_ctf_first_peak
 from cryopick.errors import InputError
 
 CONFIG = {"n_classes": 3, "tau2_fudge": 2, "n_iter": 2, "mask_diameter_a": 80,
@@ -28,6 +29,36 @@ def test_stage_writes_the_job_folder_and_both_pictures(no_ctf_shapes, monkeypatc
     # the GUI's 6° and 1 px reach relion_refine doubled
     assert command[command.index("--psi_step") + 1] == "12"
     assert command[command.index("--offset_step") + 1] == "2"
+
+
+def test_a_collapsed_run_stops_and_the_particles_are_classified_again_ignoring_the_ctfs(
+        three_shapes, monkeypatch):
+    """rerun_when_collapsed F: a CTF-corrected run stops once one class holds F of the
+    particles, its iterations move to collapsed/ (with its pictures), and the job's files come
+    from a full run that ignores the CTFs until their first peak. With 2 classes one of them
+    always holds half, so F 0.5 stops after the first iteration."""
+    project, _ = three_shapes
+    monkeypatch.chdir(project)
+    config = {**CONFIG, "n_classes": 2, "n_iter": 3, "ctf": True,
+              "rerun_when_collapsed": 0.5}
+    decisions: list[str] = []
+    command = run_class2d_stage("Extract/job007/particles.star", config, "numpy",
+                                "Class2D/c/run_it003_model.star", "Class2D/c/classes.png",
+                                "Class2D/c/convergence.png", decisions=decisions)
+    aside = project / "Class2D/c/collapsed"
+    assert sorted(p.name for p in aside.glob("*_model.star")) == \
+        ["run_it000_model.star", "run_it001_model.star"]
+    for name in ("classes.png", "convergence.png"):
+        assert (aside / name).stat().st_size > 0
+    assert ignored_ctf_first_peak("Class2D/c/run_it003_model.star")
+    assert "--ctf_intact_first_peak" in command and "--stop_when_collapsed" not in command
+    assert len(decisions) == 1 and "at iteration 1 one class held" in decisions[0]
+    # without the option every iteration runs, as in RELION
+    off = run_class2d_stage("Extract/job007/particles.star", {**config, "rerun_when_collapsed": 0},
+                            "numpy", "Class2D/d/run_it003_model.star", "Class2D/d/classes.png",
+                            "Class2D/d/convergence.png")
+    assert not ignored_ctf_first_peak("Class2D/d/run_it003_model.star")
+    assert "--stop_when_collapsed" not in off and not (project / "Class2D/d/collapsed").exists()
 
 
 def test_stage_refuses_an_unknown_config_key(no_ctf_shapes, monkeypatch):

@@ -234,35 +234,65 @@ DATASETS: dict[str, Dataset] = {
         _config(20, 1800, 1800, 1.0, 40, 110.0, 800.0, **_DIRTY),
         67, "seen", "asymmetric 110 Å at 1.0 Å/px: contamination of every size, strong ice "
                        "gradient, carbon on 3 micrographs"),
-    # the fifth held-out batch: defined together, after the fourth batch was run and its
-    # blob fallback on images without CTF diagnosed; 20 micrographs each
+    # the fifth batch: defined together, after the fourth batch was run and its blob fallback
+    # on images without CTF diagnosed, and run once (held out until then); 20 micrographs each
     "heldout5_asym_small_no_ctf": Dataset(
         _config(20, 1800, 1800, 0.8, 40, 100.0, 500.0, ctf_mode="none", n_specks=(4, 10)),
-        71, "heldout", "asymmetric 100 Å at 0.8 Å/px, images without CTF"),
+        71, "seen", "asymmetric 100 Å at 0.8 Å/px, images without CTF"),
     "heldout5_dumbbell_large_flipped": Dataset(
         _config(20, 1600, 1600, 2.0, 14, 280.0, 500.0, shape="dumbbell", ctf_mode="flipped",
                 ice_gradient=1.0),
-        72, "heldout", "dumbbell 280 Å at 2.0 Å/px, phase-flipped, ice gradient"),
+        72, "seen", "dumbbell 280 Å at 2.0 Å/px, phase-flipped, ice gradient"),
     "heldout5_two_species_shell": Dataset(
         _config(20, 1800, 1800, 1.4, 26, 180.0, 550.0, shape="elongated",
                 second_species=Species("shell", 150.0, 0.4), empty_fraction=0.4,
                 n_specks=(4, 10)),
-        73, "heldout", "two species (180 Å rod, 150 Å hollow shell), 40 % empty ice"),
+        73, "seen", "two species (180 Å rod, 150 Å hollow shell), 40 % empty ice"),
     "heldout5_ring_dirty": Dataset(
         _config(20, 1800, 1800, 1.2, 28, 180.0, 650.0, shape="ring", **_DIRTY),
-        74, "heldout", "C7 ring 180 Å at 1.2 Å/px: contamination of every size, strong ice "
+        74, "seen", "C7 ring 180 Å at 1.2 Å/px: contamination of every size, strong ice "
                        "gradient, carbon on 3 micrographs"),
     "heldout5_rod_nonsquare_no_ctf": Dataset(
         _config(20, 2048, 1536, 1.6, 20, 240.0, 450.0, shape="elongated", ctf_mode="none",
                 empty_fraction=0.25),
-        75, "heldout", "elongated rod 240 Å at 1.6 Å/px, 2048 × 1536 px, images without CTF"),
+        75, "seen", "elongated rod 240 Å at 1.6 Å/px, 2048 × 1536 px, images without CTF"),
     "heldout5_asym_hard_crowded": Dataset(
         _config(20, 1800, 1800, 1.2, 40, 150.0, 150.0, min_separation=0.9),
-        76, "heldout", "asymmetric 150 Å at 1.2 Å/px at low SNR (hard), crowded (touching)"),
+        76, "seen", "asymmetric 150 Å at 1.2 Å/px at low SNR (hard), crowded (touching)"),
     "heldout5_shell_large_no_ctf": Dataset(
         _config(20, 1800, 1800, 1.8, 16, 260.0, 500.0, shape="shell", ctf_mode="none",
                 empty_fraction=0.3),
-        77, "heldout", "hollow shell 260 Å at 1.8 Å/px, images without CTF, 30 % empty ice"),
+        77, "seen", "hollow shell 260 Å at 1.8 Å/px, images without CTF, 30 % empty ice"),
+    # the sixth held-out batch: defined together, after the fifth batch was run and the cost
+    # of its collapsed 2D classification measured; 20 micrographs each
+    "heldout6_shell_small_dirty": Dataset(
+        _config(20, 1800, 1800, 0.8, 35, 115.0, 600.0, shape="shell", **_DIRTY),
+        81, "heldout", "hollow shell 115 Å at 0.8 Å/px: contamination of every size, strong "
+                       "ice gradient, carbon on 3 micrographs"),
+    "heldout6_rod_large_flipped": Dataset(
+        _config(20, 1600, 1600, 2.1, 14, 270.0, 500.0, shape="elongated", ctf_mode="flipped",
+                ice_gradient=0.8),
+        82, "heldout", "elongated rod 270 Å at 2.1 Å/px, phase-flipped, ice gradient"),
+    "heldout6_two_species_ring_empty": Dataset(
+        _config(20, 1800, 1800, 1.4, 22, 160.0, 550.0,
+                second_species=Species("ring", 200.0, 0.4), empty_fraction=0.45,
+                n_specks=(4, 10)),
+        83, "heldout", "two species (160 Å asymmetric, 200 Å C7 ring), 45 % empty ice"),
+    "heldout6_dumbbell_nonsquare_no_ctf": Dataset(
+        _config(20, 2048, 1400, 1.1, 24, 170.0, 450.0, shape="dumbbell", ctf_mode="none",
+                ice_gradient=1.0),
+        84, "heldout", "dumbbell 170 Å at 1.1 Å/px, 2048 × 1400 px, images without CTF"),
+    "heldout6_asym_dirty": Dataset(
+        _config(20, 1800, 1800, 1.3, 26, 180.0, 700.0, **_DIRTY),
+        85, "heldout", "asymmetric 180 Å at 1.3 Å/px: contamination of every size, strong ice "
+                       "gradient, carbon on 3 micrographs"),
+    "heldout6_ring_crowded_low_snr": Dataset(
+        _config(20, 1800, 1800, 1.0, 50, 150.0, 200.0, shape="ring", min_separation=0.9),
+        86, "heldout", "C7 ring 150 Å at 1.0 Å/px at low SNR, crowded (touching)"),
+    "heldout6_dumbbell_sparse_carbon": Dataset(
+        _config(20, 1800, 1800, 1.6, 16, 220.0, 500.0, shape="dumbbell", empty_fraction=0.35,
+                n_carbon=3, n_contaminations=(1, 3)),
+        87, "heldout", "dumbbell 220 Å at 1.6 Å/px, 35 % empty ice, carbon on 3 micrographs"),
 }
 
 # the simulation of every named data set (simulate_project's `preset`)

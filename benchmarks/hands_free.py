@@ -12,10 +12,12 @@ the same K and iterations, an oracle class choice (the classes nearest the true 
 relion_autopick with those references at its best threshold over a sweep.
 ``--n-micrographs N`` simulates N micrographs in place of the preset's number (the first ones
 stay the same: each micrograph has its own random stream), to see how the times scale with
-the size of a data set. Usage::
+the size of a data set. ``--set YAML`` changes config values on top of the user's, to
+measure the workflow with and without a default (``--set '{class2d: {rerun_when_collapsed:
+0}}'``). Usage::
 
     python benchmarks/hands_free.py [--split heldout|tune|seen] [--datasets a,b] [--skip-relion]
-        [--j 2] [--out-dir DIR] [--keep] [--n-micrographs N]
+        [--j 2] [--out-dir DIR] [--keep] [--n-micrographs N] [--set YAML]
 """
 
 from __future__ import annotations
@@ -93,14 +95,17 @@ def user_values(d_min: float, d_max: float, pixel: float, ctf: bool, star: str) 
     }
 
 
+def _updated(base: dict, extra: dict) -> dict:
+    """``base`` with ``extra`` merged in, section by section (as Snakemake merges configs)."""
+    for key, value in extra.items():
+        base[key] = _updated(dict(base.get(key) or {}), value) if isinstance(value, dict) \
+            else value
+    return base
+
+
 def merged_config(user: dict) -> dict:
     """The workflow's default config updated with ``user`` (as Snakemake merges them)."""
-    def update(base: dict, extra: dict) -> dict:
-        for key, value in extra.items():
-            base[key] = update(dict(base.get(key) or {}), value) if isinstance(value, dict) \
-                else value
-        return base
-    return update(yaml.safe_load((REPO / "config/config.yaml").read_text()), user)
+    return _updated(yaml.safe_load((REPO / "config/config.yaml").read_text()), user)
 
 
 def run_workflow(project: Path, user: dict, cores: int) -> float:
@@ -212,6 +217,8 @@ def run_dataset(name: str, root: Path, args: argparse.Namespace) -> Row:
           f"{sim.n_micrographs} micrographs {sim.nx}x{sim.ny} px at {sim.pixel_size_a} Å/px in "
           f"{time.perf_counter() - started:.0f} s under {project}", flush=True)
     user = user_config(sim, CTF_STAR)
+    if args.set:  # a default changed, to time or score the workflow with and without it
+        user = _updated(user, yaml.safe_load(args.set))
     config = merged_config(user)
     radius_px = 0.25 * min(sim.diameters_a) / sim.pixel_size_a
     try:
@@ -268,6 +275,9 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the projects")
     parser.add_argument("--n-micrographs", type=int, default=None,
                         help="micrographs per data set (default: the preset's)")
+    parser.add_argument("--set", default="", metavar="YAML",
+                        help="config values on top of the user's, e.g. "
+                             "'{class2d: {rerun_when_collapsed: 0}}'")
     args = parser.parse_args()
     names = [n for n in args.datasets.split(",") if n] or datasets_in_split(args.split)
     unknown = [n for n in names if n not in DATASETS]

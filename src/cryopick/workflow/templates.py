@@ -7,7 +7,11 @@ like a particle view the stage does not stop:
 1. when one class took nearly every particle (a collapsed classification: strong
    low-resolution junk, CTF-corrected, pulls every particle into one fuzzy class), it
    classifies the same particles again with the CTFs ignored until their first peak, the
-   tutorial's remedy, and template picking then does the same;
+   tutorial's remedy, and template picking then does the same. The 2D job itself does this
+   as soon as one class holds ``class2d.rerun_when_collapsed`` of the particles
+   (:func:`cryopick.workflow.class2d.run_class2d_stage`); here it is done for a run that
+   ended collapsed below that share, and picking follows whichever classification ignored
+   the CTFs (:func:`ignored_ctf_first_peak`);
 2. it classifies again the most confident LoG picks (the top of the LoG figure-of-merit
    distribution, where contamination and empty ice are rarest) and judges those classes;
 3. failing that, it writes one blob template of the particle diameter (a soft-edged disc,

@@ -112,11 +112,14 @@ def run_class2d_stage(particles_star: str, config: Mapping[str, object], backend
     the job's usual files. Returns the equivalent command of the run that wrote
     ``model_star``; what was decided is appended to ``decisions``.
     """
+    from cryopick.backend import runs_on_host
+
+    jobs = threads if runs_on_host(backend) else 1  # the two pictures side by side
     section = Class2DConfig.from_mapping(_resolve_auto(particles_star, config))
     command = _classify(particles_star, section, backend, model_star, threads, mpi_launcher)
     note = ""
     if not Path(model_star).is_file():
-        stopped = _set_aside_collapsed(model_star, section, threads, backend)
+        stopped = _set_aside_collapsed(model_star, section, jobs)
         line = (f"the CTF-corrected classification collapsed: at iteration {stopped[0]} one "
                 f"class held {stopped[1]:.1%} of the particles (rerun_when_collapsed "
                 f"{section.rerun_when_collapsed:g}); it stopped there ({stopped[2]}/) and the "
@@ -130,10 +133,7 @@ def run_class2d_stage(particles_star: str, config: Mapping[str, object], backend
         command = _classify(particles_star, section, backend, model_star, threads, mpi_launcher)
     if not Path(model_star).is_file():
         raise InputError(f"{model_star}: the classification did not write it")
-    from cryopick.backend import runs_on_host
-
-    write_pictures(model_star, gallery_png, convergence_png,
-                   jobs=threads if runs_on_host(backend) else 1, note=note)
+    write_pictures(model_star, gallery_png, convergence_png, jobs=jobs, note=note)
     return command
 
 
@@ -165,12 +165,11 @@ def _classify(particles_star: str, section: Class2DConfig, backend: str, model_s
     return command
 
 
-def _set_aside_collapsed(model_star: str, section: Class2DConfig, threads: int,
-                         backend: str) -> tuple[int, float, str]:
+def _set_aside_collapsed(model_star: str, section: Class2DConfig,
+                         jobs: int) -> tuple[int, float, str]:
     """Move the iterations of a run stopped as collapsed to ``collapsed/`` (with its gallery
     and convergence plot); returns (its last iteration, the largest class share, the folder).
     A run that stopped early without collapsing is an error."""
-    from cryopick.backend import runs_on_host
     from cryopick.io.star import read_star
 
     root = output_root(model_star, int(section.n_iter))
@@ -186,7 +185,7 @@ def _set_aside_collapsed(model_star: str, section: Class2DConfig, threads: int,
     shutil.rmtree(aside, ignore_errors=True)
     aside.mkdir()
     write_pictures(str(last), str(aside / "classes.png"), str(aside / "convergence.png"),
-                   jobs=threads if runs_on_host(backend) else 1)
+                   jobs=jobs)
     for path in folder.glob(f"{Path(root).name}_it*"):  # kept for the record
         path.rename(aside / path.name)
     return int(_MODEL.match(str(last))["it"]), share, str(aside)

@@ -16,6 +16,11 @@ from cryopick.picking.working_size import first_xmipp_index
 
 __all__ = ["Peaks", "peak_search", "prune_peak_clusters", "remove_close_neighbours"]
 
+# peak lists this long (a search with no threshold, crowded maps) are paired and clustered
+# with SciPy's compiled KD-tree and graph search; shorter ones with NumPy alone, as SciPy's
+# spatial and graph modules cost more to import (~0.06 s per process) than they would save
+LARGE_PEAK_LISTS = 2000
+
 
 @dataclasses.dataclass
 class Peaks:
@@ -157,15 +162,17 @@ def _pairs_within(x: np.ndarray, y: np.ndarray, limit2: float
 
     The points are binned into square cells at least as wide as the distance, so a pair
     lies in one cell or in two touching ones; each cell is compared with itself and with
-    four of its eight neighbours (the other four see it from their side). NumPy only: this
-    runs in every picking process, where SciPy's KD-tree and graph modules cost more to
-    import (~0.06 s) than the search itself.
+    four of its eight neighbours (the other four see it from their side). NumPy only below
+    :data:`LARGE_PEAK_LISTS` points: this runs in every picking process, where SciPy's
+    KD-tree costs more to import than the search itself.
     """
     none = np.zeros(0, np.int64)
     n = len(x)
     if n < 2 or limit2 <= 0:
         return none, none, none
     x, y = np.asarray(x), np.asarray(y)
+    if n >= LARGE_PEAK_LISTS:
+        return _pairs_within_kd_tree(x, y, limit2)
     cell = max(1.0, math.ceil(math.sqrt(limit2)))
     cx = np.floor((x - x.min()) / cell).astype(np.int64)
     cy = np.floor((y - y.min()) / cell).astype(np.int64)
@@ -192,6 +199,21 @@ def _pairs_within(x: np.ndarray, y: np.ndarray, limit2: float
     return i[inside], j[inside], d2[inside]
 
 
+def _pairs_within_kd_tree(x: np.ndarray, y: np.ndarray, limit2: float
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_pairs_within` for long lists, with SciPy's KD-tree (its import then pays):
+    pairs found a little beyond the distance, then cut by the exact integer test."""
+    from scipy.spatial import cKDTree
+
+    pairs = cKDTree(np.column_stack([x, y]).astype(np.float64)).query_pairs(
+        math.sqrt(limit2) * (1 + 1e-9) + 1e-9, output_type="ndarray")
+    i, j = pairs[:, 0].astype(np.int64), pairs[:, 1].astype(np.int64)
+    i, j = np.minimum(i, j), np.maximum(i, j)
+    d2 = (x[i] - x[j]) ** 2 + (y[i] - y[j]) ** 2
+    inside = d2 < limit2
+    return i[inside], j[inside], d2[inside]
+
+
 def _clusters(n: int, i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per peak: the first peak of its cluster, and its position in RELION's growth order.
 
@@ -202,9 +224,11 @@ def _clusters(n: int, i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndar
     of the node that found them first, then by index.
     """
     source, target = np.concatenate([i, j]), np.concatenate([j, i])
-    by_source = np.lexsort((target, source))
+    by_source = np.argsort(source * n + target)  # by source, then by target
     source, target = source[by_source], target[by_source]
     start = np.searchsorted(source, np.arange(n + 1))
+    if len(source) >= 2 * LARGE_PEAK_LISTS:
+        return _clusters_csgraph(n, target, start)
     first = np.arange(n)  # the smallest index of each component: spread minima, then jump
     while True:
         lowest = first.copy()
@@ -227,6 +251,27 @@ def _clusters(n: int, i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndar
         placed += len(found)
         frontier = found
     return first, position
+
+
+def _clusters_csgraph(n: int, target: np.ndarray, start: np.ndarray
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_clusters` for large graphs (given as sorted adjacency lists ``target``
+    indexed by ``start``), with SciPy's compiled components and breadth-first search: the
+    same extra node, linked to each cluster's first peak, roots one search."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import breadth_first_order, connected_components
+
+    graph = csr_matrix((np.ones(len(target), np.int8), target, start), shape=(n, n))
+    n_clusters, label = connected_components(graph, directed=False)
+    first = np.full(n_clusters, n)
+    np.minimum.at(first, label, np.arange(n))
+    rooted = csr_matrix((np.ones(len(target) + n_clusters, np.int8),
+                         np.concatenate([target, np.sort(first)]),
+                         np.append(start, start[-1] + n_clusters)), shape=(n + 1, n + 1))
+    order = breadth_first_order(rooted, n, directed=True, return_predecessors=False)[1:]
+    position = np.empty(n, np.int64)
+    position[order] = np.arange(n)
+    return first[label], position
 
 
 def _greedy_keep(n: int, i: np.ndarray, j: np.ndarray, rank: np.ndarray) -> np.ndarray:

@@ -7,8 +7,8 @@ peak at a time); the library's versions must agree with them exactly, ties inclu
 import numpy as np
 import pytest
 
-from cryopick.picking.peaks import Peaks, peak_search, prune_peak_clusters, \
-    remove_close_neighbours
+from cryopick.picking import peaks as peaks_module
+from cryopick.picking.peaks import Peaks, peak_search, prune_peak_clusters, remove_close_neighbours
 
 
 def _prune_one_at_a_time(peaks: Peaks, min_distance_px: int, radius2_px: int,
@@ -54,6 +54,15 @@ def _remove_one_at_a_time(peaks: Peaks, min_distance_px: int, scale: float) -> P
     return peaks.take(keep)
 
 
+@pytest.fixture(params=["numpy", "scipy"])
+def paths(request, monkeypatch):
+    """Both ways of pairing and clustering: NumPy's, and SciPy's for long peak lists (here
+    forced on every list)."""
+    if request.param == "scipy":
+        monkeypatch.setattr(peaks_module, "LARGE_PEAK_LISTS", 2)
+    return request.param
+
+
 def _same(a: Peaks, b: Peaks) -> None:
     for field in ("x", "y", "fom", "psi", "ref"):
         np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
@@ -74,7 +83,7 @@ def _random_peaks(seed: int, size: int, levels: int, n_refs: int) -> Peaks:
     (0, 3, 40, 1600, 0.1), (1, 5, 12, 100, 1.0), (2, 1000, 100, 12321, 0.0886),
     (3, 4, 30, 400, 0.25), (4, 2, 0, 900, 0.2), (5, 1_000_000, 25, 3600, 0.15)])
 def test_cluster_pruning_equals_relions_loop_ties_included(seed, levels, min_distance, radius2,
-                                                          scale):
+                                                          scale, paths):
     peaks = _random_peaks(seed, 44, levels, n_refs=2)
     assert len(peaks) > 300
     _same(prune_peak_clusters(peaks, min_distance, radius2, scale),
@@ -83,7 +92,7 @@ def test_cluster_pruning_equals_relions_loop_ties_included(seed, levels, min_dis
 
 @pytest.mark.parametrize("seed,min_distance,scale", [
     (0, 40, 0.1), (1, 12, 1.0), (2, 100, 0.0886), (3, 60, 0.3), (4, 0, 0.5)])
-def test_neighbour_removal_equals_relions_loop(seed, min_distance, scale):
+def test_neighbour_removal_equals_relions_loop(seed, min_distance, scale, paths):
     peaks = _random_peaks(seed, 40, 4, n_refs=2)
     pruned = prune_peak_clusters(peaks, min_distance // 2, 100, scale)
     for candidates in (peaks, pruned):
@@ -91,7 +100,7 @@ def test_neighbour_removal_equals_relions_loop(seed, min_distance, scale):
               _remove_one_at_a_time(candidates, min_distance, scale))
 
 
-def test_duplicate_positions_and_empty_lists():
+def test_duplicate_positions_and_empty_lists(paths):
     peaks = Peaks(x=np.array([5, 5, 9, 30]), y=np.array([5, 5, 5, 1]),
                   fom=np.array([1.0, 1.0, 1.0, 2.0]), psi=np.zeros(4), ref=np.arange(4))
     for mind in (0, 3, 10):
@@ -101,7 +110,7 @@ def test_duplicate_positions_and_empty_lists():
     assert len(remove_close_neighbours(Peaks.empty(), 5, 1.0)) == 0
 
 
-def test_grid_pairs_and_growth_order_match_scipys_kd_tree_and_breadth_first_search():
+def test_grid_pairs_and_growth_order_match_scipys_kd_tree_and_breadth_first_search(paths):
     """The NumPy-only pair search and cluster growth order give what SciPy's cKDTree and
     csgraph breadth-first search give, for sparse to crowded points and every radius."""
     from scipy.sparse import coo_matrix

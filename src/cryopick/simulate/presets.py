@@ -267,32 +267,62 @@ DATASETS: dict[str, Dataset] = {
     # of its collapsed 2D classification measured; 20 micrographs each
     "heldout6_shell_small_dirty": Dataset(
         _config(20, 1800, 1800, 0.8, 35, 115.0, 600.0, shape="shell", **_DIRTY),
-        81, "heldout", "hollow shell 115 Å at 0.8 Å/px: contamination of every size, strong "
+        81, "seen", "hollow shell 115 Å at 0.8 Å/px: contamination of every size, strong "
                        "ice gradient, carbon on 3 micrographs"),
     "heldout6_rod_large_flipped": Dataset(
         _config(20, 1600, 1600, 2.1, 14, 270.0, 500.0, shape="elongated", ctf_mode="flipped",
                 ice_gradient=0.8),
-        82, "heldout", "elongated rod 270 Å at 2.1 Å/px, phase-flipped, ice gradient"),
+        82, "seen", "elongated rod 270 Å at 2.1 Å/px, phase-flipped, ice gradient"),
     "heldout6_two_species_ring_empty": Dataset(
         _config(20, 1800, 1800, 1.4, 22, 160.0, 550.0,
                 second_species=Species("ring", 200.0, 0.4), empty_fraction=0.45,
                 n_specks=(4, 10)),
-        83, "heldout", "two species (160 Å asymmetric, 200 Å C7 ring), 45 % empty ice"),
+        83, "seen", "two species (160 Å asymmetric, 200 Å C7 ring), 45 % empty ice"),
     "heldout6_dumbbell_nonsquare_no_ctf": Dataset(
         _config(20, 2048, 1400, 1.1, 24, 170.0, 450.0, shape="dumbbell", ctf_mode="none",
                 ice_gradient=1.0),
-        84, "heldout", "dumbbell 170 Å at 1.1 Å/px, 2048 × 1400 px, images without CTF"),
+        84, "seen", "dumbbell 170 Å at 1.1 Å/px, 2048 × 1400 px, images without CTF"),
     "heldout6_asym_dirty": Dataset(
         _config(20, 1800, 1800, 1.3, 26, 180.0, 700.0, **_DIRTY),
-        85, "heldout", "asymmetric 180 Å at 1.3 Å/px: contamination of every size, strong ice "
+        85, "seen", "asymmetric 180 Å at 1.3 Å/px: contamination of every size, strong ice "
                        "gradient, carbon on 3 micrographs"),
     "heldout6_ring_crowded_low_snr": Dataset(
         _config(20, 1800, 1800, 1.0, 50, 150.0, 200.0, shape="ring", min_separation=0.9),
-        86, "heldout", "C7 ring 150 Å at 1.0 Å/px at low SNR, crowded (touching)"),
+        86, "seen", "C7 ring 150 Å at 1.0 Å/px at low SNR, crowded (touching)"),
     "heldout6_dumbbell_sparse_carbon": Dataset(
         _config(20, 1800, 1800, 1.6, 16, 220.0, 500.0, shape="dumbbell", empty_fraction=0.35,
                 n_carbon=3, n_contaminations=(1, 3)),
-        87, "heldout", "dumbbell 220 Å at 1.6 Å/px, 35 % empty ice, carbon on 3 micrographs"),
+        87, "seen", "dumbbell 220 Å at 1.6 Å/px, 35 % empty ice, carbon on 3 micrographs"),
+    # the seventh held-out batch: defined together, after the sixth batch was run and its
+    # two-species set's templates (all of one species) looked at; 20 micrographs each
+    "heldout7_two_species_rod_ring": Dataset(
+        _config(20, 1800, 1800, 1.3, 24, 200.0, 550.0, shape="elongated",
+                second_species=Species("ring", 170.0, 0.45), empty_fraction=0.4,
+                n_specks=(4, 10)),
+        91, "heldout", "two species (200 Å rod, 170 Å C7 ring), 40 % empty ice"),
+    "heldout7_ring_small_nonsquare_no_ctf": Dataset(
+        _config(20, 2048, 1536, 0.75, 40, 110.0, 500.0, shape="ring", ctf_mode="none"),
+        92, "heldout", "C7 ring 110 Å at 0.75 Å/px, 2048 × 1536 px, images without CTF"),
+    "heldout7_shell_large_dirty": Dataset(
+        _config(20, 1600, 1600, 2.0, 14, 260.0, 550.0, shape="shell", **_DIRTY),
+        93, "heldout", "hollow shell 260 Å at 2.0 Å/px: contamination of every size, strong "
+                       "ice gradient, carbon on 3 micrographs"),
+    "heldout7_dumbbell_crowded": Dataset(
+        _config(20, 1800, 1800, 1.2, 40, 160.0, 450.0, shape="dumbbell", min_separation=0.9),
+        94, "heldout", "dumbbell 160 Å at 1.2 Å/px, crowded (touching)"),
+    "heldout7_two_species_shell_dumbbell": Dataset(
+        _config(20, 1800, 1800, 1.5, 22, 140.0, 550.0, shape="shell",
+                second_species=Species("dumbbell", 210.0, 0.35), empty_fraction=0.45,
+                n_contaminations=(1, 3)),
+        95, "heldout", "two species (140 Å hollow shell, 210 Å dumbbell), 45 % empty ice"),
+    "heldout7_asym_low_snr_flipped": Dataset(
+        _config(20, 1800, 1800, 1.0, 30, 150.0, 250.0, ctf_mode="flipped", ice_gradient=1.0),
+        96, "heldout", "asymmetric 150 Å at 1.0 Å/px at low SNR, phase-flipped, ice gradient"),
+    "heldout7_rod_sparse_carbon": Dataset(
+        _config(20, 1800, 1800, 1.7, 12, 230.0, 500.0, shape="elongated", empty_fraction=0.3,
+                n_carbon=3, n_contaminations=(1, 3)),
+        97, "heldout", "elongated rod 230 Å at 1.7 Å/px, sparse, 30 % empty ice, carbon on 3 "
+                       "micrographs"),
 }
 
 # the simulation of every named data set (simulate_project's `preset`)

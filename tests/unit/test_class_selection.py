@@ -198,3 +198,21 @@ def test_a_view_far_denser_than_the_main_view_is_contamination(model, share):
                                                              max_contrast_ratio=10.0), GEOMETRY)
     verdicts = choice.table.set_index("rlnClassNumber")
     assert verdicts.loc[3, "chosen"] and verdicts.loc[1, "reason"].startswith("faint")
+
+
+def test_listed_classes_leave_a_verdict_on_every_class_that_the_review_page_reads(model, tmp_path):
+    from cryopick.review.page import read_class_verdicts
+    from cryopick.workflow.templates import _write_decisions
+
+    table, images, _ = read_class_averages("Class2D/job008/run_it025_model.star")
+    choice = choose_classes(table, images, SelectionCriteria(), GEOMETRY, classes=[5, 2])
+    reasons = dict(zip(choice.table["rlnClassNumber"], choice.table["reason"]))
+    assert reasons[1] == reasons[3] == "not listed (looks like a view)"
+    assert (choice.table["reason"] != "").all()
+    _write_decisions(str(tmp_path / "decisions.txt"), ["templates: listed"], choice,
+                     "Class2D/job008/run_it025_model.star")
+    source, verdicts = read_class_verdicts(tmp_path / "decisions.txt")
+    assert source == "Class2D/job008/run_it025_model.star"
+    assert {c for c, v in verdicts.items() if v["chosen"]} == {2, 5}
+    assert verdicts[1]["reason"] == "not listed (looks like a view)"
+    assert verdicts[5]["reason"].startswith("listed (looks like:")

@@ -313,6 +313,7 @@ def _listed(feats: pd.DataFrame, classes: list[int], criteria: SelectionCriteria
     feats.loc[listed, "reason"] = ["listed" + (f" (looks like: {v})" if v else "")
                                    for v in verdict]
     feats.loc[listed, "chosen"] = True
+    feats.loc[~listed & (feats["reason"] == ""), "reason"] = "not listed (looks like a view)"
     return ClassChoice(feats)
 
 

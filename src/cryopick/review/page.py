@@ -79,7 +79,7 @@ def read_class_verdicts(decisions_txt: str | os.PathLike[str]) -> tuple[str, dic
         values = line.split(None, len(header) - 1)  # the reason, last, may hold spaces
         row = dict(zip(header, values))
         verdicts[int(row["rlnClassNumber"])] = {"chosen": row["chosen"] == "True",
-                                                "reason": row["reason"].strip()}
+                                                "reason": row.get("reason", "").strip()}
     return source, verdicts
 
 

@@ -200,6 +200,35 @@ def test_a_view_far_denser_than_the_main_view_is_contamination(model, share):
     assert verdicts.loc[3, "chosen"] and verdicts.loc[1, "reason"].startswith("faint")
 
 
+def _two_species():
+    """Three views of a small particle (alike, below the same-view limit) holding most
+    particles, then a top and a side view of a large seven-lobed ring."""
+    small = [_blobs((0, -4, 2.2, 1), (0, 4, 2.2, 1), extra)
+             for extra in ((5, 0, 2, 0.8), (-5, 2, 2, 0.8), (4, 5, 2, 0.8))]
+    angles = np.arange(7) * 2 * np.pi / 7
+    ring = _blobs(*[(12 * np.sin(a), 12 * np.cos(a), 2.5, 0.9) for a in angles])
+    side = _blobs(*[(y, x, 2.5, 0.9) for y in (-4, 4) for x in (-12, -4, 4, 12)])
+    table = pd.DataFrame({"rlnClassNumber": range(1, 6),
+                          "rlnClassDistribution": [0.25, 0.22, 0.2, 0.12, 0.1],
+                          "rlnEstimatedResolution": [12.0] * 5})
+    return table, np.stack(small + [ring, side])
+
+
+def test_diversity_gives_the_second_species_a_template_before_more_views_of_the_first():
+    table, images = _two_species()
+    # the premise: the small particle's views are alike, and unlike the ring's
+    assert min(rotational_similarity(images[0], images[i]) for i in (1, 2)) > 0.55
+    assert max(rotational_similarity(images[0], images[i]) for i in (3, 4)) < 0.25
+
+    def chosen(diversity):
+        choice = choose_classes(table, images,
+                                SelectionCriteria(n_templates=2, diversity=diversity), GEOMETRY)
+        return choice.table.loc[choice.table["chosen"], "rlnClassNumber"].tolist()
+
+    assert chosen(0.0) == [1, 2]  # by score alone: two views of the small particle
+    assert chosen(1.0) == [1, 4]  # the ring's top view comes before a second small view
+
+
 def test_listed_classes_leave_a_verdict_on_every_class_that_the_review_page_reads(model, tmp_path):
     from cryopick.review.page import read_class_verdicts
     from cryopick.workflow.templates import _write_decisions

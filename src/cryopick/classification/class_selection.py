@@ -51,6 +51,9 @@ class SelectionCriteria:
     min_distribution: float = 0.01  # drop classes holding less than this fraction
     max_resolution_a: float = 30.0  # drop classes worse than this (see resolution_limit_a)
     max_similarity: float = 0.85  # a new template must correlate less with every kept one
+    diversity: float = 0.0  # rank candidates by score × (1 − diversity × best similarity to
+    #                         the views kept so far): a second species' views before more
+    #                         views of the first (0: by score alone)
     min_pmax_fraction: float = 0.25  # drop if mean Pmax < this × the best kept class's
     max_class_share: float = 0.8  # with 3 or more classes, one holding this share of the
     #                               particles is a collapsed classification, not a view
@@ -242,16 +245,22 @@ def choose_classes(table: pd.DataFrame, images: np.ndarray, criteria: SelectionC
         return _listed(feats, classes, criteria, geometry, images.shape[-1])
     _mark_junk(feats, criteria, geometry, images.shape[-1])
     kept: list[int] = []
-    for index in feats[feats["reason"] == ""].sort_values("score", ascending=False).index:
+    candidates = list(feats[feats["reason"] == ""].sort_values("score", ascending=False).index)
+    sims: dict[int, list[float]] = {index: [] for index in candidates}
+    while candidates:
+        index = max(candidates, key=lambda i: _marginal_score(feats, i, sims[i], criteria))
+        candidates.remove(index)
         if len(kept) == criteria.n_templates:
             feats.loc[index, "reason"] = "enough templates"
             continue
-        sims = [rotational_similarity(images[k], images[index]) for k in kept]
-        if sims and max(sims) >= criteria.max_similarity:
-            twin = feats.loc[kept[int(np.argmax(sims))], "rlnClassNumber"]
+        if sims[index] and max(sims[index]) >= criteria.max_similarity:
+            twin = feats.loc[kept[int(np.argmax(sims[index]))], "rlnClassNumber"]
             feats.loc[index, "reason"] = f"same view as class {twin}"
             continue
         kept.append(index)
+        if len(kept) < criteria.n_templates:
+            for other in candidates:
+                sims[other].append(rotational_similarity(images[index], images[other]))
         feats.loc[index, ["chosen", "reason"]] = [True, "distinct view" + (
             " (below the resolution limit, as every class is)" if feats.loc[index, "relaxed"]
             else "")]
@@ -259,6 +268,13 @@ def choose_classes(table: pd.DataFrame, images: np.ndarray, criteria: SelectionC
         raise NoTemplateError(ClassChoice(feats))
     _drop_contrast_outliers(feats, images, kept, criteria, geometry)
     return ClassChoice(feats)
+
+
+def _marginal_score(feats: pd.DataFrame, index: int, sims: list[float],
+                    criteria: SelectionCriteria) -> float:
+    """A candidate's score less the part the kept views already cover: × (1 − diversity ×
+    its best similarity to them). With diversity 0, candidates go in order of score."""
+    return float(feats.loc[index, "score"]) * (1.0 - criteria.diversity * max(sims, default=0.0))
 
 
 def _drop_contrast_outliers(feats: pd.DataFrame, images: np.ndarray, kept: list[int],

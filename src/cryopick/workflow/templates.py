@@ -73,7 +73,7 @@ def criteria_from_config(opts: Mapping[str, object]) -> SelectionCriteria:
     return SelectionCriteria(
         n_templates=int(opts["n_templates"]), min_distribution=float(opts["min_distribution"]),
         max_resolution_a=float(opts["max_resolution_a"]),
-        max_similarity=float(opts["max_similarity"]),
+        max_similarity=float(opts["max_similarity"]), diversity=float(opts.get("diversity", 0.0)),
         min_pmax_fraction=float(opts["min_pmax_fraction"]),
         max_class_share=float(opts.get("max_class_share", 0.8)),
         min_contrast_fraction=float(opts.get("min_contrast_fraction", 0.5)),

@@ -207,8 +207,7 @@ def _pairs_within_kd_tree(x: np.ndarray, y: np.ndarray, limit2: float
 
     pairs = cKDTree(np.column_stack([x, y]).astype(np.float64)).query_pairs(
         math.sqrt(limit2) * (1 + 1e-9) + 1e-9, output_type="ndarray")
-    i, j = pairs[:, 0].astype(np.int64), pairs[:, 1].astype(np.int64)
-    i, j = np.minimum(i, j), np.maximum(i, j)
+    i, j = pairs[:, 0].astype(np.int64), pairs[:, 1].astype(np.int64)  # i < j
     d2 = (x[i] - x[j]) ** 2 + (y[i] - y[j]) ** 2
     inside = d2 < limit2
     return i[inside], j[inside], d2[inside]

@@ -191,8 +191,8 @@ def _reasons(project: Path, model: Path, config: dict) -> dict[int, str]:
         return {0: f"(reasons not recomputed: {err})"}
     finally:
         os.chdir(cwd)
-    return {int(r.rlnClassNumber): f"{r.reason} (ranked by share × Pmax / resolution)"
-            for r in choice.table.itertuples()}
+    rank = "ranked by share × Pmax / resolution × (1 − diversity × likeness to those kept)"
+    return {int(r.rlnClassNumber): f"{r.reason} ({rank})" for r in choice.table.itertuples()}
 
 
 def _first_error(log: Path) -> str:

@@ -7,8 +7,9 @@ the classification says about it (too few particles, poor estimated resolution, 
 align poorly: a low mean ``rlnMaxValueProbDistribution`` against the best class's); when no
 class reaches the resolution limit, those that look like views are judged by their image
 alone (a classification low-resolution as a whole: images without CTF, large particles).
-The rest are ranked by share × mean Pmax / resolution and kept greedily while they are
-distinct views (best rotational cross-correlation with every kept class below a limit); a kept
+The rest are ranked by share × mean Pmax / resolution, each discounted by its likeness to the
+views kept so far (``diversity``: × (1 − diversity × best rotational cross-correlation with
+them)), and kept greedily while they are distinct views (that correlation below a limit); a kept
 class far denser than the main view (specks of contamination or ice) and then views much
 fainter than the strongest one left are dropped, as their FOMs would not compare. Chosen
 averages are re-centred on their centre of mass as RELION's ``--recenter`` does and written

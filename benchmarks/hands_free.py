@@ -191,7 +191,7 @@ def _reasons(project: Path, model: Path, config: dict) -> dict[int, str]:
         return {0: f"(reasons not recomputed: {err})"}
     finally:
         os.chdir(cwd)
-    rank = "ranked by share × Pmax / resolution × (1 − diversity × likeness to those kept)"
+    rank = "ranked by share × Pmax / resolution × (1 − likeness to those kept) ** diversity"
     return {int(r.rlnClassNumber): f"{r.reason} ({rank})" for r in choice.table.itertuples()}
 
 

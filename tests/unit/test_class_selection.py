@@ -229,6 +229,21 @@ def test_diversity_gives_the_second_species_a_template_before_more_views_of_the_
     assert chosen(1.0) == [1, 4]  # the ring's top view comes before a second small view
 
 
+def test_a_higher_diversity_prefers_a_rare_second_species_to_a_third_like_view():
+    table, images = _two_species()
+    table["rlnClassDistribution"] = [0.25, 0.22, 0.2, 0.06, 0.05]  # the ring is rare
+
+    def chosen(diversity):
+        choice = choose_classes(table, images,
+                                SelectionCriteria(n_templates=2, diversity=diversity), GEOMETRY)
+        return choice.table.loc[choice.table["chosen"], "rlnClassNumber"].tolist()
+
+    # class 3 is 0.58 like class 1 and holds 3.3x the ring top view's share (0.15 like it):
+    # 0.2 x 0.42 > 0.06 x 0.85 at diversity 1, but 0.2 x 0.42**2 < 0.06 x 0.85**2 at 2
+    assert chosen(1.0) == [1, 3]
+    assert chosen(2.0) == [1, 4]
+
+
 def test_listed_classes_leave_a_verdict_on_every_class_that_the_review_page_reads(model, tmp_path):
     from cryopick.review.page import read_class_verdicts
     from cryopick.workflow.templates import _write_decisions

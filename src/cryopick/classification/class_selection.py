@@ -8,8 +8,8 @@ align poorly: a low mean ``rlnMaxValueProbDistribution`` against the best class'
 class reaches the resolution limit, those that look like views are judged by their image
 alone (a classification low-resolution as a whole: images without CTF, large particles).
 The rest are ranked by share × mean Pmax / resolution, each discounted by its likeness to the
-views kept so far (``diversity``: × (1 − diversity × best rotational cross-correlation with
-them)), and kept greedily while they are distinct views (that correlation below a limit); a kept
+views kept so far (``diversity``: × (1 − best rotational cross-correlation with them) to the
+power ``diversity``), and kept greedily while they are distinct views (that correlation below a limit); a kept
 class far denser than the main view (specks of contamination or ice) and then views much
 fainter than the strongest one left are dropped, as their FOMs would not compare. Chosen
 averages are re-centred on their centre of mass as RELION's ``--recenter`` does and written
@@ -52,8 +52,8 @@ class SelectionCriteria:
     min_distribution: float = 0.01  # drop classes holding less than this fraction
     max_resolution_a: float = 30.0  # drop classes worse than this (see resolution_limit_a)
     max_similarity: float = 0.85  # a new template must correlate less with every kept one
-    diversity: float = 0.0  # rank candidates by score × (1 − diversity × best similarity to
-    #                         the views kept so far): a second species' views before more
+    diversity: float = 0.0  # rank candidates by score × (1 − best similarity to the views
+    #                         kept so far) ** diversity: a second species' views before more
     #                         views of the first (0: by score alone)
     min_pmax_fraction: float = 0.25  # drop if mean Pmax < this × the best kept class's
     max_class_share: float = 0.8  # with 3 or more classes, one holding this share of the
@@ -273,9 +273,12 @@ def choose_classes(table: pd.DataFrame, images: np.ndarray, criteria: SelectionC
 
 def _marginal_score(feats: pd.DataFrame, index: int, sims: list[float],
                     criteria: SelectionCriteria) -> float:
-    """A candidate's score less the part the kept views already cover: × (1 − diversity ×
-    its best similarity to them). With diversity 0, candidates go in order of score."""
-    return float(feats.loc[index, "score"]) * (1.0 - criteria.diversity * max(sims, default=0.0))
+    """A candidate's score less the part the kept views already cover: × (1 − its best
+    similarity to them) ** diversity. With diversity 0, candidates go in order of score; the
+    higher it is, the more a view close to a kept one (a third view of one species) gives way
+    to a fainter, unlike one (the first view of another)."""
+    free = max(1.0 - max(sims, default=0.0), 0.0)
+    return float(feats.loc[index, "score"]) * free ** criteria.diversity
 
 
 def _drop_contrast_outliers(feats: pd.DataFrame, images: np.ndarray, kept: list[int],

@@ -52,6 +52,18 @@ def lobed_view(rotation_deg: float, shift_px: tuple[float, float], lobe_px: floa
     return finish(image, seed)
 
 
+def shell_view(diameter_a: float, wall: float, blur_px: float, seed: int = 0) -> np.ndarray:
+    """A hollow shell's projection (every view is its top view): a disc with a bright rim,
+    the wall ``wall`` of the radius thick, blurred by ``blur_px``: rotationally symmetric and
+    flat along its rim, yet a particle."""
+    from scipy import ndimage
+
+    outer = diameter_a / (2 * PIXEL_A)
+    inner = outer * (1.0 - wall)
+    chord = np.sqrt(np.clip(outer**2 - _R**2, 0, None)) - np.sqrt(np.clip(inner**2 - _R**2, 0, None))
+    return finish(ndimage.gaussian_filter(chord, blur_px), seed)
+
+
 def junk(kind: str, size: float, seed: int = 0) -> np.ndarray:
     """One junk class average; ``size`` is its extent as a fraction of the mask diameter."""
     radius = size * MASK_R

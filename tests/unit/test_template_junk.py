@@ -7,12 +7,13 @@ estimated resolution, so that only what the class average shows can reject it.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import numpy as np
 import pandas as pd
 import pytest
-from class_junk import JUNK_KINDS, JUNK_SIZES, MASK_R, PIXEL_A, junk, lobed_view, views
+from class_junk import JUNK_KINDS, JUNK_SIZES, MASK_R, PIXEL_A, junk, lobed_view, shell_view, views
 
 from cryopick.classification.class_features import ClassGeometry
 from cryopick.classification.class_selection import NoTemplateError, SelectionCriteria, choose_classes
@@ -67,6 +68,23 @@ def test_views_whose_lobes_do_not_join_are_views_also_off_the_box_centre(shift_p
                             ClassGeometry(PIXEL_A, MASK_R, 0.9 * MASK_R))
     assert choice.table["reason"].isin(PASSED).all(), choice.table.to_dict("records")
     assert (choice.table["scattered"] < 0.05).all() and (choice.table["solvent"] < 0.1).all()
+
+
+@pytest.mark.parametrize("diameter_a", [110.0, 180.0])
+def test_a_hollow_shell_is_a_view_though_round_and_flat_along_its_rim(diameter_a):
+    shells = [shell_view(diameter_a, wall, blur, seed=i)
+              for i, (wall, blur) in enumerate([(0.3, 1.5), (0.3, 3.0), (0.45, 1.5)])]
+    table, stack = _model(shells, [0.4, 0.3, 0.3], [25.0] * 3)
+    criteria = SelectionCriteria(n_templates=1)
+    choice = choose_classes(table, stack, criteria, _geometry(diameter_a))
+    assert choice.table["reason"].isin(PASSED).all(), choice.table.to_dict("records")
+    # no in-plane structure, and the rim is a plateau: the radial dip alone tells them apart
+    assert (choice.table["anisotropy"] < 0.2).all() and (choice.table["plateau"] > 0.45).all()
+    assert (choice.table["radial_dip"] > 0.25).all()
+    flat = dataclasses.replace(criteria, limits=dataclasses.replace(criteria.limits,
+                                                                    hollow_dip=9.0))
+    with pytest.raises(NoTemplateError):
+        choose_classes(table, stack, flat, _geometry(diameter_a))
 
 
 @pytest.mark.parametrize("kind", JUNK_KINDS)

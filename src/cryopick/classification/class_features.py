@@ -25,7 +25,8 @@ does not depend on how many particles the class holds or on what the other class
   average dips inside the particle (a ring, a hollow top view); ``plateau``: the share of the
   density's outline where it stays within 20 % of its peak (a filled or cut disc is flat on
   top; the domains of a view are not). A view needs in-plane structure or a structured radial
-  profile, and no flat top; a featureless disc or blob fails one or the other.
+  profile, and no flat top unless its radial profile dips deep inside (a hollow shell's or
+  ring's bright rim is flat along the rim); a featureless disc or blob fails one or the other.
 
 Limits were set on simulated class averages (tests/class_junk.py) and on the demo's classes:
 views of particles 110-200 Å in a 200 Å mask have anisotropy 0.23-0.55 and plateau ≤ 0.36,
@@ -72,7 +73,8 @@ class FeatureLimits:
     max_anisotropy: float = 0.8  # no centred density at all: noise
     min_anisotropy: float = 0.2  # in-plane structure beyond the rotational average ...
     min_radial_dip: float = 0.15  # ... or a ring-like radial profile ...
-    max_plateau: float = 0.45  # ... and (either way) no flat top over its outline
+    max_plateau: float = 0.45  # ... and (either way) no flat top over its outline ...
+    hollow_dip: float = 0.18  # ... unless its radial profile dips this deep: a hollow view
 
 
 def lowpass(image: np.ndarray, pixel_a: float, resolution_a: float = LOWPASS_A) -> np.ndarray:
@@ -187,6 +189,7 @@ def junk_reason(features: dict[str, float], limits: FeatureLimits) -> str:
         return "blotchy solvent (empty ice, noise)"
     structured = f["anisotropy"] >= limits.min_anisotropy or \
         f["radial_dip"] >= limits.min_radial_dip
-    if not structured or f["plateau"] > limits.max_plateau:
+    hollow = f["radial_dip"] >= limits.hollow_dip  # a shell's or ring's bright rim is no flat top
+    if not structured or (f["plateau"] > limits.max_plateau and not hollow):
         return "featureless disc/blob"
     return ""

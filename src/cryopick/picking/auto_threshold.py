@@ -13,6 +13,11 @@ when it is symmetric, in between for skews in between. When fewer than ten peaks
 that cut, nothing stands out of the noise: the caller's fallback threshold is used instead,
 if it gave one (the workflow gives the optimisation pass's), so that a hands-free run does
 not end without picks.
+What stands out of the noise is not all particles: peaks on empty ice, ice gradients and
+the edges of contamination make a tail that falls from the cut, with the particles' mode above
+it, too low beside the noise mode to count as one of its modes. So the peaks above any cut
+but the fallback are searched for a valley of their own (:func:`_tail_valley`), and the cut
+moves up to it when one is found.
 The same rule works on any figure of merit with a noise mode (template and LoG picking).
 """
 
@@ -44,6 +49,7 @@ GAUSS_HWHM = 1.1774
 MIN_MODE_HEIGHT = 0.02  # a mode counts when its density reaches this × the highest mode's
 MIN_ABOVE_NULL = 10  # fewer peaks above the null cut: nothing stands out of the noise
 MIN_PEAKS = 10  # fewer peaks: no distribution to read a threshold from
+MIN_TAIL_ABOVE = 0.4  # a valley above the cut leaves this share of the peaks above the cut
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,6 +68,8 @@ class ThresholdChoice:
                "mixture": "where a two-Gaussian mixture's upper component overtakes the noise",
                "fallback": f"the fallback: fewer than {MIN_ABOVE_NULL} peaks stand out of the "
                            "noise null",
+               "tail valley": "the valley between junk and particles among the peaks that "
+                              "stand out of the noise",
                "too few": f"too few peaks for an automatic threshold (fewer than {MIN_PEAKS}): "
                           "the fallback, or every peak kept",
                }.get(self.method, "one noise peak expected above it (noise null)")
@@ -99,6 +107,34 @@ def _valley(foms: np.ndarray, grid: np.ndarray, density: np.ndarray,
             below >= 0.1 * len(foms) and len(foms) - below >= max(10, 0.01 * len(foms))
         if real:
             return valley
+    return None
+
+
+def _tail_valley(foms: np.ndarray, cut: float, drop: float = 0.8) -> float | None:
+    """The first real valley of the density of the peaks at or above ``cut``, or None.
+
+    The density is the peaks' own (Silverman's bandwidth of those peaks), on a grid from the
+    cut to their 99.5th percentile; the cut's end counts as a maximum where the density falls
+    from it (a tail of junk). A valley is real when the density drops by 20 % from both
+    neighbouring maxima, with at least ``MIN_ABOVE_NULL`` peaks below it and at least
+    ``max(MIN_ABOVE_NULL, MIN_TAIL_ABOVE ×`` the peaks above the cut``)`` above it: most of
+    what stands out of the noise is particles, and a bump of a few strong outliers is not.
+    """
+    tail = foms[foms >= cut]
+    if len(tail) < 2 * MIN_ABOVE_NULL:
+        return None
+    grid = np.linspace(cut, float(np.percentile(tail, 99.5)), 256)
+    density = _density(tail, grid)
+    inner = (density[1:-1] > density[:-2]) & (density[1:-1] >= density[2:])
+    maxima = ([0] if density[0] >= density[1] else []) + list(np.flatnonzero(inner) + 1)
+    for i, left in enumerate(maxima):
+        for right in maxima[i + 1:]:
+            valley = left + int(np.argmin(density[left:right + 1]))
+            below = int(np.sum(tail < grid[valley]))
+            if density[valley] <= drop * min(density[left], density[right]) and \
+                    below >= MIN_ABOVE_NULL and \
+                    len(tail) - below >= max(MIN_ABOVE_NULL, MIN_TAIL_ABOVE * len(tail)):
+                return float(grid[valley])
     return None
 
 
@@ -221,6 +257,9 @@ def choose_threshold(foms: np.ndarray, fallback: float | None = None) -> Thresho
         choice = ThresholdChoice(float(fallback), "fallback", noise_mode, noise_sd, len(foms))
     else:
         choice = ThresholdChoice(null_cut, "null", noise_mode, noise_sd, len(foms))
+    above_junk = None if choice.method == "fallback" else _tail_valley(foms, choice.threshold)
+    if above_junk is not None:
+        choice = dataclasses.replace(choice, threshold=above_junk, method="tail valley")
     logger.info("%s", choice.describe())
     return choice
 

@@ -66,6 +66,22 @@ def test_a_symmetric_noise_mode_does_not_push_the_cut_into_the_particles():
     assert kept / len(particles) > 0.95 and noise_kept <= 10, (choice, kept, noise_kept)
 
 
+def test_a_tail_of_junk_above_the_noise_is_cut_at_its_own_valley():
+    # as a sparse set with much empty ice and contamination: a narrow noise mode, a tail of
+    # junk peaks falling from it, and the particles' mode above, far lower than the noise's
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        noise = rng.gumbel(-0.8, 0.06, 4000)
+        junk = -0.45 + rng.exponential(0.2, 150)
+        particles = rng.normal(1.0, 0.3, 150)
+        choice = choose_threshold(np.concatenate([noise, junk, particles]))
+        assert choice.method == "tail valley", choice
+        assert "between junk and particles" in choice.describe()
+        kept = np.sum(particles >= choice.threshold)
+        wrong = np.sum(junk >= choice.threshold) + np.sum(noise >= choice.threshold)
+        assert kept >= 0.95 * len(particles) and wrong <= 0.1 * len(junk), (choice, kept, wrong)
+
+
 def test_the_choice_round_trips_and_is_drawn(tmp_path):
     rng = np.random.default_rng(2)
     foms = np.concatenate([rng.gumbel(-1, 0.2, 500), rng.normal(1, 0.3, 100)])

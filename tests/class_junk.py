@@ -60,7 +60,8 @@ def shell_view(diameter_a: float, wall: float, blur_px: float, seed: int = 0) ->
 
     outer = diameter_a / (2 * PIXEL_A)
     inner = outer * (1.0 - wall)
-    chord = np.sqrt(np.clip(outer**2 - _R**2, 0, None)) - np.sqrt(np.clip(inner**2 - _R**2, 0, None))
+    chord = np.sqrt(np.clip(outer**2 - _R**2, 0, None)) - \
+        np.sqrt(np.clip(inner**2 - _R**2, 0, None))
     return finish(ndimage.gaussian_filter(chord, blur_px), seed)
 
 

@@ -13,7 +13,8 @@ import functools
 import numpy as np
 import pandas as pd
 import pytest
-from class_junk import JUNK_KINDS, JUNK_SIZES, MASK_R, PIXEL_A, junk, lobed_view, shell_view, views
+from class_junk import (JUNK_KINDS, JUNK_SIZES, MASK_R, PIXEL_A, junk, lobed_view, shell_view,
+                        views)
 
 from cryopick.classification.class_features import ClassGeometry
 from cryopick.classification.class_selection import NoTemplateError, SelectionCriteria, choose_classes

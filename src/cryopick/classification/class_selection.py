@@ -9,9 +9,9 @@ class reaches the resolution limit, those that look like views are judged by the
 alone (a classification low-resolution as a whole: images without CTF, large particles).
 The rest are ranked by share × mean Pmax / resolution, each discounted by its likeness to the
 views kept so far (``diversity``: × (1 − best rotational cross-correlation with them) to the
-power ``diversity``), and kept greedily while they are distinct views (that correlation below a limit); a kept
-class far denser than the main view (specks of contamination or ice) and then views much
-fainter than the strongest one left are dropped, as their FOMs would not compare. Chosen
+power ``diversity``), and kept greedily while they are distinct views (that correlation below
+a limit); a kept class far denser than the main view (specks of contamination or ice) and then
+views much fainter than the strongest one left are dropped, as their FOMs would not compare. Chosen
 averages are re-centred on their centre of mass as RELION's ``--recenter`` does and written
 as ``class_averages.star`` + ``class_averages.mrcs``.
 """

@@ -110,6 +110,12 @@ def _valley(foms: np.ndarray, grid: np.ndarray, density: np.ndarray,
     return None
 
 
+def _inner_maxima(density: np.ndarray) -> np.ndarray:
+    """Grid indices of the density's local maxima, its ends left out."""
+    inner = (density[1:-1] > density[:-2]) & (density[1:-1] >= density[2:])
+    return np.flatnonzero(inner) + 1
+
+
 def _tail_valley(foms: np.ndarray, cut: float, drop: float = 0.8) -> float | None:
     """The first real valley of the density of the peaks at or above ``cut``, or None.
 
@@ -125,8 +131,7 @@ def _tail_valley(foms: np.ndarray, cut: float, drop: float = 0.8) -> float | Non
         return None
     grid = np.linspace(cut, float(np.percentile(tail, 99.5)), 256)
     density = _density(tail, grid)
-    inner = (density[1:-1] > density[:-2]) & (density[1:-1] >= density[2:])
-    maxima = ([0] if density[0] >= density[1] else []) + list(np.flatnonzero(inner) + 1)
+    maxima = ([0] if density[0] >= density[1] else []) + list(_inner_maxima(density))
     for i, left in enumerate(maxima):
         for right in maxima[i + 1:]:
             valley = left + int(np.argmin(density[left:right + 1]))
@@ -232,8 +237,7 @@ def choose_threshold(foms: np.ndarray, fallback: float | None = None) -> Thresho
     grid = np.linspace(low, high, 512)
     bulk = foms[(foms >= low) & (foms <= high)]
     density = _density(bulk, grid)
-    inner = (density[1:-1] > density[:-2]) & (density[1:-1] >= density[2:])
-    modes = np.flatnonzero(inner) + 1
+    modes = _inner_maxima(density)
     modes = modes[density[modes] >= MIN_MODE_HEIGHT * density.max()]
     if len(modes) == 0:
         modes = np.array([int(np.argmax(density))])

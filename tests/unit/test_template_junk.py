@@ -16,7 +16,7 @@ import pytest
 from class_junk import (JUNK_KINDS, JUNK_SIZES, MASK_R, PIXEL_A, junk, lobed_view, shell_view,
                         views)
 
-from cryopick.classification.class_features import ClassGeometry
+from cryopick.classification.class_features import ClassGeometry, FeatureLimits, junk_reason
 from cryopick.classification.class_selection import NoTemplateError, SelectionCriteria, choose_classes
 
 SHARES = (0.05, 0.4, 0.7)
@@ -86,6 +86,18 @@ def test_a_hollow_shell_is_a_view_though_round_and_flat_along_its_rim(diameter_a
                                                                     hollow_dip=9.0))
     with pytest.raises(NoTemplateError):
         choose_classes(table, stack, flat, _geometry(diameter_a))
+
+
+def test_a_shallow_textured_shell_view_is_structured_and_a_flat_disc_is_not():
+    # features measured on two classes of one simulated project (150 Å shell, 1.6 Å/px): the
+    # shell's top view dips by 0.12 at 25 Å, the featureless disc of empty-ice picks does not
+    common = {"snr": 100.0, "scattered": 0.0, "edge": 0.0, "offcentre": 0.05, "solvent": 0.0}
+    shell = {**common, "anisotropy": 0.135, "radial_dip": 0.124, "plateau": 0.362}
+    disc = {**common, "anisotropy": 0.151, "radial_dip": 0.001, "plateau": 0.599}
+    limits = FeatureLimits()
+    assert junk_reason(shell, limits) == ""
+    assert junk_reason(disc, limits) == "featureless disc/blob"
+    assert junk_reason(shell, dataclasses.replace(limits, min_radial_dip=0.15)) != ""
 
 
 @pytest.mark.parametrize("kind", JUNK_KINDS)

@@ -1,0 +1,130 @@
+"""The later held-out batches of the hands-free corpus (the sixth on), each defined together
+and committed before it was run; see :mod:`cryopick.simulate.presets` for the splits."""
+
+from __future__ import annotations
+
+from cryopick.simulate.config import Species
+from cryopick.simulate.corpus import DIRTY, Dataset, sim_config
+
+__all__ = ["LATER_BATCHES"]
+
+# one entry per data set, alike by design: the simulation, its seed, its split and its point
+LATER_BATCHES: dict[str, Dataset] = {
+    # the sixth held-out batch: defined together, after the fifth batch was run and the cost
+    # of its collapsed 2D classification measured; 20 micrographs each
+    "heldout6_shell_small_dirty": Dataset(
+        sim_config(20, 1800, 1800, 0.8, 35, 115.0, 600.0, shape="shell", **DIRTY),
+        81, "seen", "hollow shell 115 Å at 0.8 Å/px: contamination of every size, strong "
+                       "ice gradient, carbon on 3 micrographs"),
+    "heldout6_rod_large_flipped": Dataset(
+        sim_config(20, 1600, 1600, 2.1, 14, 270.0, 500.0, shape="elongated", ctf_mode="flipped",
+                   ice_gradient=0.8),
+        82, "seen", "elongated rod 270 Å at 2.1 Å/px, phase-flipped, ice gradient"),
+    "heldout6_two_species_ring_empty": Dataset(
+        sim_config(20, 1800, 1800, 1.4, 22, 160.0, 550.0,
+                   second_species=Species("ring", 200.0, 0.4), empty_fraction=0.45,
+                   n_specks=(4, 10)),
+        83, "seen", "two species (160 Å asymmetric, 200 Å C7 ring), 45 % empty ice"),
+    "heldout6_dumbbell_nonsquare_no_ctf": Dataset(
+        sim_config(20, 2048, 1400, 1.1, 24, 170.0, 450.0, shape="dumbbell", ctf_mode="none",
+                   ice_gradient=1.0),
+        84, "seen", "dumbbell 170 Å at 1.1 Å/px, 2048 × 1400 px, images without CTF"),
+    "heldout6_asym_dirty": Dataset(
+        sim_config(20, 1800, 1800, 1.3, 26, 180.0, 700.0, **DIRTY),
+        85, "seen", "asymmetric 180 Å at 1.3 Å/px: contamination of every size, strong ice "
+                       "gradient, carbon on 3 micrographs"),
+    "heldout6_ring_crowded_low_snr": Dataset(
+        sim_config(20, 1800, 1800, 1.0, 50, 150.0, 200.0, shape="ring", min_separation=0.9),
+        86, "seen", "C7 ring 150 Å at 1.0 Å/px at low SNR, crowded (touching)"),
+    "heldout6_dumbbell_sparse_carbon": Dataset(
+        sim_config(20, 1800, 1800, 1.6, 16, 220.0, 500.0, shape="dumbbell", empty_fraction=0.35,
+                   n_carbon=3, n_contaminations=(1, 3)),
+        87, "seen", "dumbbell 220 Å at 1.6 Å/px, 35 % empty ice, carbon on 3 micrographs"),
+    # the seventh held-out batch: defined together, after the sixth batch was run and its
+    # two-species set's templates (all of one species) looked at; 20 micrographs each
+    "heldout7_two_species_rod_ring": Dataset(
+        sim_config(20, 1800, 1800, 1.3, 24, 200.0, 550.0, shape="elongated",
+                   second_species=Species("ring", 170.0, 0.45), empty_fraction=0.4,
+                   n_specks=(4, 10)),
+        91, "seen", "two species (200 Å rod, 170 Å C7 ring), 40 % empty ice"),
+    "heldout7_ring_small_nonsquare_no_ctf": Dataset(
+        sim_config(20, 2048, 1536, 0.75, 40, 110.0, 500.0, shape="ring", ctf_mode="none"),
+        92, "seen", "C7 ring 110 Å at 0.75 Å/px, 2048 × 1536 px, images without CTF"),
+    "heldout7_shell_large_dirty": Dataset(
+        sim_config(20, 1600, 1600, 2.0, 14, 260.0, 550.0, shape="shell", **DIRTY),
+        93, "seen", "hollow shell 260 Å at 2.0 Å/px: contamination of every size, strong "
+                       "ice gradient, carbon on 3 micrographs"),
+    "heldout7_dumbbell_crowded": Dataset(
+        sim_config(20, 1800, 1800, 1.2, 40, 160.0, 450.0, shape="dumbbell", min_separation=0.9),
+        94, "seen", "dumbbell 160 Å at 1.2 Å/px, crowded (touching)"),
+    "heldout7_two_species_shell_dumbbell": Dataset(
+        sim_config(20, 1800, 1800, 1.5, 22, 140.0, 550.0, shape="shell",
+                   second_species=Species("dumbbell", 210.0, 0.35), empty_fraction=0.45,
+                   n_contaminations=(1, 3)),
+        95, "seen", "two species (140 Å hollow shell, 210 Å dumbbell), 45 % empty ice"),
+    "heldout7_asym_low_snr_flipped": Dataset(
+        sim_config(20, 1800, 1800, 1.0, 30, 150.0, 250.0, ctf_mode="flipped", ice_gradient=1.0),
+        96, "seen", "asymmetric 150 Å at 1.0 Å/px at low SNR, phase-flipped, ice gradient"),
+    "heldout7_rod_sparse_carbon": Dataset(
+        sim_config(20, 1800, 1800, 1.7, 12, 230.0, 500.0, shape="elongated", empty_fraction=0.3,
+                   n_carbon=3, n_contaminations=(1, 3)),
+        97, "seen", "elongated rod 230 Å at 1.7 Å/px, sparse, 30 % empty ice, carbon on 3 "
+                       "micrographs"),
+    # the eighth batch: defined after the seventh was run and looked at
+    "heldout8_asym_easy": Dataset(
+        sim_config(20, 1800, 1800, 1.1, 30, 180.0, 1500.0, n_contaminations=(0, 1),
+                   n_specks=(1, 3), carbon_edge=False),
+        101, "seen", "asymmetric 180 Å at 1.1 Å/px at the demo's SNR, clean ice, no carbon"),
+    "heldout8_two_species_asym_ring_empty": Dataset(
+        sim_config(20, 1800, 1800, 1.25, 22, 140.0, 500.0,
+                   second_species=Species("ring", 240.0, 0.4), empty_fraction=0.45,
+                   n_specks=(4, 10)),
+        102, "seen", "two species (140 Å asymmetric, 240 Å C7 ring), 45 % empty ice"),
+    "heldout8_shell_small_nonsquare": Dataset(
+        sim_config(20, 2048, 1440, 0.7, 35, 105.0, 700.0, shape="shell"),
+        103, "seen", "hollow shell 105 Å at 0.7 Å/px on 2048 × 1440 px micrographs"),
+    "heldout8_dumbbell_large_no_ctf": Dataset(
+        sim_config(20, 1400, 1400, 2.2, 12, 280.0, 500.0, shape="dumbbell", ctf_mode="none"),
+        104, "seen", "dumbbell 280 Å at 2.2 Å/px, images without CTF"),
+    "heldout8_rod_dirty": Dataset(
+        sim_config(20, 1800, 1800, 1.4, 24, 190.0, 450.0, shape="elongated", **DIRTY),
+        105, "seen", "elongated rod 190 Å at 1.4 Å/px: contamination of every size, strong "
+                        "ice gradient, carbon on 3 micrographs"),
+    "heldout8_ring_crowded_flipped": Dataset(
+        sim_config(20, 1800, 1800, 1.0, 45, 150.0, 400.0, shape="ring", min_separation=0.95,
+                   ctf_mode="flipped"),
+        106, "seen", "C7 ring 150 Å at 1.0 Å/px, crowded (touching), phase-flipped"),
+    "heldout8_two_species_rod_shell": Dataset(
+        sim_config(20, 1800, 1800, 1.6, 18, 250.0, 350.0, shape="elongated",
+                   second_species=Species("shell", 150.0, 0.4), empty_fraction=0.4,
+                   n_contaminations=(1, 3)),
+        107, "seen", "two species (250 Å rod, 150 Å hollow shell), 40 % empty ice, low SNR"),
+    # the ninth batch: defined after the eighth was run and its shell's top view looked at
+    "heldout9_ring_small_nonsquare": Dataset(
+        sim_config(20, 2048, 1600, 0.8, 40, 120.0, 1200.0, shape="ring", n_contaminations=(0, 2)),
+        111, "heldout", "C7 ring 120 Å at 0.8 Å/px on 2048 × 1600 px micrographs, near clean"),
+    "heldout9_two_species_dumbbell_ring_empty": Dataset(
+        sim_config(20, 1800, 1800, 1.4, 20, 190.0, 500.0, shape="dumbbell",
+                   second_species=Species("ring", 130.0, 0.4), empty_fraction=0.45),
+        112, "heldout", "two species (190 Å dumbbell, 130 Å C7 ring), 45 % empty ice"),
+    "heldout9_shell_large_no_ctf": Dataset(
+        sim_config(20, 1400, 1400, 2.0, 12, 300.0, 450.0, shape="shell", ctf_mode="none"),
+        113, "heldout", "hollow shell 300 Å at 2.0 Å/px, images without CTF"),
+    "heldout9_rod_crowded_flipped": Dataset(
+        sim_config(20, 1800, 1800, 1.2, 40, 160.0, 450.0, shape="elongated", min_separation=0.9,
+                   ctf_mode="flipped"),
+        114, "heldout", "elongated rod 160 Å at 1.2 Å/px, crowded (touching), phase-flipped"),
+    "heldout9_asym_dirty_low_snr": Dataset(
+        sim_config(20, 1800, 1800, 1.5, 22, 220.0, 350.0, **DIRTY),
+        115, "heldout", "asymmetric 220 Å at 1.5 Å/px at low SNR: contamination of every size, "
+                        "strong ice gradient, carbon on 3 micrographs"),
+    "heldout9_dumbbell_easy": Dataset(
+        sim_config(20, 1800, 1800, 1.0, 30, 150.0, 1400.0, shape="dumbbell", n_specks=(1, 3),
+                   carbon_edge=False),
+        116, "heldout", "dumbbell 150 Å at 1.0 Å/px near the demo's SNR, no carbon"),
+    "heldout9_shell_sparse_carbon": Dataset(
+        sim_config(20, 1800, 1800, 1.4, 12, 180.0, 500.0, shape="shell", empty_fraction=0.3,
+                   n_carbon=3, n_contaminations=(1, 3)),
+        117, "heldout", "hollow shell 180 Å at 1.4 Å/px, sparse, 30 % empty ice, carbon on 3 "
+                        "micrographs"),
+}

@@ -260,3 +260,23 @@ def test_listed_classes_leave_a_verdict_on_every_class_that_the_review_page_read
     assert {c for c, v in verdicts.items() if v["chosen"]} == {2, 5}
     assert verdicts[1]["reason"] == "not listed (looks like a view)"
     assert verdicts[5]["reason"].startswith("listed (looks like:")
+
+
+def test_a_faint_view_unlike_every_other_is_a_lighter_species_and_stays():
+    """A ring of two thirds of a dumbbell's diameter carries about a third of its mass: its top
+    view is faint beside the dumbbell's, but no other template finds rings. A faint view unlike
+    every other kept view is kept; a faint view like another (test above) is not."""
+    table, images = _two_species()
+    images = images[[0, 3]].copy()
+    table = table.iloc[[0, 3]].reset_index(drop=True).assign(rlnClassNumber=[1, 2],
+                                                             rlnClassDistribution=[0.5, 0.2])
+    images[1] *= 0.3 * np.sqrt(np.mean(images[0] ** 2) / np.mean(images[1] ** 2))
+    assert rotational_similarity(images[0], images[1]) < 0.25  # the premise: unlike views
+    choice = choose_classes(table, images, SelectionCriteria(n_templates=4), GEOMETRY)
+    verdicts = choice.table.set_index("rlnClassNumber")
+    assert verdicts.loc[2, "chosen"]
+    assert verdicts.loc[2, "reason"].startswith("distinct view of a lighter species")
+    strict = choose_classes(table, images, SelectionCriteria(n_templates=4, species_similarity=0),
+                            GEOMETRY)
+    verdicts = strict.table.set_index("rlnClassNumber")
+    assert not verdicts.loc[2, "chosen"] and verdicts.loc[2, "reason"].startswith("faint")

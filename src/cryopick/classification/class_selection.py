@@ -61,6 +61,9 @@ class SelectionCriteria:
     min_contrast_fraction: float = 0.5  # drop a view whose RMS over the particle disc is
     #                                     below this × the strongest kept view's: faint,
     #                                     mostly empty ice (its FOMs would dwarf the others')
+    species_similarity: float = 0.4  # ... unless its best rotational similarity to the other
+    #                                  kept views is below this: a lighter species' view, whose
+    #                                  particles the other templates would miss (0: no exception)
     max_contrast_ratio: float = 4.0  # drop, first, a view whose RMS over the particle disc is
     #                                  above this × the main view's (the kept view holding
     #                                  most particles): denser than any view of the particle,
@@ -295,7 +298,10 @@ def _drop_contrast_outliers(feats: pd.DataFrame, images: np.ndarray, kept: list[
     left averages few particles with many empty-ice picks, and template picking divides each
     reference's FOM by that reference's expected excess for a perfect match (RELION's E − 1,
     which scales with the template's power): a faint template's FOMs would come out several
-    times larger than the others' on noise alone.
+    times larger than the others' on noise alone. A faint view unlike every other view left
+    (rotational similarity below ``species_similarity``) is kept: a lighter second species
+    (a ring beside a dumbbell of 1.5× its diameter), whose particles no other template finds.
+    A faint view like another one adds few particles the other finds and its noise.
     """
     n = images.shape[-1]
     yy, xx = np.mgrid[:n, :n] - n // 2
@@ -314,9 +320,17 @@ def _drop_contrast_outliers(feats: pd.DataFrame, images: np.ndarray, kept: list[
             left.append(index)
     strongest = max((rms[i] for i in left), default=0.0)
     for index in left:
-        if rms[index] < criteria.min_contrast_fraction * strongest:
+        if rms[index] >= criteria.min_contrast_fraction * strongest:
+            continue
+        faint = f"{rms[index] / strongest:.2f} of the strongest view's contrast"
+        alike = max((rotational_similarity(images[index], images[i]) for i in left
+                     if i != index), default=1.0)
+        if alike < criteria.species_similarity:
+            feats.loc[index, "reason"] = (f"distinct view of a lighter species ({faint}, but "
+                                          f"unlike every other view: similarity {alike:.2f})")
+        else:
             feats.loc[index, ["chosen", "reason"]] = [
-                False, f"faint ({rms[index] / strongest:.2f} of the strongest view's contrast)"]
+                False, f"faint ({faint}; similarity {alike:.2f} to another view)"]
 
 
 def _listed(feats: pd.DataFrame, classes: list[int], criteria: SelectionCriteria,

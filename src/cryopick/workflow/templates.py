@@ -77,6 +77,7 @@ def criteria_from_config(opts: Mapping[str, object]) -> SelectionCriteria:
         min_pmax_fraction=float(opts["min_pmax_fraction"]),
         max_class_share=float(opts.get("max_class_share", 0.8)),
         min_contrast_fraction=float(opts.get("min_contrast_fraction", 0.5)),
+        species_similarity=float(opts.get("species_similarity", 0.4)),
         max_contrast_ratio=float(opts.get("max_contrast_ratio", 4.0)), limits=limits)
 
 

@@ -102,29 +102,55 @@ LATER_BATCHES: dict[str, Dataset] = {
     # the ninth batch: defined after the eighth was run and its shell's top view looked at
     "heldout9_ring_small_nonsquare": Dataset(
         sim_config(20, 2048, 1600, 0.8, 40, 120.0, 1200.0, shape="ring", n_contaminations=(0, 2)),
-        111, "heldout", "C7 ring 120 Å at 0.8 Å/px on 2048 × 1600 px micrographs, near clean"),
+        111, "seen", "C7 ring 120 Å at 0.8 Å/px on 2048 × 1600 px micrographs, near clean"),
     "heldout9_two_species_dumbbell_ring_empty": Dataset(
         sim_config(20, 1800, 1800, 1.4, 20, 190.0, 500.0, shape="dumbbell",
                    second_species=Species("ring", 130.0, 0.4), empty_fraction=0.45),
-        112, "heldout", "two species (190 Å dumbbell, 130 Å C7 ring), 45 % empty ice"),
+        112, "seen", "two species (190 Å dumbbell, 130 Å C7 ring), 45 % empty ice"),
     "heldout9_shell_large_no_ctf": Dataset(
         sim_config(20, 1400, 1400, 2.0, 12, 300.0, 450.0, shape="shell", ctf_mode="none"),
-        113, "heldout", "hollow shell 300 Å at 2.0 Å/px, images without CTF"),
+        113, "seen", "hollow shell 300 Å at 2.0 Å/px, images without CTF"),
     "heldout9_rod_crowded_flipped": Dataset(
         sim_config(20, 1800, 1800, 1.2, 40, 160.0, 450.0, shape="elongated", min_separation=0.9,
                    ctf_mode="flipped"),
-        114, "heldout", "elongated rod 160 Å at 1.2 Å/px, crowded (touching), phase-flipped"),
+        114, "seen", "elongated rod 160 Å at 1.2 Å/px, crowded (touching), phase-flipped"),
     "heldout9_asym_dirty_low_snr": Dataset(
         sim_config(20, 1800, 1800, 1.5, 22, 220.0, 350.0, **DIRTY),
-        115, "heldout", "asymmetric 220 Å at 1.5 Å/px at low SNR: contamination of every size, "
-                        "strong ice gradient, carbon on 3 micrographs"),
+        115, "seen", "asymmetric 220 Å at 1.5 Å/px at low SNR: contamination of every size, "
+                     "strong ice gradient, carbon on 3 micrographs"),
     "heldout9_dumbbell_easy": Dataset(
         sim_config(20, 1800, 1800, 1.0, 30, 150.0, 1400.0, shape="dumbbell", n_specks=(1, 3),
                    carbon_edge=False),
-        116, "heldout", "dumbbell 150 Å at 1.0 Å/px near the demo's SNR, no carbon"),
+        116, "seen", "dumbbell 150 Å at 1.0 Å/px near the demo's SNR, no carbon"),
     "heldout9_shell_sparse_carbon": Dataset(
         sim_config(20, 1800, 1800, 1.4, 12, 180.0, 500.0, shape="shell", empty_fraction=0.3,
                    n_carbon=3, n_contaminations=(1, 3)),
-        117, "heldout", "hollow shell 180 Å at 1.4 Å/px, sparse, 30 % empty ice, carbon on 3 "
-                        "micrographs"),
+        117, "seen", "hollow shell 180 Å at 1.4 Å/px, sparse, 30 % empty ice, carbon on 3 "
+                     "micrographs"),
+    # the tenth batch: defined after the ninth was run and its light second species looked at
+    "heldout10_asym_small_fine": Dataset(
+        sim_config(20, 1800, 1800, 0.7, 40, 100.0, 600.0, n_contaminations=(1, 3)),
+        121, "heldout", "asymmetric 100 Å at 0.7 Å/px"),
+    "heldout10_two_species_ring_dumbbell_empty": Dataset(
+        sim_config(20, 1800, 1800, 1.3, 20, 200.0, 500.0, shape="ring",
+                   second_species=Species("dumbbell", 120.0, 0.4), empty_fraction=0.45),
+        122, "heldout", "two species (200 Å C7 ring, 120 Å dumbbell), 45 % empty ice"),
+    "heldout10_rod_large_no_ctf": Dataset(
+        sim_config(20, 1400, 1400, 2.2, 12, 280.0, 450.0, shape="elongated", ctf_mode="none"),
+        123, "heldout", "elongated rod 280 Å at 2.2 Å/px, images without CTF"),
+    "heldout10_shell_nonsquare_dirty": Dataset(
+        sim_config(20, 2048, 1500, 1.2, 26, 170.0, 600.0, shape="shell", **DIRTY),
+        124, "heldout", "hollow shell 170 Å at 1.2 Å/px, 2048 × 1500 px: contamination of "
+                        "every size, strong ice gradient, carbon on 3 micrographs"),
+    "heldout10_dumbbell_crowded_low_snr": Dataset(
+        sim_config(20, 1800, 1800, 1.0, 45, 160.0, 250.0, shape="dumbbell", min_separation=0.9),
+        125, "heldout", "dumbbell 160 Å at 1.0 Å/px at low SNR, crowded (touching)"),
+    "heldout10_ring_sparse_flipped": Dataset(
+        sim_config(20, 1800, 1800, 1.5, 12, 180.0, 500.0, shape="ring", empty_fraction=0.3,
+                   ctf_mode="flipped"),
+        126, "heldout", "C7 ring 180 Å at 1.5 Å/px, sparse, 30 % empty ice, phase-flipped"),
+    "heldout10_asym_gradient_easy": Dataset(
+        sim_config(20, 1800, 1800, 1.6, 24, 210.0, 1200.0, ice_gradient=1.5, n_carbon=2),
+        127, "heldout", "asymmetric 210 Å at 1.6 Å/px, near clean but a strong ice gradient, "
+                        "carbon on 2 micrographs"),
 }

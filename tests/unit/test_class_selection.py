@@ -192,7 +192,7 @@ def test_a_view_far_denser_than_the_main_view_is_contamination(model, share):
     choice = choose_classes(table, images, SelectionCriteria(n_templates=4), GEOMETRY)
     verdicts = choice.table.set_index("rlnClassNumber")
     assert sorted(verdicts.index[verdicts["chosen"]]) == [1, 2]
-    assert verdicts.loc[3, "reason"].startswith("far denser than the main view")
+    assert verdicts.loc[3, "reason"].startswith("far denser than the typical view")
     # within the ratio a denser view stays, and it is the fainter views that go (as before)
     choice = choose_classes(table, images, SelectionCriteria(n_templates=4,
                                                              max_contrast_ratio=10.0), GEOMETRY)
@@ -280,3 +280,24 @@ def test_a_faint_view_unlike_every_other_is_a_lighter_species_and_stays():
                             GEOMETRY)
     verdicts = strict.table.set_index("rlnClassNumber")
     assert not verdicts.loc[2, "chosen"] and verdicts.loc[2, "reason"].startswith("faint")
+    images[1] *= 0.15 / 0.3  # fainter than a quarter (1 / max_contrast_ratio): empty ice
+    choice = choose_classes(table, images, SelectionCriteria(n_templates=4), GEOMETRY)
+    verdicts = choice.table.set_index("rlnClassNumber")
+    assert not verdicts.loc[2, "chosen"] and verdicts.loc[2, "reason"].startswith("faint")
+
+
+def test_contrast_is_judged_against_the_typical_view_not_the_largest_class(model):
+    """The class holding the largest share may be a faint one, mostly empty ice; three
+    views alike in contrast, each 6× denser than it, are the particle, not specks. They stay
+    and the faint class goes."""
+    table, images, _ = read_class_averages("Class2D/job008/run_it025_model.star")
+    table["rlnClassDistribution"] = [0.12, 0.12, 0.11, 0.2, 0.1, 0.095, 0.005, 0.05]
+    images = images.copy()
+    angles = np.arange(5) * 2 * np.pi / 5
+    images[3] = _blobs(*[(10 * np.sin(a), 10 * np.cos(a), 2.5, 1) for a in angles])
+    scale = np.sqrt(np.mean(images[0] ** 2) / np.mean(images[3] ** 2))
+    images[3] *= scale / 6.0
+    choice = choose_classes(table, images, SelectionCriteria(n_templates=4), GEOMETRY)
+    verdicts = choice.table.set_index("rlnClassNumber")
+    assert sorted(verdicts.index[verdicts["chosen"]]) == [1, 2, 3]
+    assert verdicts.loc[4, "reason"].startswith("faint")

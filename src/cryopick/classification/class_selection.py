@@ -10,7 +10,7 @@ alone (a classification low-resolution as a whole: images without CTF, large par
 The rest are ranked by share × mean Pmax / resolution, each discounted by its likeness to the
 views kept so far (``diversity``: × (1 − best rotational cross-correlation with them) to the
 power ``diversity``), and kept greedily while they are distinct views (that correlation below
-a limit); a kept class far denser than the main view (specks of contamination or ice) and then
+a limit); a kept class far denser than the typical view (specks of contamination or ice) and then
 views much fainter than the strongest one left are dropped, as their FOMs would not compare. Chosen
 averages are re-centred on their centre of mass as RELION's ``--recenter`` does and written
 as ``class_averages.star`` + ``class_averages.mrcs``.
@@ -65,9 +65,10 @@ class SelectionCriteria:
     #                                  kept views is below this: a lighter species' view, whose
     #                                  particles the other templates would miss (0: no exception)
     max_contrast_ratio: float = 4.0  # drop, first, a view whose RMS over the particle disc is
-    #                                  above this × the main view's (the kept view holding
-    #                                  most particles): denser than any view of the particle,
-    #                                  contamination or ice (at low SNR it is the strongest)
+    #                                  above this × the typical view's (the share-weighted
+    #                                  median of the kept views'): denser than any view of the
+    #                                  particle, contamination or ice (at low SNR the strongest);
+    #                                  a lighter species' view is within 1/this of the strongest
     limits: FeatureLimits = FeatureLimits()
 
 
@@ -286,33 +287,36 @@ def _marginal_score(feats: pd.DataFrame, index: int, sims: list[float],
 
 def _drop_contrast_outliers(feats: pd.DataFrame, images: np.ndarray, kept: list[int],
                             criteria: SelectionCriteria, geometry: ClassGeometry) -> None:
-    """Un-choose kept views far denser than the main view, then those much fainter than the
-    strongest one left.
+    """Un-choose kept views far denser than the typical view, then those much fainter than
+    the strongest one left.
 
     Class averages share one intensity scale. Views of one particle differ in contrast over
     its disc by about the square root of its aspect ratio (an end-on rod against its side
-    view), and two species by their mass; a class several times denser than the view holding
-    most particles is denser than the particle: specks of contamination or ice, which at low
-    SNR outshine every view. It is judged against the main view, not against the others, as
-    the others' contrast is what it would distort. A view far fainter than the strongest
-    left averages few particles with many empty-ice picks, and template picking divides each
-    reference's FOM by that reference's expected excess for a perfect match (RELION's E − 1,
-    which scales with the template's power): a faint template's FOMs would come out several
-    times larger than the others' on noise alone. A faint view unlike every other view left
-    (rotational similarity below ``species_similarity``) is kept: a lighter second species
-    (a ring beside a dumbbell of 1.5× its diameter), whose particles no other template finds.
-    A faint view like another one adds few particles the other finds and its noise.
+    view), and two species by their mass; a class several times denser than the typical view
+    (at the share-weighted median of the kept views' contrasts) is denser than the particle:
+    specks of contamination or ice, which at low SNR outshine every view. It is judged against
+    the typical view, not against the strongest, as the strongest is what it would distort,
+    nor against the class holding most particles, which may be a faint one of empty ice. A
+    view far fainter than the strongest left averages few particles with many empty-ice
+    picks, and template picking divides each reference's FOM by that reference's expected
+    excess for a perfect match (RELION's E − 1, which scales with the template's power): a
+    faint template's FOMs would come out several times larger than the others' on noise
+    alone. A faint view unlike every other view left
+    (rotational similarity below ``species_similarity``) and within ``max_contrast_ratio`` of
+    the strongest is kept: a lighter second species (a ring beside a dumbbell of 1.5× its
+    diameter), whose particles no other template finds. A faint view like another one adds
+    few particles the other finds and its noise; one fainter still is mostly empty ice.
     """
     n = images.shape[-1]
     yy, xx = np.mgrid[:n, :n] - n // 2
     disc = np.hypot(yy, xx) < geometry.particle_radius_px
     rms = {i: float(np.sqrt(np.mean(images[i][disc].astype(np.float64) ** 2))) for i in kept}
-    main = max(kept, key=lambda i: feats.loc[i, "rlnClassDistribution"])
+    main = _typical_view(kept, rms, feats["rlnClassDistribution"])
     left = []
     for index in kept:
         ratio = rms[index] / max(rms[main], 1e-12)
         if ratio > criteria.max_contrast_ratio:
-            reason = (f"far denser than the main view (class "
+            reason = (f"far denser than the typical view (class "
                       f"{feats.loc[main, 'rlnClassNumber']}): {ratio:.1f}× its contrast; "
                       "contamination or ice")
             feats.loc[index, ["chosen", "reason"]] = [False, reason]
@@ -325,12 +329,27 @@ def _drop_contrast_outliers(feats: pd.DataFrame, images: np.ndarray, kept: list[
         faint = f"{rms[index] / strongest:.2f} of the strongest view's contrast"
         alike = max((rotational_similarity(images[index], images[i]) for i in left
                      if i != index), default=1.0)
-        if alike < criteria.species_similarity:
+        if alike < criteria.species_similarity and \
+                rms[index] * criteria.max_contrast_ratio >= strongest:
             feats.loc[index, "reason"] = (f"distinct view of a lighter species ({faint}, but "
                                           f"unlike every other view: similarity {alike:.2f})")
+        elif alike < criteria.species_similarity:
+            reason = (f"faint ({faint}: under 1/{criteria.max_contrast_ratio:g} even for a "
+                      "lighter species; mostly empty ice)")
+            feats.loc[index, ["chosen", "reason"]] = [False, reason]
         else:
             feats.loc[index, ["chosen", "reason"]] = [
-                False, f"faint ({faint}; similarity {alike:.2f} to another view)"]
+                False, f"faint ({faint}; like another view: similarity {alike:.2f})"]
+
+
+def _typical_view(kept: list[int], rms: dict[int, float], share: pd.Series) -> int:
+    """The kept view at the share-weighted median of their contrasts: the contrast most of the
+    kept particles show, whichever single class (specks, or a faint class of mostly empty ice)
+    holds the largest share."""
+    order = sorted(kept, key=lambda i: rms[i])
+    weights = np.array([max(float(share[i]), 0.0) for i in order])
+    cumulative = np.cumsum(weights)
+    return order[int(np.searchsorted(cumulative, 0.5 * cumulative[-1]))]
 
 
 def _listed(feats: pd.DataFrame, classes: list[int], criteria: SelectionCriteria,

@@ -130,27 +130,53 @@ LATER_BATCHES: dict[str, Dataset] = {
     # the tenth batch: defined after the ninth was run and its light second species looked at
     "heldout10_asym_small_fine": Dataset(
         sim_config(20, 1800, 1800, 0.7, 40, 100.0, 600.0, n_contaminations=(1, 3)),
-        121, "heldout", "asymmetric 100 Å at 0.7 Å/px"),
+        121, "seen", "asymmetric 100 Å at 0.7 Å/px"),
     "heldout10_two_species_ring_dumbbell_empty": Dataset(
         sim_config(20, 1800, 1800, 1.3, 20, 200.0, 500.0, shape="ring",
                    second_species=Species("dumbbell", 120.0, 0.4), empty_fraction=0.45),
-        122, "heldout", "two species (200 Å C7 ring, 120 Å dumbbell), 45 % empty ice"),
+        122, "seen", "two species (200 Å C7 ring, 120 Å dumbbell), 45 % empty ice"),
     "heldout10_rod_large_no_ctf": Dataset(
         sim_config(20, 1400, 1400, 2.2, 12, 280.0, 450.0, shape="elongated", ctf_mode="none"),
-        123, "heldout", "elongated rod 280 Å at 2.2 Å/px, images without CTF"),
+        123, "seen", "elongated rod 280 Å at 2.2 Å/px, images without CTF"),
     "heldout10_shell_nonsquare_dirty": Dataset(
         sim_config(20, 2048, 1500, 1.2, 26, 170.0, 600.0, shape="shell", **DIRTY),
-        124, "heldout", "hollow shell 170 Å at 1.2 Å/px, 2048 × 1500 px: contamination of "
-                        "every size, strong ice gradient, carbon on 3 micrographs"),
+        124, "seen", "hollow shell 170 Å at 1.2 Å/px, 2048 × 1500 px: contamination of "
+                     "every size, strong ice gradient, carbon on 3 micrographs"),
     "heldout10_dumbbell_crowded_low_snr": Dataset(
         sim_config(20, 1800, 1800, 1.0, 45, 160.0, 250.0, shape="dumbbell", min_separation=0.9),
-        125, "heldout", "dumbbell 160 Å at 1.0 Å/px at low SNR, crowded (touching)"),
+        125, "seen", "dumbbell 160 Å at 1.0 Å/px at low SNR, crowded (touching)"),
     "heldout10_ring_sparse_flipped": Dataset(
         sim_config(20, 1800, 1800, 1.5, 12, 180.0, 500.0, shape="ring", empty_fraction=0.3,
                    ctf_mode="flipped"),
-        126, "heldout", "C7 ring 180 Å at 1.5 Å/px, sparse, 30 % empty ice, phase-flipped"),
+        126, "seen", "C7 ring 180 Å at 1.5 Å/px, sparse, 30 % empty ice, phase-flipped"),
     "heldout10_asym_gradient_easy": Dataset(
         sim_config(20, 1800, 1800, 1.6, 24, 210.0, 1200.0, ice_gradient=1.5, n_carbon=2),
-        127, "heldout", "asymmetric 210 Å at 1.6 Å/px, near clean but a strong ice gradient, "
-                        "carbon on 2 micrographs"),
+        127, "seen", "asymmetric 210 Å at 1.6 Å/px, near clean but a strong ice gradient, "
+                     "carbon on 2 micrographs"),
+    # the eleventh batch: defined after the tenth was run and its easy set's contrast looked at
+    "heldout11_rod_small_fine": Dataset(
+        sim_config(20, 1800, 1800, 0.75, 40, 110.0, 600.0, shape="elongated"),
+        131, "heldout", "elongated rod 110 Å at 0.75 Å/px"),
+    "heldout11_two_species_shell_asym_empty": Dataset(
+        sim_config(20, 1800, 1800, 1.4, 20, 220.0, 500.0, shape="shell",
+                   second_species=Species("asymmetric", 140.0, 0.4), empty_fraction=0.45),
+        132, "heldout", "two species (220 Å hollow shell, 140 Å asymmetric), 45 % empty ice"),
+    "heldout11_dumbbell_large_no_ctf": Dataset(
+        sim_config(20, 1400, 1400, 2.1, 12, 260.0, 450.0, shape="dumbbell", ctf_mode="none"),
+        133, "heldout", "dumbbell 260 Å at 2.1 Å/px, images without CTF"),
+    "heldout11_ring_nonsquare_gradient": Dataset(
+        sim_config(20, 2048, 1400, 1.1, 30, 160.0, 600.0, shape="ring", ice_gradient=1.5),
+        134, "heldout", "C7 ring 160 Å at 1.1 Å/px, 2048 × 1400 px, strong ice gradient"),
+    "heldout11_asym_crowded_flipped": Dataset(
+        sim_config(20, 1800, 1800, 1.2, 45, 170.0, 400.0, min_separation=0.9,
+                   ctf_mode="flipped"),
+        135, "heldout", "asymmetric 170 Å at 1.2 Å/px, crowded (touching), phase-flipped"),
+    "heldout11_shell_dirty_low_snr": Dataset(
+        sim_config(20, 1800, 1800, 1.5, 22, 190.0, 300.0, shape="shell", **DIRTY),
+        136, "heldout", "hollow shell 190 Å at 1.5 Å/px at low SNR: contamination of every "
+                        "size, strong ice gradient, carbon on 3 micrographs"),
+    "heldout11_asym_easy_sparse": Dataset(
+        sim_config(20, 1800, 1800, 1.3, 14, 180.0, 1300.0, empty_fraction=0.3),
+        137, "heldout", "asymmetric 180 Å at 1.3 Å/px near the demo's SNR, sparse, 30 % empty "
+                        "ice"),
 }

@@ -301,23 +301,23 @@ def _drop_contrast_outliers(feats: pd.DataFrame, images: np.ndarray, kept: list[
     picks, and template picking divides each reference's FOM by that reference's expected
     excess for a perfect match (RELION's E − 1, which scales with the template's power): a
     faint template's FOMs would come out several times larger than the others' on noise
-    alone. A faint view unlike every other view left
-    (rotational similarity below ``species_similarity``) and within ``max_contrast_ratio`` of
-    the strongest is kept: a lighter second species (a ring beside a dumbbell of 1.5× its
-    diameter), whose particles no other template finds. A faint view like another one adds
+    alone. A faint view unlike every other view left (rotational similarity below
+    ``species_similarity``) and within ``max_contrast_ratio`` of the strongest is kept: a
+    lighter second species (a ring beside a dumbbell of 1.5× its diameter), whose particles
+    no other template finds. A faint view like another one adds
     few particles the other finds and its noise; one fainter still is mostly empty ice.
     """
     n = images.shape[-1]
     yy, xx = np.mgrid[:n, :n] - n // 2
     disc = np.hypot(yy, xx) < geometry.particle_radius_px
     rms = {i: float(np.sqrt(np.mean(images[i][disc].astype(np.float64) ** 2))) for i in kept}
-    main = _typical_view(kept, rms, feats["rlnClassDistribution"])
+    typical = _typical_view(kept, rms, feats["rlnClassDistribution"])
     left = []
     for index in kept:
-        ratio = rms[index] / max(rms[main], 1e-12)
+        ratio = rms[index] / max(rms[typical], 1e-12)
         if ratio > criteria.max_contrast_ratio:
             reason = (f"far denser than the typical view (class "
-                      f"{feats.loc[main, 'rlnClassNumber']}): {ratio:.1f}× its contrast; "
+                      f"{feats.loc[typical, 'rlnClassNumber']}): {ratio:.1f}× its contrast; "
                       "contamination or ice")
             feats.loc[index, ["chosen", "reason"]] = [False, reason]
         else:

@@ -130,10 +130,33 @@ def test_when_no_class_reaches_the_resolution_limit_the_views_are_judged_by_thei
     choice = choose_classes(table, images, SelectionCriteria(n_templates=4), geometry).table
     assert choice["chosen"].any()
     assert choice.loc[choice["chosen"], "reason"].str.endswith(
-        "(below the resolution limit, as every class is)").all()
+        "(below the resolution limit, as most views are)").all()
     assert (choice.loc[~choice["chosen"], "reason"] != "").all()
     looks = [junk_reason(row, FeatureLimits()) == "" for row in choice.to_dict("records")]
     assert all(looks[i] for i in np.flatnonzero(choice["chosen"].to_numpy()))
+
+
+def test_a_small_class_that_reaches_the_limit_does_not_turn_the_other_views_away(model):
+    """The limit is relaxed as long as the views below it hold more particles than the
+    classes that reach it: one small class's estimate is no measure of the classification."""
+    table, images, pixel = read_class_averages("Class2D/job008/run_it025_model.star")
+    table["rlnEstimatedResolution"] = 60.0
+    geometry = ClassGeometry(pixel_a=pixel, mask_radius_px=20, particle_radius_px=127 / (2 * pixel))
+    relaxed = choose_classes(table, images, SelectionCriteria(n_templates=4), geometry).table
+    views = relaxed.loc[relaxed["chosen"], "rlnClassNumber"].tolist()
+    assert len(views) >= 2
+    small = table["rlnClassNumber"] == views[-1]
+    table.loc[small, "rlnEstimatedResolution"] = 20.0
+    table.loc[small, "rlnClassDistribution"] = 0.03
+    choice = choose_classes(table, images, SelectionCriteria(n_templates=4), geometry).table
+    chosen = set(choice.loc[choice["chosen"], "rlnClassNumber"])
+    assert set(views[:-1]) <= chosen
+    # the same class holding most of the particles: a classification that reaches the limit
+    others = table.loc[~small, "rlnClassDistribution"]
+    table.loc[~small, "rlnClassDistribution"] = 0.4 * others / others.sum()
+    table.loc[small, "rlnClassDistribution"] = 0.6
+    choice = choose_classes(table, images, SelectionCriteria(n_templates=4), geometry).table
+    assert set(choice.loc[choice["chosen"], "rlnClassNumber"]) == {views[-1]}
 
 
 @pytest.mark.parametrize("box, pixel_a, shells_kept", [

@@ -16,7 +16,8 @@ import pytest
 from class_junk import (JUNK_KINDS, JUNK_SIZES, MASK_R, PIXEL_A, junk, lobed_view, shell_view,
                         views)
 
-from cryopick.classification.class_features import ClassGeometry, FeatureLimits, junk_reason
+from cryopick.classification.class_features import (ClassGeometry, FeatureLimits, class_features,
+                                                     junk_reason)
 from cryopick.classification.class_selection import NoTemplateError, SelectionCriteria, choose_classes
 
 SHARES = (0.05, 0.4, 0.7)
@@ -98,6 +99,30 @@ def test_a_shallow_textured_shell_view_is_structured_and_a_flat_disc_is_not():
     assert junk_reason(shell, limits) == ""
     assert junk_reason(disc, limits) == "featureless disc/blob"
     assert junk_reason(shell, dataclasses.replace(limits, min_radial_dip=0.15)) != ""
+
+
+@pytest.mark.parametrize(("diameter_a", "wall"), [(110.0, 0.45), (180.0, 0.65)])
+def test_a_thick_walled_shell_whose_rim_is_blurred_flat_is_still_a_view(diameter_a, wall):
+    image = shell_view(diameter_a, wall, blur_px=3.0)
+    features = class_features(image, _geometry(diameter_a))
+    # rotationally symmetric, flat along its rim, and dipping less than a thin shell
+    assert features["anisotropy"] < 0.1 and features["plateau"] > 0.6
+    assert 0.12 <= features["radial_dip"] < 0.18
+    assert junk_reason(features, FeatureLimits()) == ""
+
+
+def test_a_flat_rimmed_shell_view_is_hollow_and_the_deepest_featureless_disc_is_not():
+    # features measured on simulated projects' classes at 25 Å: a 220 Å shell's top view, flat
+    # along a smooth rim (truth NCC 0.98), and the featureless disc that dips the most of all
+    # the stored projects' discs (a class of empty-ice and off-centre picks)
+    common = {"snr": 100.0, "scattered": 0.0, "edge": 0.0, "offcentre": 0.04, "solvent": 0.0}
+    shell = {**common, "anisotropy": 0.077, "radial_dip": 0.147, "plateau": 0.627}
+    disc = {**common, "anisotropy": 0.194, "radial_dip": 0.078, "plateau": 0.718}
+    limits = FeatureLimits()
+    assert junk_reason(shell, limits) == ""
+    assert junk_reason(disc, limits) == "featureless disc/blob"
+    assert junk_reason(shell, dataclasses.replace(limits, hollow_dip=0.18)) == \
+        "featureless disc/blob"
 
 
 @pytest.mark.parametrize("kind", JUNK_KINDS)

@@ -34,6 +34,8 @@ filled and cut discs plateau ≥ 0.51, blobs anisotropy ≤ 0.04. Views in the d
 set's classes have solvent 0.05-0.10, that set's empty-ice classes 0.18-0.38. Of the classes of
 65 simulated projects that failed the structure test, the featureless discs dip by ≤ 0.08 and a
 150 Å shell's top view, textured but shallow at 25 Å, by 0.124: structure starts at a dip of 0.10.
+Of the classes that failed the flat-top test, the featureless discs dip by ≤ 0.078 and the
+flat-rimmed views of shells and rings by ≥ 0.139: a hollow view starts at a dip of 0.12.
 """
 
 from __future__ import annotations
@@ -76,7 +78,7 @@ class FeatureLimits:
     min_anisotropy: float = 0.2  # in-plane structure beyond the rotational average ...
     min_radial_dip: float = 0.10  # ... or a ring-like radial profile ...
     max_plateau: float = 0.45  # ... and (either way) no flat top over its outline ...
-    hollow_dip: float = 0.18  # ... unless its radial profile dips this deep: a hollow view
+    hollow_dip: float = 0.12  # ... unless its radial profile dips this deep: a hollow view
 
 
 def lowpass(image: np.ndarray, pixel_a: float, resolution_a: float = LOWPASS_A) -> np.ndarray:

@@ -5,8 +5,9 @@ itself shows, whatever its size or share of the particles (:mod:`cryopick.classi
 noise, density at the mask edge, off-centre mass, featureless discs and blobs), and by what
 the classification says about it (too few particles, poor estimated resolution, particles that
 align poorly: a low mean ``rlnMaxValueProbDistribution`` against the best class's); when no
-class reaches the resolution limit, those that look like views are judged by their image
-alone (a classification low-resolution as a whole: images without CTF, large particles).
+class reaches the resolution limit, or only classes holding fewer particles than the views
+below it, those views are judged by their image alone (a classification low-resolution as a
+whole: images without CTF, large particles).
 The rest are ranked by share × mean Pmax / resolution, each discounted by its likeness to the
 views kept so far (``diversity``: × (1 − best rotational cross-correlation with them) to the
 power ``diversity``), and kept greedily while they are distinct views (that correlation below
@@ -156,7 +157,7 @@ def _features(table: pd.DataFrame, images: np.ndarray, geometry: ClassGeometry,
     out["score"] = out["rlnClassDistribution"] * weight / \
         out["rlnEstimatedResolution"].clip(lower=1e-3)
     out["chosen"] = False
-    out["relaxed"] = False  # kept below the resolution limit (no class reaches it)
+    out["relaxed"] = False  # kept below the resolution limit (most views are below it)
     out["reason"] = ""
     return out
 
@@ -217,12 +218,13 @@ def _mark_junk(feats: pd.DataFrame, criteria: SelectionCriteria,
         feats.loc[bad & (feats["reason"] == ""), "reason"] = reason
     for index in feats.index[feats["reason"] == ""]:
         feats.loc[index, "reason"] = junk_reason(feats.loc[index].to_dict(), criteria.limits)
-    if not (feats["reason"] == "").any():
-        # no class reaches the limit, and some look like views: a classification that is
-        # low-resolution as a whole (images without CTF, large particles, few particles);
-        # those views are judged by what they show, not by a limit none of its classes meets
-        views = [i for i in feats.index[feats["reason"] == "low resolution"]
-                 if junk_reason(feats.loc[i].to_dict(), criteria.limits) == ""]
+    # views below the limit that hold more particles than the classes reaching it: a
+    # classification low-resolution as a whole (images without CTF, large particles, few
+    # particles), where at most a small class's estimate happens to reach the limit; those
+    # views are judged by what they show, not by a limit the classification does not meet
+    views = [i for i in feats.index[feats["reason"] == "low resolution"]
+             if junk_reason(feats.loc[i].to_dict(), criteria.limits) == ""]
+    if share[views].sum() > share[feats["reason"] == ""].sum():
         feats.loc[views, ["reason", "relaxed"]] = ["", True]
     _drop_poor_alignment(feats, criteria)
 
@@ -267,7 +269,7 @@ def choose_classes(table: pd.DataFrame, images: np.ndarray, criteria: SelectionC
             for other in candidates:
                 sims[other].append(rotational_similarity(images[index], images[other]))
         feats.loc[index, ["chosen", "reason"]] = [True, "distinct view" + (
-            " (below the resolution limit, as every class is)" if feats.loc[index, "relaxed"]
+            " (below the resolution limit, as most views are)" if feats.loc[index, "relaxed"]
             else "")]
     if not kept:
         raise NoTemplateError(ClassChoice(feats))

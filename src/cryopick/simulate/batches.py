@@ -156,27 +156,53 @@ LATER_BATCHES: dict[str, Dataset] = {
     # the eleventh batch: defined after the tenth was run and its easy set's contrast looked at
     "heldout11_rod_small_fine": Dataset(
         sim_config(20, 1800, 1800, 0.75, 40, 110.0, 600.0, shape="elongated"),
-        131, "heldout", "elongated rod 110 Å at 0.75 Å/px"),
+        131, "seen", "elongated rod 110 Å at 0.75 Å/px"),
     "heldout11_two_species_shell_asym_empty": Dataset(
         sim_config(20, 1800, 1800, 1.4, 20, 220.0, 500.0, shape="shell",
                    second_species=Species("asymmetric", 140.0, 0.4), empty_fraction=0.45),
-        132, "heldout", "two species (220 Å hollow shell, 140 Å asymmetric), 45 % empty ice"),
+        132, "seen", "two species (220 Å hollow shell, 140 Å asymmetric), 45 % empty ice"),
     "heldout11_dumbbell_large_no_ctf": Dataset(
         sim_config(20, 1400, 1400, 2.1, 12, 260.0, 450.0, shape="dumbbell", ctf_mode="none"),
-        133, "heldout", "dumbbell 260 Å at 2.1 Å/px, images without CTF"),
+        133, "seen", "dumbbell 260 Å at 2.1 Å/px, images without CTF"),
     "heldout11_ring_nonsquare_gradient": Dataset(
         sim_config(20, 2048, 1400, 1.1, 30, 160.0, 600.0, shape="ring", ice_gradient=1.5),
-        134, "heldout", "C7 ring 160 Å at 1.1 Å/px, 2048 × 1400 px, strong ice gradient"),
+        134, "seen", "C7 ring 160 Å at 1.1 Å/px, 2048 × 1400 px, strong ice gradient"),
     "heldout11_asym_crowded_flipped": Dataset(
         sim_config(20, 1800, 1800, 1.2, 45, 170.0, 400.0, min_separation=0.9,
                    ctf_mode="flipped"),
-        135, "heldout", "asymmetric 170 Å at 1.2 Å/px, crowded (touching), phase-flipped"),
+        135, "seen", "asymmetric 170 Å at 1.2 Å/px, crowded (touching), phase-flipped"),
     "heldout11_shell_dirty_low_snr": Dataset(
         sim_config(20, 1800, 1800, 1.5, 22, 190.0, 300.0, shape="shell", **DIRTY),
-        136, "heldout", "hollow shell 190 Å at 1.5 Å/px at low SNR: contamination of every "
-                        "size, strong ice gradient, carbon on 3 micrographs"),
+        136, "seen", "hollow shell 190 Å at 1.5 Å/px at low SNR: contamination of every "
+                     "size, strong ice gradient, carbon on 3 micrographs"),
     "heldout11_asym_easy_sparse": Dataset(
         sim_config(20, 1800, 1800, 1.3, 14, 180.0, 1300.0, empty_fraction=0.3),
-        137, "heldout", "asymmetric 180 Å at 1.3 Å/px near the demo's SNR, sparse, 30 % empty "
-                        "ice"),
+        137, "seen", "asymmetric 180 Å at 1.3 Å/px near the demo's SNR, sparse, 30 % empty "
+                     "ice"),
+    # the twelfth batch: defined after the eleventh was run with RELION's chain and its shell's
+    # flat-rimmed view looked at
+    "heldout12_dumbbell_small_fine": Dataset(
+        sim_config(20, 1800, 1800, 0.8, 40, 115.0, 600.0, shape="dumbbell"),
+        141, "heldout", "dumbbell 115 Å at 0.8 Å/px"),
+    "heldout12_two_species_ring_shell_empty": Dataset(
+        sim_config(20, 1800, 1800, 1.3, 22, 170.0, 600.0, shape="ring",
+                   second_species=Species("shell", 130.0, 0.4), empty_fraction=0.45),
+        142, "heldout", "two species (170 Å C7 ring, 130 Å hollow shell), 45 % empty ice"),
+    "heldout12_rod_large_no_ctf": Dataset(
+        sim_config(20, 1400, 1400, 2.0, 12, 270.0, 450.0, shape="elongated", ctf_mode="none"),
+        143, "heldout", "elongated rod 270 Å at 2.0 Å/px, images without CTF"),
+    "heldout12_shell_nonsquare_sparse": Dataset(
+        sim_config(20, 2048, 1536, 1.2, 14, 160.0, 900.0, shape="shell", empty_fraction=0.3),
+        144, "heldout", "hollow shell 160 Å at 1.2 Å/px, 2048 × 1536 px, sparse, 30 % empty ice"),
+    "heldout12_asym_dirty": Dataset(
+        sim_config(20, 1800, 1800, 1.6, 22, 200.0, 500.0, **DIRTY),
+        145, "heldout", "asymmetric 200 Å at 1.6 Å/px: contamination of every size, strong ice "
+                        "gradient, carbon on 3 micrographs"),
+    "heldout12_ring_crowded_low_snr": Dataset(
+        sim_config(20, 1800, 1800, 1.1, 45, 150.0, 300.0, shape="ring", min_separation=0.9),
+        146, "heldout", "C7 ring 150 Å at 1.1 Å/px at low SNR, crowded (touching)"),
+    "heldout12_dumbbell_gradient_flipped": Dataset(
+        sim_config(20, 1800, 1800, 1.4, 24, 190.0, 800.0, shape="dumbbell", ice_gradient=1.5,
+                   ctf_mode="flipped"),
+        147, "heldout", "dumbbell 190 Å at 1.4 Å/px, strong ice gradient, phase-flipped"),
 }

@@ -35,7 +35,8 @@ set's classes have solvent 0.05-0.10, that set's empty-ice classes 0.18-0.38. Of
 65 simulated projects that failed the structure test, the featureless discs dip by ≤ 0.08 and a
 150 Å shell's top view, textured but shallow at 25 Å, by 0.124: structure starts at a dip of 0.10.
 Of the classes that failed the flat-top test, the featureless discs dip by ≤ 0.078 and the
-flat-rimmed views of shells and rings by ≥ 0.139: a hollow view starts at a dip of 0.12.
+flat-rimmed views of shells and rings by 0.107-0.164: a hollow view starts at a dip of 0.12,
+clear of the discs (the one view under it was a second view of its set).
 """
 
 from __future__ import annotations

@@ -183,26 +183,53 @@ LATER_BATCHES: dict[str, Dataset] = {
     # flat-rimmed view looked at
     "heldout12_dumbbell_small_fine": Dataset(
         sim_config(20, 1800, 1800, 0.8, 40, 115.0, 600.0, shape="dumbbell"),
-        141, "heldout", "dumbbell 115 Å at 0.8 Å/px"),
+        141, "seen", "dumbbell 115 Å at 0.8 Å/px"),
     "heldout12_two_species_ring_shell_empty": Dataset(
         sim_config(20, 1800, 1800, 1.3, 22, 170.0, 600.0, shape="ring",
                    second_species=Species("shell", 130.0, 0.4), empty_fraction=0.45),
-        142, "heldout", "two species (170 Å C7 ring, 130 Å hollow shell), 45 % empty ice"),
+        142, "seen", "two species (170 Å C7 ring, 130 Å hollow shell), 45 % empty ice"),
     "heldout12_rod_large_no_ctf": Dataset(
         sim_config(20, 1400, 1400, 2.0, 12, 270.0, 450.0, shape="elongated", ctf_mode="none"),
-        143, "heldout", "elongated rod 270 Å at 2.0 Å/px, images without CTF"),
+        143, "seen", "elongated rod 270 Å at 2.0 Å/px, images without CTF"),
     "heldout12_shell_nonsquare_sparse": Dataset(
         sim_config(20, 2048, 1536, 1.2, 14, 160.0, 900.0, shape="shell", empty_fraction=0.3),
-        144, "heldout", "hollow shell 160 Å at 1.2 Å/px, 2048 × 1536 px, sparse, 30 % empty ice"),
+        144, "seen", "hollow shell 160 Å at 1.2 Å/px, 2048 × 1536 px, sparse, 30 % empty ice"),
     "heldout12_asym_dirty": Dataset(
         sim_config(20, 1800, 1800, 1.6, 22, 200.0, 500.0, **DIRTY),
-        145, "heldout", "asymmetric 200 Å at 1.6 Å/px: contamination of every size, strong ice "
+        145, "seen", "asymmetric 200 Å at 1.6 Å/px: contamination of every size, strong ice "
                         "gradient, carbon on 3 micrographs"),
     "heldout12_ring_crowded_low_snr": Dataset(
         sim_config(20, 1800, 1800, 1.1, 45, 150.0, 300.0, shape="ring", min_separation=0.9),
-        146, "heldout", "C7 ring 150 Å at 1.1 Å/px at low SNR, crowded (touching)"),
+        146, "seen", "C7 ring 150 Å at 1.1 Å/px at low SNR, crowded (touching)"),
     "heldout12_dumbbell_gradient_flipped": Dataset(
         sim_config(20, 1800, 1800, 1.4, 24, 190.0, 800.0, shape="dumbbell", ice_gradient=1.5,
                    ctf_mode="flipped"),
-        147, "heldout", "dumbbell 190 Å at 1.4 Å/px, strong ice gradient, phase-flipped"),
+        147, "seen", "dumbbell 190 Å at 1.4 Å/px, strong ice gradient, phase-flipped"),
+    # the thirteenth batch: defined after RELION's oracle was made to tune its noise filter and
+    # re-read on the eleventh and twelfth batches
+    "heldout13_asym_small_fine": Dataset(
+        sim_config(20, 1800, 1800, 0.7, 40, 105.0, 600.0),
+        151, "heldout", "asymmetric 105 Å at 0.7 Å/px"),
+    "heldout13_two_species_rod_dumbbell_empty": Dataset(
+        sim_config(20, 1800, 1800, 1.4, 20, 230.0, 600.0, shape="elongated",
+                   second_species=Species("dumbbell", 140.0, 0.4), empty_fraction=0.45),
+        152, "heldout", "two species (230 Å rod, 140 Å dumbbell), 45 % empty ice"),
+    "heldout13_ring_large_no_ctf": Dataset(
+        sim_config(20, 1400, 1400, 2.0, 12, 280.0, 500.0, shape="ring", ctf_mode="none"),
+        153, "heldout", "C7 ring 280 Å at 2.0 Å/px, images without CTF"),
+    "heldout13_dumbbell_dirty_low_snr": Dataset(
+        sim_config(20, 1800, 1800, 1.6, 22, 200.0, 350.0, shape="dumbbell", **DIRTY),
+        154, "heldout", "dumbbell 200 Å at 1.6 Å/px at low SNR: contamination of every size, "
+                        "strong ice gradient, carbon on 3 micrographs"),
+    "heldout13_rod_crowded_flipped": Dataset(
+        sim_config(20, 1800, 1800, 1.2, 40, 180.0, 450.0, shape="elongated",
+                   min_separation=0.9, ctf_mode="flipped"),
+        155, "heldout", "elongated rod 180 Å at 1.2 Å/px, crowded (touching), phase-flipped"),
+    "heldout13_shell_nonsquare_gradient": Dataset(
+        sim_config(20, 2048, 1500, 1.2, 24, 170.0, 600.0, shape="shell", ice_gradient=1.5),
+        156, "heldout", "hollow shell 170 Å at 1.2 Å/px, 2048 × 1500 px, strong ice gradient"),
+    "heldout13_asym_sparse_carbon": Dataset(
+        sim_config(20, 1800, 1800, 1.4, 14, 190.0, 900.0, empty_fraction=0.3, n_carbon=2),
+        157, "heldout", "asymmetric 190 Å at 1.4 Å/px, sparse, 30 % empty ice, carbon on 2 "
+                        "micrographs"),
 }
